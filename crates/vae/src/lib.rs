@@ -1,0 +1,37 @@
+//! Latent Sketchpad's core: a variational autoencoder for 28×28 digits, written against Burn's
+//! runtime-dispatched [`burn::tensor::Device`], so the same code runs on burn-ndarray, on Burn's wgpu
+//! backend natively (Vulkan) and on WebGPU in a browser.
+//!
+//! Every function that reads a tensor back is `async` and reads with `into_data_async`, because
+//! synchronous reads panic on WebGPU in a browser. Native callers block on them (see `block_on` in
+//! the CLI). Random numbers (initial weights, ε, shuffling) come from [`rng::Rng`] on the host, so a
+//! seed gives the same numbers on every backend and results can be compared across backends.
+
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod infer;
+pub mod loss;
+pub mod model;
+pub mod rng;
+pub mod sketch;
+pub mod train;
+pub mod weights;
+
+pub use burn::tensor::Device;
+pub use config::VaeConfig;
+pub use data::{Dataset, Split};
+pub use error::{Error, Result};
+pub use infer::{Inference, LatentIndex, Neighbour};
+pub use loss::LossParts;
+pub use model::Vae;
+pub use train::{Trainer, TrainerOptions};
+pub use weights::VaeWeights;
+
+/// Side of the square images the model reads and writes.
+pub const IMAGE_SIDE: usize = 28;
+/// Pixels per image (28 × 28).
+pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
+
+#[cfg(test)]
+pub(crate) mod test_util;

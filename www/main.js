@@ -1,0 +1,410 @@
+// The page: drawing, rendering and wiring. The model lives in worker.js; every call to it is a
+// message, so drawing stays smooth whatever the backend is doing.
+
+const $ = (id) => document.getElementById(id);
+const SIDE = 28;
+const PIXELS = SIDE * SIDE;
+const NEIGHBOURS = 8;
+const STEPS = 10;
+const VARIATIONS = 8;
+const COLOURS = ['#e6194b', '#3cb44b', '#ffe119', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#bfef45', '#fabed4'];
+
+// ---- the worker, as promises -------------------------------------------------------------------
+const params = new URLSearchParams(location.search);
+const backendWanted = ['auto', 'webgpu', 'cpu'].includes(params.get('backend')) ? params.get('backend') : 'auto';
+const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+const pending = new Map();
+let nextId = 1;
+worker.onmessage = ({ data }) => {
+  const p = pending.get(data.id);
+  pending.delete(data.id);
+  $('timing').textContent = `last answer ${data.ms.toFixed(0)} ms`;
+  $('timing').dataset.ms = data.ms.toFixed(1);
+  if (data.ok) p.resolve(data.value); else p.reject(new Error(data.error));
+};
+worker.onerror = (e) => notice(`The model's worker failed: ${e.message ?? e}`);
+function call(op, args = {}) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker.postMessage({ id, op, args });
+  });
+}
+
+function notice(text) {
+  $('notice').hidden = !text;
+  $('notice').textContent = text ?? '';
+}
+
+// ---- painting digits -----------------------------------------------------------------------------
+/** Paints 28×28 grey images (white ink on black) as a grid filling the canvas, `cols` per row. */
+function paintGrid(canvas, pixels, cols) {
+  const ctx = canvas.getContext('2d');
+  const n = Math.floor(pixels.length / PIXELS);
+  const tile = canvas.width / cols;
+  const image = ctx.createImageData(canvas.width, canvas.height);
+  for (let i = 0; i < n; i++) {
+    const ox = (i % cols) * tile;
+    const oy = Math.floor(i / cols) * tile;
+    for (let y = 0; y < tile; y++) {
+      const row = Math.floor((y * SIDE) / tile);
+      for (let x = 0; x < tile; x++) {
+        const v = Math.round(255 * Math.min(1, Math.max(0, pixels[i * PIXELS + row * SIDE + Math.floor((x * SIDE) / tile)])));
+        const at = ((oy + y) * canvas.width + ox + x) * 4;
+        if (at >= image.data.length) continue;
+        image.data[at] = image.data[at + 1] = image.data[at + 2] = v;
+        image.data[at + 3] = 255;
+      }
+    }
+  }
+  ctx.putImageData(image, 0, 0);
+}
+
+function blank(canvas) {
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = 'black';
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+}
+
+// ---- the drawing pad -----------------------------------------------------------------------------
+const pad = $('pad');
+const padCtx = pad.getContext('2d', { willReadFrequently: true });
+const strokes = []; // {size, points:[[x,y],…]} or {image: Float32Array(784)}
+let drawing = null;
+
+function paintStroke(stroke) {
+  if (stroke.image) {
+    const cell = pad.width / SIDE;
+    for (let i = 0; i < PIXELS; i++) {
+      const v = stroke.image[i];
+      if (v <= 0) continue;
+      padCtx.fillStyle = `rgba(0,0,0,${v})`;
+      padCtx.fillRect((i % SIDE) * cell, Math.floor(i / SIDE) * cell, cell, cell);
+    }
+    return;
+  }
+  padCtx.strokeStyle = 'black';
+  padCtx.fillStyle = 'black';
+  padCtx.lineWidth = stroke.size;
+  padCtx.lineCap = padCtx.lineJoin = 'round';
+  const [first, ...rest] = stroke.points;
+  if (rest.length === 0) {
+    padCtx.beginPath();
+    padCtx.arc(first[0], first[1], stroke.size / 2, 0, Math.PI * 2);
+    padCtx.fill();
+    return;
+  }
+  padCtx.beginPath();
+  padCtx.moveTo(...first);
+  for (const p of rest) padCtx.lineTo(...p);
+  padCtx.stroke();
+}
+
+function repaintPad() {
+  padCtx.fillStyle = 'white';
+  padCtx.fillRect(0, 0, pad.width, pad.height);
+  strokes.forEach(paintStroke);
+}
+
+function padPoint(e) {
+  const r = pad.getBoundingClientRect();
+  return [((e.clientX - r.left) * pad.width) / r.width, ((e.clientY - r.top) * pad.height) / r.height];
+}
+
+pad.addEventListener('pointerdown', (e) => {
+  if (e.button !== 0) return;
+  e.preventDefault();
+  pad.setPointerCapture(e.pointerId);
+  drawing = { size: Number($('brush').value), points: [padPoint(e)] };
+  strokes.push(drawing);
+  paintStroke(drawing);
+  scheduleAnalysis(30);
+});
+pad.addEventListener('pointermove', (e) => {
+  if (!drawing) return;
+  e.preventDefault();
+  const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
+  for (const ev of events.length ? events : [e]) drawing.points.push(padPoint(ev));
+  repaintPad();
+  scheduleAnalysis(40);
+});
+const endStroke = () => {
+  if (!drawing) return;
+  drawing = null;
+  scheduleAnalysis(0);
+};
+pad.addEventListener('pointerup', endStroke);
+pad.addEventListener('pointercancel', endStroke);
+
+function padGrey() {
+  const { data } = padCtx.getImageData(0, 0, pad.width, pad.height);
+  const grey = new Float32Array(pad.width * pad.height);
+  for (let i = 0; i < grey.length; i++) grey[i] = 1 - data[i * 4] / 255;
+  return grey;
+}
+
+// ---- analysis: latest request wins ----------------------------------------------------------------
+let analysis = null;
+let timer = null;
+let inFlight = false;
+let again = false;
+let chosen = 0; // which neighbour the interpolation walks to
+
+function scheduleAnalysis(delay) {
+  document.body.dataset.idle = 'false';
+  clearTimeout(timer);
+  timer = setTimeout(analyse, delay);
+}
+
+async function analyse() {
+  if (inFlight) { again = true; return; }
+  if (strokes.length === 0) { clearOutputs(); document.body.dataset.idle = 'true'; return; }
+  inFlight = true;
+  try {
+    const result = await call('analyse', { grey: padGrey(), width: pad.width, height: pad.height, k: NEIGHBOURS });
+    if (strokes.length === 0) clearOutputs(); else { analysis = result; chosen = 0; await showAnalysis(); }
+  } catch (e) {
+    if (/empty/.test(e.message)) clearOutputs(); else notice(e.message);
+  } finally {
+    inFlight = false;
+    if (again) { again = false; analyse(); } else { document.body.dataset.idle = 'true'; }
+  }
+}
+
+function clearOutputs() {
+  analysis = null;
+  for (const id of ['input', 'reconstruction', 'interpolation', 'variations']) blank($(id));
+  $('neighbours').replaceChildren();
+  $('score').textContent = 'Draw a digit to see its score.';
+  delete $('score').dataset.loss;
+  delete $('score').dataset.percentile;
+  drawMap();
+}
+
+async function showAnalysis() {
+  const a = analysis;
+  paintGrid($('input'), a.input, 1);
+  paintGrid($('reconstruction'), a.reconstruction, 1);
+  const score = $('score');
+  score.dataset.loss = String(a.loss);
+  score.dataset.percentile = String(a.percentile);
+  score.textContent = `ELBO ${(-a.loss).toFixed(1)} nats · more digit-like than ${a.percentile.toFixed(0)}% of test digits`;
+  score.title = `reconstruction ${a.recon.toFixed(1)} nats + KL ${a.kl.toFixed(1)} nats`;
+  showNeighbours(a);
+  drawMap();
+  await Promise.all([showInterpolation(), showVariations()]);
+}
+
+function showNeighbours(a) {
+  const list = $('neighbours');
+  const items = a.neighbours.map((n, i) => {
+    const li = document.createElement('li');
+    li.dataset.label = String(n.label);
+    li.dataset.distance = String(n.distance);
+    li.dataset.index = String(n.index);
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.setAttribute('aria-pressed', String(i === chosen));
+    button.setAttribute('aria-label', `Digit ${n.label}, distance ${n.distance.toFixed(2)}: walk to it`);
+    const c = document.createElement('canvas');
+    c.width = c.height = 56;
+    paintGrid(c, a.neighbour_images.slice(i * PIXELS, (i + 1) * PIXELS), 1);
+    const text = document.createElement('span');
+    text.textContent = `${n.label} · ${n.distance.toFixed(2)}`;
+    button.append(c, text);
+    button.addEventListener('click', () => {
+      chosen = i;
+      list.querySelectorAll('button').forEach((b, j) => b.setAttribute('aria-pressed', String(j === i)));
+      showInterpolation();
+    });
+    li.append(button);
+    return li;
+  });
+  list.replaceChildren(...items);
+}
+
+async function showInterpolation() {
+  const a = analysis;
+  if (!a) return;
+  const target = a.neighbours[chosen];
+  const b = await call('datasetLatent', { index: target.index });
+  const strip = await call('interpolate', { a: a.mu, b, steps: STEPS });
+  if (analysis !== a) return;
+  paintGrid($('interpolation'), strip, STEPS);
+  $('interp-hint').textContent = `From your sketch to neighbour ${chosen + 1} (a ${target.label}), in ${STEPS} steps.`;
+}
+
+async function showVariations() {
+  const a = analysis;
+  const images = await call('variations', { image: a.input, n: VARIATIONS, seed: Math.floor(Math.random() * 2 ** 32) });
+  if (analysis === a) paintGrid($('variations'), images, VARIATIONS);
+}
+
+// ---- latent map ------------------------------------------------------------------------------------
+let map = null; // {points, labels, latent, extent}
+let manifold = null; // an ImageData of decoded digits behind a 2-D map
+const mapCursor = { x: 180, y: 180 };
+
+function mapExtent(points) {
+  const xs = [], ys = [];
+  for (let i = 0; i < points.length; i += 2) { xs.push(points[i]); ys.push(points[i + 1]); }
+  const q = (v, p) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor(p * (s.length - 1))]; };
+  const pad = (lo, hi) => { const m = (hi - lo) * 0.08 || 1; return [lo - m, hi + m]; };
+  return { x: pad(q(xs, 0.005), q(xs, 0.995)), y: pad(q(ys, 0.005), q(ys, 0.995)) };
+}
+
+const toCanvas = ([x, y]) => {
+  const c = $('map'), e = map.extent;
+  return [((x - e.x[0]) / (e.x[1] - e.x[0])) * c.width, (1 - (y - e.y[0]) / (e.y[1] - e.y[0])) * c.height];
+};
+const fromCanvas = ([px, py]) => {
+  const c = $('map'), e = map.extent;
+  return [e.x[0] + (px / c.width) * (e.x[1] - e.x[0]), e.y[0] + (1 - py / c.height) * (e.y[1] - e.y[0])];
+};
+
+function drawMap() {
+  if (!map) return;
+  const c = $('map');
+  const ctx = c.getContext('2d');
+  ctx.globalAlpha = 1;
+  ctx.fillStyle = '#111';
+  ctx.fillRect(0, 0, c.width, c.height);
+  if (manifold) {
+    ctx.globalAlpha = 0.35;
+    ctx.drawImage(manifold, 0, 0, c.width, c.height);
+  }
+  ctx.globalAlpha = 0.55;
+  for (let i = 0; i < map.labels.length; i++) {
+    const [x, y] = toCanvas([map.points[2 * i], map.points[2 * i + 1]]);
+    ctx.fillStyle = COLOURS[map.labels[i]] ?? '#888';
+    ctx.fillRect(x - 1, y - 1, 2.5, 2.5);
+  }
+  ctx.globalAlpha = 1;
+  // The keyboard cursor.
+  ctx.strokeStyle = '#aaa';
+  ctx.lineWidth = 1;
+  ctx.strokeRect(mapCursor.x - 5, mapCursor.y - 5, 10, 10);
+  if (analysis) {
+    const [x, y] = toCanvas(analysis.map);
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = 'white';
+    ctx.beginPath();
+    ctx.arc(x, y, 8, 0, Math.PI * 2);
+    ctx.stroke();
+    c.dataset.markerX = x.toFixed(1);
+    c.dataset.markerY = y.toFixed(1);
+  } else {
+    delete c.dataset.markerX;
+    delete c.dataset.markerY;
+  }
+}
+
+async function decodeAt(px, py) {
+  const [x, y] = fromCanvas([px, py]);
+  paintGrid($('map-decode'), await call('decodeMapPoint', { x, y }), 1);
+  $('map-decode').dataset.point = `${x.toFixed(3)},${y.toFixed(3)}`;
+}
+
+$('map').addEventListener('click', (e) => {
+  if (!map) return;
+  const r = e.currentTarget.getBoundingClientRect();
+  mapCursor.x = ((e.clientX - r.left) * e.currentTarget.width) / r.width;
+  mapCursor.y = ((e.clientY - r.top) * e.currentTarget.height) / r.height;
+  drawMap();
+  decodeAt(mapCursor.x, mapCursor.y).catch((err) => notice(err.message));
+});
+$('map').addEventListener('keydown', (e) => {
+  const step = e.shiftKey ? 30 : 8;
+  const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+  if (moves[e.key]) {
+    e.preventDefault();
+    mapCursor.x = Math.min(360, Math.max(0, mapCursor.x + moves[e.key][0]));
+    mapCursor.y = Math.min(360, Math.max(0, mapCursor.y + moves[e.key][1]));
+    drawMap();
+  } else if (e.key === 'Enter' || e.key === ' ') {
+    e.preventDefault();
+    decodeAt(mapCursor.x, mapCursor.y).catch((err) => notice(err.message));
+  }
+});
+
+/** For a 2-D latent the map is the latent space itself: decode a grid over it to show the manifold. */
+async function buildManifold() {
+  if (map.latent !== 2) return;
+  const n = 15;
+  const z = [];
+  for (let row = 0; row < n; row++) {
+    for (let col = 0; col < n; col++) {
+      z.push(...fromCanvas([((col + 0.5) / n) * 360, ((row + 0.5) / n) * 360]));
+    }
+  }
+  const images = await call('decode', { z });
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = n * SIDE;
+  paintGrid(canvas, images, n);
+  manifold = canvas;
+  $('map-hint').textContent = 'This model has a 2-D latent space: the map is that space, with decoded digits behind the data.';
+}
+
+function drawLegend() {
+  $('legend').replaceChildren(...COLOURS.map((colour, digit) => {
+    const li = document.createElement('li');
+    const dot = document.createElement('span');
+    dot.style.background = colour;
+    li.append(dot, String(digit));
+    return li;
+  }));
+}
+
+// ---- samples ------------------------------------------------------------------------------------------
+async function sample() {
+  const temperature = Number($('temperature').value);
+  const images = await call('sample', { n: 64, temperature, seed: Math.floor(Math.random() * 2 ** 32) });
+  paintGrid($('samples'), images, 8);
+}
+$('sample').addEventListener('click', () => sample().catch((e) => notice(e.message)));
+$('temperature').addEventListener('input', () => { $('temperature-value').textContent = Number($('temperature').value).toFixed(2); });
+$('temperature').addEventListener('change', () => sample().catch((e) => notice(e.message)));
+
+// ---- buttons ------------------------------------------------------------------------------------------
+$('clear').addEventListener('click', () => { strokes.length = 0; repaintPad(); clearOutputs(); });
+$('undo').addEventListener('click', () => { strokes.pop(); repaintPad(); scheduleAnalysis(0); });
+$('random-digit').addEventListener('click', async () => {
+  const index = 9000 + Math.floor(Math.random() * 1000);
+  strokes.length = 0;
+  strokes.push({ image: await call('datasetImage', { index }) });
+  repaintPad();
+  scheduleAnalysis(0);
+});
+$('backend-choice').value = backendWanted;
+$('backend-choice').addEventListener('change', (e) => {
+  const url = new URL(location.href);
+  url.searchParams.set('backend', e.target.value);
+  location.href = url.href;
+});
+
+// ---- start --------------------------------------------------------------------------------------------
+async function start() {
+  repaintPad();
+  clearOutputs();
+  drawLegend();
+  const t0 = performance.now();
+  const loaded = await call('load', { backend: backendWanted });
+  const info = loaded.backend;
+  const label = $('backend');
+  label.textContent = info.label;
+  label.dataset.kind = info.kind;
+  if (info.fallback_reason) label.dataset.reason = info.fallback_reason;
+  $('adapter').textContent = info.adapter ? `adapter: ${info.adapter}` : '';
+  if (info.fallback_reason) notice(`Using the CPU: ${info.fallback_reason}.`);
+  map = { ...loaded.map, extent: mapExtent(loaded.map.points) };
+  await buildManifold();
+  drawMap();
+  await sample();
+  $('app').setAttribute('aria-busy', 'false');
+  document.body.dataset.ready = 'true';
+  document.body.dataset.readyMs = (performance.now() - t0).toFixed(0);
+}
+start().catch((e) => {
+  $('backend').textContent = 'Failed to load';
+  notice(`The model could not be loaded: ${e.message}`);
+});
