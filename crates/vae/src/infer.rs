@@ -51,7 +51,7 @@ impl Inference {
     }
 
     fn images_tensor(&self, images: &[f32]) -> Result<(Tensor<2>, usize)> {
-        if images.is_empty() || images.len() % IMAGE_PIXELS != 0 {
+        if images.is_empty() || !images.len().is_multiple_of(IMAGE_PIXELS) {
             return Err(Error::Input(format!("{} grey levels is not a whole number of 28×28 images", images.len())));
         }
         if images.iter().any(|v| !v.is_finite()) {
@@ -63,7 +63,7 @@ impl Inference {
 
     fn latents_tensor(&self, z: &[f32]) -> Result<(Tensor<2>, usize)> {
         let l = self.latent();
-        if z.is_empty() || z.len() % l != 0 {
+        if z.is_empty() || !z.len().is_multiple_of(l) {
             return Err(Error::Input(format!("{} values is not a whole number of {l}-D latents", z.len())));
         }
         if z.iter().any(|v| !v.is_finite()) {

@@ -164,12 +164,10 @@ impl VaeWeights {
                 .transpose()
         };
         for (key, value) in [("hidden", hidden), ("latent", latent)] {
-            if let Some(m) = from_meta(key)? {
-                if m != value as f64 {
-                    return Err(Error::Weights(format!(
-                        "metadata says {key} = {m} but the tensors' shapes say {value}"
-                    )));
-                }
+            if let Some(m) = from_meta(key)?
+                && m != value as f64
+            {
+                return Err(Error::Weights(format!("metadata says {key} = {m} but the tensors' shapes say {value}")));
             }
         }
         let beta = from_meta("beta")?.unwrap_or(1.0);
