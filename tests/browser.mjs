@@ -35,8 +35,11 @@ export async function openPage({ webgpu, query = '' }) {
   await page.goto(`${origin}/${query}`);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 600_000 });
   const readyMs = Date.now() - t0;
+  // The neighbour index grows after the page is usable; the tests want all of it.
+  await page.waitForSelector('body[data-indexed="true"]', { timeout: 600_000 });
+  const indexedMs = Date.now() - t0;
   return {
-    page, origin, requests, errors, readyMs,
+    page, origin, requests, errors, readyMs, indexedMs,
     async close() { await context.close(); server.close(); },
   };
 }

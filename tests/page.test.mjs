@@ -48,7 +48,7 @@ for (const webgpu of [false, true]) {
     const s = await openPage({ webgpu });
     after(() => s.close());
     const { page } = s;
-    t.diagnostic(`page ready in ${s.readyMs} ms`);
+    t.diagnostic(`page usable in ${s.readyMs} ms; neighbour index complete in ${s.indexedMs} ms`);
 
     await t.test('the Backend label names the backend', async () => {
       const label = await page.textContent('#backend');
@@ -70,6 +70,9 @@ for (const webgpu of [false, true]) {
       answers[name] = {};
       for (const label of [1, 7]) answers[name][label] = await drawAndCheck(s, label);
     });
+
+    const times = (await page.evaluate(() => window.analyseMs)).sort((a, b) => a - b);
+    t.diagnostic(`sketch → answer: median ${times[Math.floor(times.length / 2)].toFixed(1)} ms over ${times.length} analyses`);
 
     await t.test('Sample gives 64 distinct, non-blank digits', async () => {
       await page.click('#sample');

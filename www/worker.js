@@ -29,11 +29,12 @@ const ops = {
       init(), fetchBytes('model/default.safetensors'), fetchBytes('data/mnist.bin'),
     ]);
     pad = await Sketchpad.create(weights, data, backend);
-    const info = pad.backendInfo();
+    const info = JSON.parse(pad.backendInfo());
     if (info.kind === 'webgpu') info.adapter = await adapterName();
-    return { backend: info, latent: pad.latent(), map: pad.mapPoints(), loadMs: performance.now() - t0 };
+    indexMore();
+    return { backend: info, latent: pad.latent(), loadMs: performance.now() - t0 };
   },
-  analyse: ({ grey, width, height, k }) => pad.analyse(grey, width, height, k),
+  analyse: async ({ grey, width, height, k }) => JSON.parse(await pad.analyse(grey, width, height, k)),
   sample: ({ n, temperature, seed }) => pad.sample(n, temperature, BigInt(seed)),
   decode: ({ z }) => pad.decode(z),
   decodeMapPoint: ({ x, y }) => pad.decodeMapPoint(x, y),
@@ -43,7 +44,30 @@ const ops = {
   datasetImage: ({ index }) => pad.datasetImage(index),
 };
 
-self.onmessage = async ({ data: { id, op, args } }) => {
+// One call at a time, in arrival order: the model is never used by two calls at once, and the
+// neighbour index grows in steps queued between the page's calls, so a sketch waits at most one step.
+let queue = Promise.resolve();
+const enqueue = (job) => { queue = queue.then(job); };
+
+// A macrotask boundary: on the CPU backend reads resolve as microtasks, so without it the steps
+// would run back to back and no message from the page could get in between them.
+const yieldToEvents = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+function indexMore() {
+  enqueue(async () => {
+    await yieldToEvents();
+    try {
+      const progress = JSON.parse(await pad.indexStep());
+      if (progress.done) progress.map = JSON.parse(pad.mapPoints());
+      self.postMessage({ event: 'index', progress });
+      if (!progress.done) indexMore();
+    } catch (e) {
+      self.postMessage({ event: 'error', error: `building the neighbour index failed: ${e?.message ?? e}` });
+    }
+  });
+}
+
+self.onmessage = ({ data: { id, op, args } }) => enqueue(async () => {
   const t0 = performance.now();
   try {
     if (!ops[op]) throw new Error(`unknown operation ${op}`);
@@ -53,4 +77,4 @@ self.onmessage = async ({ data: { id, op, args } }) => {
   } catch (e) {
     self.postMessage({ id, ok: false, error: String(e?.message ?? e), ms: performance.now() - t0 });
   }
-};
+});

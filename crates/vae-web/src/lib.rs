@@ -47,8 +47,11 @@ fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(js_err)
+/// Structured results cross as JSON text that the worker parses: serde-wasm-bindgen builds a JS
+/// value one element at a time, which took 2.1 s for one analysis (8 000 floats) and about 10 s
+/// for the map's 30 000 numbers in Chromium here; `JSON.parse` takes milliseconds.
+fn to_js<T: Serialize>(value: &T) -> Result<String, JsError> {
+    serde_json::to_string(value).map_err(js_err)
 }
 
 #[derive(Serialize)]
@@ -78,7 +81,7 @@ struct Analysis {
     recon: f64,
     kl: f64,
     /// Share of test digits less digit-like than this one, in percent.
-    percentile: f64,
+    percentile: Option<f64>,
     /// Position on the latent map.
     map: [f32; 2],
 }
@@ -92,10 +95,26 @@ struct MapPoints {
     latent: usize,
 }
 
+#[derive(Serialize)]
+struct IndexProgress {
+    /// Digits in the neighbour index so far.
+    indexed: usize,
+    total: usize,
+    /// Whether the test set's losses (the score's percentiles) are ready.
+    scored: bool,
+    done: bool,
+}
+
+/// Digits added to the neighbour index per [`Sketchpad::index_step`]: small enough that a sketch
+/// waits at most one step (well under a second on the CPU).
+const INDEX_STEP: usize = 500;
+
 #[wasm_bindgen]
 pub struct Sketchpad {
     inference: Inference,
-    index: LatentIndex,
+    /// Grows step by step after start-up. Never borrowed across an await: methods clone it (the
+    /// host copy is 0.8 MB, the device tensor is shared), and the worker runs one call at a time.
+    index: RefCell<LatentIndex>,
     data: Dataset,
     backend: BackendInfo,
 }
@@ -109,12 +128,34 @@ impl Sketchpad {
         let data = Dataset::from_bin(&data).map_err(js_err)?;
         let (device, backend) = choose_backend(&backend, &weights, &data).await?;
         let inference = Inference::new(&weights, &device).map_err(js_err)?;
-        let index = LatentIndex::build(&inference, &data, &data.indices(Split::All)).await.map_err(js_err)?;
+        let index = RefCell::new(LatentIndex::new(inference.latent()));
         Ok(Sketchpad { inference, index, data, backend })
     }
 
+    /// Builds the neighbour index one step further: first the test set's losses (for the score),
+    /// then [`INDEX_STEP`] digits at a time. The page answers sketches between steps.
+    #[wasm_bindgen(js_name = indexStep)]
+    pub async fn index_step(&self) -> Result<String, JsError> {
+        let mut index = self.index.borrow().clone();
+        let all = self.data.indices(Split::All);
+        if index.test_losses.is_empty() {
+            index.score_test_set(&self.inference, &self.data).await.map_err(js_err)?;
+        } else {
+            let next = &all[index.len()..(index.len() + INDEX_STEP).min(all.len())];
+            index.add(&self.inference, &self.data, next).await.map_err(js_err)?;
+        }
+        let progress = IndexProgress {
+            indexed: index.len(),
+            total: all.len(),
+            scored: !index.test_losses.is_empty(),
+            done: index.len() == all.len() && !index.test_losses.is_empty(),
+        };
+        *self.index.borrow_mut() = index;
+        to_js(&progress)
+    }
+
     #[wasm_bindgen(js_name = backendInfo)]
-    pub fn backend_info(&self) -> Result<JsValue, JsError> {
+    pub fn backend_info(&self) -> Result<String, JsError> {
         to_js(&self.backend)
     }
 
@@ -124,17 +165,19 @@ impl Sketchpad {
 
     /// Everything the page shows for a sketch: preprocessed input, reconstruction, neighbours,
     /// score and map position. `grey` is `width × height`, ink = 1.
-    pub async fn analyse(&self, grey: Vec<f32>, width: usize, height: usize, k: usize) -> Result<JsValue, JsError> {
+    pub async fn analyse(&self, grey: Vec<f32>, width: usize, height: usize, k: usize) -> Result<String, JsError> {
         let input = vae::sketch::preprocess(&grey, width, height).map_err(js_err)?;
+        let index = self.index.borrow().clone();
         let encoded = self.inference.encode(&input).await.map_err(js_err)?;
         let reconstruction = self.inference.decode(&encoded.mu).await.map_err(js_err)?;
         let parts = self.inference.losses(&input, None).await.map_err(js_err)?[0];
-        let neighbours = self.index.nearest(&encoded.mu, k).await.map_err(js_err)?;
+        let neighbours = index.nearest(&encoded.mu, k).await.map_err(js_err)?;
         let neighbour_images = self.data.images(&neighbours.iter().map(|n| n.index).collect::<Vec<_>>());
         to_js(&Analysis {
             neighbour_images,
-            map: self.index.map.project(&encoded.mu),
-            percentile: self.index.percentile(parts.loss),
+            map: index.map.project(&encoded.mu),
+            // None until the test set is scored.
+            percentile: (!index.test_losses.is_empty()).then(|| index.percentile(parts.loss)),
             loss: parts.loss,
             recon: parts.recon,
             kl: parts.kl,
@@ -159,7 +202,8 @@ impl Sketchpad {
     /// Decodes the latent under a point of the latent map.
     #[wasm_bindgen(js_name = decodeMapPoint)]
     pub async fn decode_map_point(&self, x: f32, y: f32) -> Result<Vec<f32>, JsError> {
-        self.inference.decode(&self.index.map.unproject([x, y])).await.map_err(js_err)
+        let z = self.index.borrow().map.unproject([x, y]);
+        self.inference.decode(&z).await.map_err(js_err)
     }
 
     /// `steps` decodes from latent `a` to latent `b`.
@@ -176,9 +220,11 @@ impl Sketchpad {
     /// μ of a data-set digit.
     #[wasm_bindgen(js_name = datasetLatent)]
     pub fn dataset_latent(&self, index: usize) -> Result<Vec<f32>, JsError> {
-        let row = self.index.indices.iter().position(|&i| i == index).ok_or_else(|| js_err("no such digit"))?;
-        let l = self.index.latent;
-        Ok(self.index.mu[row * l..(row + 1) * l].to_vec())
+        let built = self.index.borrow();
+        let row =
+            built.indices.iter().position(|&i| i == index).ok_or_else(|| js_err("that digit is not indexed yet"))?;
+        let l = built.latent;
+        Ok(built.mu[row * l..(row + 1) * l].to_vec())
     }
 
     /// A data-set digit's grey levels.
@@ -192,10 +238,11 @@ impl Sketchpad {
 
     /// The data set on the latent map.
     #[wasm_bindgen(js_name = mapPoints)]
-    pub fn map_points(&self) -> Result<JsValue, JsError> {
-        let l = self.index.latent;
-        let points = self.index.mu.chunks(l).flat_map(|z| self.index.map.project(z)).collect();
-        to_js(&MapPoints { points, labels: self.index.labels.clone(), indices: self.index.indices.clone(), latent: l })
+    pub fn map_points(&self) -> Result<String, JsError> {
+        let index = self.index.borrow();
+        let l = index.latent;
+        let points = index.mu.chunks(l).flat_map(|z| index.map.project(z)).collect();
+        to_js(&MapPoints { points, labels: index.labels.clone(), indices: index.indices.clone(), latent: l })
     }
 }
 

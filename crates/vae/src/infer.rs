@@ -214,8 +214,9 @@ pub struct Neighbour {
     pub distance: f32,
 }
 
-/// The data set encoded once (μ per digit), kept on the device for distances and on the host for
-/// the map; plus the test set's sorted losses for the score's percentile.
+/// The data set encoded (μ per digit), kept on the device for distances and on the host for the
+/// map; plus the test set's sorted losses for the score's percentile. It can be built in steps
+/// ([`LatentIndex::add`]) so that a page answers while it grows.
 #[derive(Debug, Clone)]
 pub struct LatentIndex {
     pub indices: Vec<usize>,
@@ -223,36 +224,60 @@ pub struct LatentIndex {
     pub latent: usize,
     /// `n × latent`, host copy.
     pub mu: Vec<f32>,
-    device_mu: Tensor<2>,
+    device_mu: Option<Tensor<2>>,
     pub map: Projection,
-    /// Test digits' losses (z = μ), ascending.
+    /// Test digits' losses (z = μ), ascending; empty until [`LatentIndex::score_test_set`].
     pub test_losses: Vec<f64>,
 }
 
 impl LatentIndex {
+    pub fn new(latent: usize) -> Self {
+        Self {
+            indices: Vec::new(),
+            labels: Vec::new(),
+            latent,
+            mu: Vec::new(),
+            device_mu: None,
+            map: Projection::fit(&[], latent),
+            test_losses: Vec::new(),
+        }
+    }
+
+    /// The whole index at once: the test set's losses, then every digit of `indices`.
     pub async fn build(inference: &Inference, data: &Dataset, indices: &[usize]) -> Result<Self> {
         if indices.is_empty() {
             return Err(Error::Data("cannot index an empty set of digits".into()));
         }
-        let mut mu = Vec::with_capacity(indices.len() * inference.latent());
+        let mut index = Self::new(inference.latent());
+        index.score_test_set(inference, data).await?;
         for chunk in indices.chunks(EVAL_BATCH) {
-            mu.extend(inference.encode(&data.images(chunk)).await?.mu);
+            index.add(inference, data, chunk).await?;
         }
-        let mut test_losses = Vec::new();
+        Ok(index)
+    }
+
+    /// Computes the test digits' losses that [`LatentIndex::percentile`] ranks against.
+    pub async fn score_test_set(&mut self, inference: &Inference, data: &Dataset) -> Result<()> {
+        let mut losses = Vec::new();
         for chunk in data.indices(crate::Split::Test).chunks(EVAL_BATCH) {
-            test_losses.extend(inference.losses(&data.images(chunk), None).await?.iter().map(|p| p.loss));
+            losses.extend(inference.losses(&data.images(chunk), None).await?.iter().map(|p| p.loss));
         }
-        test_losses.sort_by(f64::total_cmp);
-        let latent = inference.latent();
-        Ok(Self {
-            indices: indices.to_vec(),
-            labels: indices.iter().map(|&i| data.labels[i]).collect(),
-            latent,
-            device_mu: matrix(mu.clone(), indices.len(), latent, &inference.device),
-            map: Projection::fit(&mu, latent),
-            mu,
-            test_losses,
-        })
+        losses.sort_by(f64::total_cmp);
+        self.test_losses = losses;
+        Ok(())
+    }
+
+    /// Encodes the digits at `indices` and adds them (the map is refitted to everything so far).
+    pub async fn add(&mut self, inference: &Inference, data: &Dataset, indices: &[usize]) -> Result<()> {
+        if indices.is_empty() {
+            return Ok(());
+        }
+        self.mu.extend(inference.encode(&data.images(indices)).await?.mu);
+        self.indices.extend_from_slice(indices);
+        self.labels.extend(indices.iter().map(|&i| data.labels[i]));
+        self.device_mu = Some(matrix(self.mu.clone(), self.indices.len(), self.latent, &inference.device));
+        self.map = Projection::fit(&self.mu, self.latent);
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -268,13 +293,16 @@ impl LatentIndex {
         if z.len() != self.latent {
             return Err(Error::Input(format!("latent has {} values, expected {}", z.len(), self.latent)));
         }
+        let Some(mu) = &self.device_mu else {
+            return Ok(Vec::new());
+        };
         let n = self.len();
-        let q = matrix(z.to_vec(), 1, self.latent, &self.device_mu.device()).expand([n, self.latent]);
-        read((self.device_mu.clone() - q).powi_scalar(2).sum_dim(1)).await
+        let q = matrix(z.to_vec(), 1, self.latent, &mu.device()).expand([n, self.latent]);
+        read((mu.clone() - q).powi_scalar(2).sum_dim(1)).await
     }
 
-    /// The `k` nearest digits to `z`: distances on the device, top-k on the host (WebGPU has no
-    /// sort in wasm).
+    /// The `k` nearest digits to `z` among those indexed so far: distances on the device, top-k
+    /// on the host (WebGPU has no sort in wasm).
     pub async fn nearest(&self, z: &[f32], k: usize) -> Result<Vec<Neighbour>> {
         let d2 = self.squared_distances(z).await?;
         Ok(top_k_smallest(&d2, k)
@@ -446,6 +474,14 @@ mod tests {
             assert_eq!(index.test_losses.len(), 997);
             assert_eq!(index.percentile(f64::INFINITY), 0.0);
             assert_eq!(index.percentile(f64::NEG_INFINITY), 100.0);
+            // Built in steps, the index is the same, and it answers (from what it has) before it is whole.
+            let mut steps = LatentIndex::new(4);
+            assert!(block_on(steps.nearest(&z, 8)).unwrap().is_empty());
+            block_on(steps.add(&inf, &data, &indices[..20])).unwrap();
+            assert_eq!(block_on(steps.nearest(&z, 8)).unwrap()[0].index, indices[17]);
+            block_on(steps.add(&inf, &data, &indices[20..])).unwrap();
+            assert_eq!(steps.mu, index.mu);
+            assert_eq!(block_on(steps.nearest(&z, 8)).unwrap(), near);
         }
     }
 
