@@ -146,7 +146,9 @@ fn bad_inputs_exit_non_zero_with_one_line() {
     refuses(&["reconstruct", "--image", junk, "--out", "/tmp/x.png"], "not a readable PNG");
     refuses(&["train", "--epochs", "1", "--latent", "0", "--out", "/tmp/x.safetensors"], "latent size 0");
     refuses(&["train", "--epochs", "1", "--lr", "NaN", "--out", "/tmp/x.safetensors"], "learning rate");
-    refuses(&["sample", "--temperature", "-1", "--out", "/tmp/x.png"], "temperature");
+    refuses(&["sample", "--temperature=-1", "--out", "/tmp/x.png"], "temperature");
+    refuses(&["sample", "--n", "many", "--out", "/tmp/x.png"], "invalid value 'many'");
+    refuses(&["frobnicate"], "unrecognized subcommand");
     // A model with a NaN.
     let mut w = vae::VaeWeights::init(vae::VaeConfig { hidden: 4, latent: 2, beta: 1.0 }, 0).unwrap();
     let nan_path = tmp("nan.safetensors");
