@@ -8,11 +8,15 @@ import { chromium } from 'playwright-core';
 import { serve } from '../scripts/serve.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BASE_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu-sandbox', '--disable-quic', '--no-first-run',
+export const BASE_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu-sandbox', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 // WebGPU exists in headless Chromium here only behind this flag (a SwiftShader CPU adapter);
 // without it requestAdapter() resolves to null, which is how the CPU fallback is tested.
-const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-angle=swiftshader'];
+export const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-angle=swiftshader'];
+
+/** Which backends the browser tests run on: both, unless BROWSER_BACKENDS=cpu or =webgpu (for a
+ *  quick local run; CI runs both). Values are `webgpu` flags for openPage. */
+export const BACKENDS = (process.env.BROWSER_BACKENDS ?? 'cpu,webgpu').split(',').map((b) => b.trim() === 'webgpu');
 
 /** Opens the page; records requests, uncaught errors and console errors. */
 export async function openPage({ webgpu, query = '' }) {
@@ -31,17 +35,24 @@ export async function openPage({ webgpu, query = '' }) {
   page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
   context.on('weberror', (e) => errors.push(`weberror: ${e.error().message}`));
-  const t0 = Date.now();
   await page.goto(`${origin}/${query}`);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 600_000 });
-  const readyMs = Date.now() - t0;
-  // The neighbour index grows after the page is usable; the tests want all of it.
-  await page.waitForSelector('body[data-indexed="true"]', { timeout: 600_000 });
-  const indexedMs = Date.now() - t0;
+  const { readyMs, indexedMs } = await waitLoaded(page);
   return {
     page, origin, requests, errors, readyMs, indexedMs,
+    /** Reloads the page (same browser profile: its IndexedDB stays) and waits as openPage does. */
+    async reload() { await page.reload(); return waitLoaded(page); },
     async close() { await context.close(); server.close(); },
   };
+}
+
+/** Waits until the page is usable, then until its neighbour index is whole (the tests want all
+ *  of it); returns both times from now. */
+export async function waitLoaded(page) {
+  const t0 = Date.now();
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 600_000 });
+  const readyMs = Date.now() - t0;
+  await page.waitForSelector('body[data-indexed="true"]', { timeout: 600_000 });
+  return { readyMs, indexedMs: Date.now() - t0 };
 }
 
 /** The committed data set, parsed as crates/vae/src/data.rs documents it. */
@@ -61,6 +72,7 @@ export function dataset() {
 export async function traceDigit(page, image) {
   await page.click('#clear');
   await page.$eval('#brush', (el) => { el.value = '14'; el.dispatchEvent(new Event('input')); });
+  await page.locator('#pad').scrollIntoViewIfNeeded();
   const box = await page.locator('#pad').boundingBox();
   const cell = box.width / 28;
   for (let y = 0; y < 28; y++) {

@@ -17,6 +17,8 @@ const pending = new Map();
 let nextId = 1;
 worker.onmessage = ({ data }) => {
   if (data.event === 'index') { indexProgress(data.progress); return; }
+  if (data.event === 'train') { trainProgress(data); return; }
+  if (data.event === 'model') { modelChanged(data.model); return; }
   if (data.event === 'error') { notice(data.error); return; }
   const p = pending.get(data.id);
   pending.delete(data.id);
@@ -132,9 +134,13 @@ pad.addEventListener('pointermove', (e) => {
   repaintPad();
   scheduleAnalysis(40);
 });
+// When the last stroke ended, until an analysis that includes it starts: the stroke → answer
+// latency (window.strokeAnswerMs) is measured from here, queueing in the worker included.
+let strokeEndedAt = null;
 const endStroke = () => {
   if (!drawing) return;
   drawing = null;
+  strokeEndedAt = performance.now();
   scheduleAnalysis(0);
 };
 pad.addEventListener('pointerup', endStroke);
@@ -164,9 +170,17 @@ async function analyse() {
   if (inFlight) { again = true; return; }
   if (strokes.length === 0) { clearOutputs(); document.body.dataset.idle = 'true'; return; }
   inFlight = true;
+  const answersStrokeOf = drawing ? null : strokeEndedAt;
+  if (answersStrokeOf !== null) strokeEndedAt = null;
   try {
     const result = await call('analyse', { grey: padGrey(), width: pad.width, height: pad.height, k: NEIGHBOURS });
-    if (strokes.length === 0) clearOutputs(); else { analysis = result; chosen = 0; await showAnalysis(); }
+    if (strokes.length === 0) clearOutputs(); else {
+      analysis = result;
+      chosen = 0;
+      const shown = showAnalysis();
+      if (answersStrokeOf !== null) (window.strokeAnswerMs ??= []).push(performance.now() - answersStrokeOf);
+      await shown;
+    }
   } catch (e) {
     if (/empty/.test(e.message)) clearOutputs(); else notice(e.message);
   } finally {
@@ -403,21 +417,309 @@ $('backend-choice').addEventListener('change', (e) => {
   location.href = url.href;
 });
 
-// ---- the neighbour index grows after start-up ----------------------------------------------------
-let latent = null;
+// ---- the neighbour index grows after start-up and after every change of model -------------------
 async function indexProgress(p) {
   const c = $('map');
   c.dataset.progress = `Encoding the data set: ${p.indexed} of ${p.total} digits…`;
-  if (!p.done) { drawMap(); return; }
-  map = { ...p.map, latent, extent: mapExtent(p.map.points) };
+  if (!p.done) {
+    // The previous map stays up (marked as out of date) until the new one is whole.
+    if (map) $('map-hint').textContent = `Updating the map for the new weights: ${p.indexed} of ${p.total} digits…`;
+    drawMap();
+    return;
+  }
+  map = { ...p.map, extent: mapExtent(p.map.points) };
+  manifold = null;
   delete c.dataset.progress;
+  $('map-hint').textContent = 'Every digit of the data set, placed by its latent code. Click (or use the arrow keys and Enter) to decode a point.';
   try { await buildManifold(); } catch (e) { notice(e.message); }
   drawMap();
+  c.dataset.generation = String(Number(c.dataset.generation ?? 0) + 1);
   document.body.dataset.indexed = 'true';
   document.body.dataset.indexedMs = (performance.now() - startedAt).toFixed(0);
   // Neighbours found while the index was partial are refreshed against the whole data set.
   if (analysis) scheduleAnalysis(0);
 }
+
+// ---- training ----------------------------------------------------------------------------------------
+let history = { steps: [], tests: [] }; // the worker's records: [step, epoch, loss, recon, kl]
+let trainState = 'idle'; // idle | running | paused
+let run = null; // {stepsPerEpoch, trainSize, epochs, total, done, t0, rateSteps, rateT0, batch}
+let model = null; // {hidden, latent, beta, parameters}
+const TRAIN_SAMPLE_SEED = 7; // the same z every time, so the grid visibly sharpens
+
+function modelMessage(text, ok = false) {
+  const m = $('model-message');
+  m.hidden = !text;
+  m.textContent = text ?? '';
+  m.classList.toggle('ok', ok);
+}
+
+function fillForm(m) {
+  const f = $('train-form').elements;
+  f.latent.value = m.latent;
+  f.hidden.value = m.hidden;
+  f.beta.value = m.beta;
+}
+
+/** The form's values, or null (with the browser's message on the first bad field). */
+function readForm() {
+  const form = $('train-form');
+  for (const input of form.elements) {
+    if (!input.checkValidity()) {
+      input.reportValidity();
+      modelMessage(`${input.parentElement.firstChild.textContent.trim()}: ${input.validationMessage}`);
+      return null;
+    }
+  }
+  const f = form.elements;
+  return {
+    latent: Number(f.latent.value), hidden: Number(f.hidden.value), beta: Number(f.beta.value),
+    learningRate: Number(f.learningRate.value), batchSize: Number(f.batchSize.value), epochs: Number(f.epochs.value),
+  };
+}
+
+function modelChanged(m) {
+  model = m;
+  $('model-info').textContent = `Model: 784 → ${m.hidden} → ${m.latent} → ${m.hidden} → 784, β = ${m.beta}, `
+    + `${m.parameters.toLocaleString('en')} parameters`;
+  $('model-info').dataset.latent = String(m.latent);
+  $('model-info').dataset.hidden = String(m.hidden);
+  // New weights: the sketch's answer is redone now; its neighbours again when the index is whole.
+  if (strokes.length) scheduleAnalysis(0);
+  refreshTrainingSamples(true);
+  if (document.body.dataset.ready === 'true') sample().catch((e) => notice(e.message));
+}
+
+function setTrainState(state) {
+  trainState = state;
+  const train = $('train');
+  train.textContent = { idle: 'Train', running: 'Pause', paused: 'Resume' }[state];
+  $('train-stop').disabled = state === 'idle';
+  for (const id of ['train-random', 'reset-default', 'import']) $(id).disabled = state !== 'idle';
+  for (const input of $('train-form').elements) input.disabled = state !== 'idle';
+  $('train-status').dataset.state = state;
+}
+
+async function startTraining(fromScratch) {
+  const request = readForm();
+  if (!request) return;
+  modelMessage(null);
+  const started = await call('trainStart', { ...request, fromScratch, seed: 0 });
+  history = started.history;
+  run = {
+    ...started, epochs: request.epochs, batch: request.batchSize, total: request.epochs * started.stepsPerEpoch,
+    done: 0, rateT0: performance.now(), rateSteps: 0,
+  };
+  if (started.fromScratch && !fromScratch) {
+    modelMessage('The form asks for another shape of model, so training starts from random weights.', true);
+  }
+  setTrainState('running');
+  showTrainStatus();
+}
+
+function trainProgress({ progress, record, testRecord, state }) {
+  if (record) {
+    history.steps.push(record);
+    if (run) { run.done++; run.rateSteps++; }
+  }
+  if (testRecord) history.tests.push(testRecord);
+  if (progress.diverged) {
+    modelMessage(progress.diverged);
+    $('train-status').dataset.state = 'diverged';
+  } else if (progress.error) {
+    modelMessage(`Training stopped: ${progress.error}`);
+  } else if (progress.finished && testRecord) {
+    modelMessage(`Training finished: test loss ${testRecord[2].toFixed(2)} nats after epoch ${testRecord[1]}.`, true);
+  }
+  if (state === 'idle' && trainState !== 'idle') { setTrainState('idle'); run = null; }
+  if (progress.diverged) $('train-status').dataset.state = 'diverged';
+  showTrainStatus();
+  refreshTrainingSamples(Boolean(testRecord));
+}
+
+const clock = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
+
+function showTrainStatus() {
+  const status = $('train-status');
+  const last = history.steps.at(-1);
+  status.dataset.step = String(last?.[0] ?? 0);
+  status.dataset.epoch = String(last?.[1] ?? 0);
+  status.dataset.loss = last ? String(last[2]) : '';
+  const test = history.tests.at(-1);
+  if (test) status.dataset.testLoss = String(test[2]); else delete status.dataset.testLoss;
+  const parts = [];
+  if (last) {
+    parts.push(`Epoch ${last[1]} · step ${last[0]} · loss ${last[2].toFixed(1)} (reconstruction ${last[3].toFixed(1)}, KL ${last[4].toFixed(1)})`);
+  }
+  if (test) parts.push(`test loss ${test[2].toFixed(2)}`);
+  if (run && trainState === 'running' && run.rateSteps > 2) {
+    const seconds = (performance.now() - run.rateT0) / 1000;
+    const stepsPerS = run.rateSteps / seconds;
+    status.dataset.samplesPerSecond = (stepsPerS * run.batch).toFixed(0);
+    parts.push(`${(stepsPerS * run.batch).toFixed(0)} samples/s`, `ETA ${clock((run.total - run.done) / stepsPerS)}`);
+  }
+  if (trainState === 'paused') parts.push('paused');
+  status.textContent = parts.length ? parts.join(' · ') : 'No training yet.';
+  if (run) $('train-progress').value = run.done / run.total;
+  requestCurve();
+}
+
+let curvePending = false;
+function requestCurve() {
+  if (curvePending) return;
+  curvePending = true;
+  requestAnimationFrame(() => { curvePending = false; drawLossCurve(); });
+}
+
+/** Train loss, its reconstruction and KL parts (per step, smoothed) and test loss (per epoch), log scale. */
+function drawLossCurve() {
+  const c = $('loss-curve');
+  const ctx = c.getContext('2d');
+  const W = c.width, H = c.height, L = 44, R = 10, T = 22, B = 24;
+  ctx.fillStyle = 'white';
+  ctx.fillRect(0, 0, W, H);
+  const steps = history.steps;
+  c.dataset.points = String(steps.length);
+  if (!steps.length) {
+    ctx.fillStyle = '#6b7280';
+    ctx.font = '13px system-ui';
+    ctx.fillText('The loss per step appears here while training.', L, H / 2);
+    return;
+  }
+  const series = [
+    { name: 'train loss', colour: '#1d2330', at: 2 },
+    { name: 'reconstruction', colour: '#3a6ea5', at: 3 },
+    { name: 'KL', colour: '#e07b39', at: 4 },
+  ];
+  const values = [...steps.flatMap((r) => [r[2], r[3], r[4]]), ...history.tests.map((r) => r[2])].filter((v) => v > 0);
+  // Below 1 nat (a KL term at the very start) is pressed onto the floor of the chart.
+  let lo = Math.log10(Math.max(1, Math.min(...values)));
+  let hi = Math.log10(Math.max(...values));
+  if (hi - lo < 0.5) { lo -= 0.25; hi += 0.25; }
+  const x0 = steps[0][0] - 1, x1 = Math.max(steps.at(-1)[0], x0 + 1);
+  const X = (step) => L + ((step - x0) / (x1 - x0)) * (W - L - R);
+  const Y = (v) => T + (1 - (Math.log10(Math.max(v, 10 ** lo)) - lo) / (hi - lo)) * (H - T - B);
+  ctx.strokeStyle = '#eee';
+  ctx.fillStyle = '#6b7280';
+  ctx.font = '11px system-ui';
+  for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * 10 ** e;
+      if (Math.log10(v) < lo || Math.log10(v) > hi) continue;
+      ctx.beginPath(); ctx.moveTo(L, Y(v)); ctx.lineTo(W - R, Y(v)); ctx.stroke();
+      ctx.fillText(String(v), 4, Y(v) + 4);
+    }
+  }
+  ctx.fillText(`step ${x1}`, W - R - 60, H - 6);
+  ctx.fillText(`${x0 + 1}`, L, H - 6);
+  // An exponential moving average over ~1% of the run keeps the lines readable.
+  const alpha = Math.min(1, 20 / steps.length + 0.02);
+  for (const s of series) {
+    ctx.strokeStyle = s.colour;
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    let ema = null;
+    steps.forEach((r, i) => {
+      ema = ema === null ? r[s.at] : ema + alpha * (r[s.at] - ema);
+      if (i === 0) ctx.moveTo(X(r[0]), Y(ema)); else ctx.lineTo(X(r[0]), Y(ema));
+    });
+    ctx.stroke();
+  }
+  ctx.fillStyle = '#c0392b';
+  for (const t of history.tests) {
+    ctx.beginPath(); ctx.arc(X(t[0]), Y(t[2]), 3.5, 0, Math.PI * 2); ctx.fill();
+  }
+  let lx = L;
+  for (const [name, colour] of [...series.map((s) => [s.name, s.colour]), ['test loss (per epoch)', '#c0392b']]) {
+    ctx.fillStyle = colour;
+    ctx.fillRect(lx, 7, 10, 10);
+    ctx.fillStyle = '#1d2330';
+    ctx.fillText(name, lx + 14, 16);
+    lx += ctx.measureText(name).width + 30;
+  }
+}
+
+// The samples grid follows the weights being trained, at most about once a second.
+let samplesAt = 0;
+let samplesBusy = false;
+async function refreshTrainingSamples(now = false) {
+  if (samplesBusy || (!now && performance.now() - samplesAt < 1000)) return;
+  samplesBusy = true;
+  try {
+    const images = await call('trainingSample', { n: 16, seed: TRAIN_SAMPLE_SEED });
+    paintGrid($('train-samples'), images, 4);
+    samplesAt = performance.now();
+    $('train-samples').dataset.step = $('train-status').dataset.step;
+  } catch (e) {
+    notice(e.message);
+  } finally {
+    samplesBusy = false;
+  }
+}
+
+$('train').addEventListener('click', async () => {
+  try {
+    if (trainState === 'idle') await startTraining(false);
+    else if (trainState === 'running') { await call('trainPause'); setTrainState('paused'); showTrainStatus(); }
+    else {
+      await call('trainResume');
+      if (run) { run.rateT0 = performance.now(); run.rateSteps = 0; }
+      setTrainState('running');
+    }
+  } catch (e) { modelMessage(e.message); }
+});
+$('train-random').addEventListener('click', () => startTraining(true).catch((e) => modelMessage(e.message)));
+$('train-stop').addEventListener('click', async () => {
+  try {
+    const result = await call('trainStop');
+    setTrainState('idle');
+    run = null;
+    modelMessage(result.diverged ?? 'Training stopped; the page uses the weights it reached.', !result.diverged);
+    showTrainStatus();
+  } catch (e) { modelMessage(e.message); }
+});
+$('reset-default').addEventListener('click', async () => {
+  try {
+    const result = await call('resetDefault');
+    history = result.history;
+    fillForm(result.model);
+    modelMessage('The default model is back.', true);
+    showTrainStatus();
+  } catch (e) { modelMessage(e.message); }
+});
+$('export').addEventListener('click', async () => {
+  try {
+    const bytes = await call('exportModel');
+    const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `latent-sketchpad-z${model.latent}-h${model.hidden}.safetensors`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (e) { modelMessage(`Could not export the model: ${e.message}`); }
+});
+$('import').addEventListener('click', () => $('import-file').click());
+$('import-file').addEventListener('change', async (e) => {
+  const file = e.target.files[0];
+  e.target.value = '';
+  if (!file) return;
+  try {
+    // Refused before reading: a tab should not load hundreds of MB to find out.
+    if (file.size > 64 * 2 ** 20) {
+      throw new Error(`it is ${(file.size / 2 ** 20).toFixed(0)} MB; a model file here is at most 64 MB`);
+    }
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const result = await call('importModel', { bytes, name: file.name });
+    history = result.history;
+    fillForm(result.model);
+    modelMessage(`Imported ${file.name}.`, true);
+    showTrainStatus();
+  } catch (err) {
+    modelMessage(`Could not import ${file.name}: ${err.message}. The current model is kept.`);
+  }
+});
 
 // ---- start --------------------------------------------------------------------------------------------
 const startedAt = performance.now();
@@ -434,7 +736,12 @@ async function start() {
   if (info.fallback_reason) label.dataset.reason = info.fallback_reason;
   $('adapter').textContent = info.adapter ? `adapter: ${info.adapter}` : '';
   if (info.fallback_reason) notice(`Using the CPU: ${info.fallback_reason}.`);
-  latent = loaded.latent;
+  history = loaded.history;
+  modelChanged(loaded.model);
+  fillForm(loaded.model);
+  if (loaded.storedProblem) modelMessage(loaded.storedProblem);
+  else if (loaded.restored) modelMessage('Your model from your last visit is back (stored in this browser).', true);
+  showTrainStatus();
   await sample();
   $('app').setAttribute('aria-busy', 'false');
   document.body.dataset.ready = 'true';

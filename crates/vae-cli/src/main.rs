@@ -280,7 +280,6 @@ fn train(
 ) -> Result<(), String> {
     let mut trainer = Trainer::new(weights, data.indices(Split::Train), options, device).map_err(|e| e.to_string())?;
     let test = data.indices(Split::Test);
-    let mut eval_rng = Rng::new(options.seed ^ 0x7E57);
     for epoch in 1..=epochs {
         let bar = ProgressBar::new(trainer.steps_per_epoch() as u64).with_style(
             ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} steps, {per_sec}, ETA {eta}")
@@ -297,7 +296,7 @@ fn train(
         }))?;
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        let t = block_on(trainer.inference().evaluate(data, &test, &mut eval_rng))?;
+        let t = block_on(trainer.evaluate(data, &test))?;
         println!(
             "epoch {epoch:>3}  train loss {:.2} (recon {:.2}, KL {:.2})  test loss {:.2} (recon {:.2}, KL {:.2}, z = μ {:.2})  {seconds:.2} s",
             train.loss, train.recon, train.kl, t.loss, t.recon, t.kl, t.loss_mu

@@ -4,12 +4,14 @@
 //! cross as `JsError` with a readable message.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use burn::tensor::Device;
-use serde::Serialize;
-use vae::infer::{LatentIndex, Neighbour, interpolate_latents};
+use serde::{Deserialize, Serialize};
+use vae::infer::{EvalReport, LatentIndex, Neighbour, interpolate_latents};
 use vae::rng::Rng;
-use vae::{Dataset, Inference, Split, VaeWeights};
+use vae::train::StepReport;
+use vae::{Dataset, Inference, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights};
 use wasm_bindgen::prelude::*;
 
 /// Largest relative error WebGPU may show against the CPU in the start-up self-test.
@@ -109,12 +111,88 @@ struct IndexProgress {
 /// waits at most one step (well under a second on the CPU).
 const INDEX_STEP: usize = 500;
 
+/// Most epochs one training run may ask for.
+const MAX_EPOCHS: usize = 1000;
+
+/// The model the page shows: its weights, on the device, and its neighbour index.
+struct Current {
+    weights: VaeWeights,
+    inference: Inference,
+    /// Grows step by step after every change of model. Shared, not copied, by the calls that
+    /// read it; [`Sketchpad::index_step`] builds the next one beside it.
+    index: Rc<LatentIndex>,
+    /// Bumped on every change of model, so an index step that started on the old one is dropped.
+    generation: u64,
+}
+
+/// A training run. The page's model ([`Current`]) is its checkpoint: it moves to the trainer's
+/// weights at the end of every epoch (and on Stop), and is what divergence falls back to.
+struct Training {
+    trainer: Trainer,
+    epochs: usize,
+    /// "the end of epoch N" or "before training": what the checkpoint is, for messages.
+    checkpoint: String,
+}
+
+/// What the panel sends to start training.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TrainRequest {
+    hidden: usize,
+    latent: usize,
+    beta: f64,
+    learning_rate: f64,
+    batch_size: usize,
+    epochs: usize,
+    seed: u64,
+    /// Start from fresh random weights (also implied when the shape differs from the model's).
+    from_scratch: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TrainStarted {
+    steps_per_epoch: usize,
+    train_size: usize,
+    /// True when the run starts from random weights (the page's model changed to them).
+    from_scratch: bool,
+    model: ModelInfo,
+}
+
+/// What one training step gives the page.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TrainProgress {
+    report: Option<StepReport>,
+    /// Test figures, at the end of an epoch (the page's model is then the new weights).
+    test: Option<EvalReport>,
+    /// The run trained all its epochs and ended.
+    finished: bool,
+    /// Why training stopped on a non-finite loss or weights; the checkpoint is the model again.
+    diverged: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelInfo {
+    hidden: usize,
+    latent: usize,
+    beta: f64,
+    parameters: usize,
+}
+
+impl ModelInfo {
+    fn of(config: VaeConfig) -> Self {
+        ModelInfo { hidden: config.hidden, latent: config.latent, beta: config.beta, parameters: config.num_params() }
+    }
+}
+
 #[wasm_bindgen]
 pub struct Sketchpad {
-    inference: Inference,
-    /// Grows step by step after start-up. Never borrowed across an await: methods clone it (the
-    /// host copy is 0.8 MB, the device tensor is shared), and the worker runs one call at a time.
-    index: RefCell<LatentIndex>,
+    device: Device,
+    current: RefCell<Current>,
+    /// Taken out for the length of a step, so no borrow is held across an await.
+    training: RefCell<Option<Training>>,
     data: Dataset,
     backend: BackendInfo,
 }
@@ -127,31 +205,59 @@ impl Sketchpad {
         let weights = VaeWeights::from_safetensors(&weights).map_err(js_err)?;
         let data = Dataset::from_bin(&data).map_err(js_err)?;
         let (device, backend) = choose_backend(&backend, &weights, &data).await?;
-        let inference = Inference::new(&weights, &device).map_err(js_err)?;
-        let index = RefCell::new(LatentIndex::new(inference.latent()));
-        Ok(Sketchpad { inference, index, data, backend })
+        let current = RefCell::new(Current::new(weights, &device, 0).map_err(js_err)?);
+        Ok(Sketchpad { device, current, training: RefCell::new(None), data, backend })
+    }
+
+    /// Makes a safetensors file the page's model, or says what is wrong with it and keeps the
+    /// current one. Ends any training run.
+    #[wasm_bindgen(js_name = loadModel)]
+    pub fn load_model(&self, bytes: Vec<u8>) -> Result<String, JsError> {
+        let weights = VaeWeights::from_safetensors(&bytes).map_err(js_err)?;
+        let info = ModelInfo::of(weights.config);
+        self.set_model(weights)?;
+        self.training.borrow_mut().take();
+        to_js(&info)
+    }
+
+    /// The page's model as a safetensors file (PyTorch names, configuration in the metadata).
+    #[wasm_bindgen(js_name = exportModel)]
+    pub fn export_model(&self) -> Result<Vec<u8>, JsError> {
+        self.current.borrow().weights.to_safetensors().map_err(js_err)
+    }
+
+    #[wasm_bindgen(js_name = modelInfo)]
+    pub fn model_info(&self) -> Result<String, JsError> {
+        to_js(&ModelInfo::of(self.current.borrow().weights.config))
     }
 
     /// Builds the neighbour index one step further: first the test set's losses (for the score),
     /// then [`INDEX_STEP`] digits at a time. The page answers sketches between steps.
     #[wasm_bindgen(js_name = indexStep)]
     pub async fn index_step(&self) -> Result<String, JsError> {
-        let mut index = self.index.borrow().clone();
+        let (inference, mut index, generation) = {
+            let c = self.current.borrow();
+            (c.inference.clone(), (*c.index).clone(), c.generation)
+        };
         let all = self.data.indices(Split::All);
         if index.test_losses.is_empty() {
-            index.score_test_set(&self.inference, &self.data).await.map_err(js_err)?;
+            index.score_test_set(&inference, &self.data).await.map_err(js_err)?;
         } else {
             let next = &all[index.len()..(index.len() + INDEX_STEP).min(all.len())];
-            index.add(&self.inference, &self.data, next).await.map_err(js_err)?;
+            index.add(&inference, &self.data, next).await.map_err(js_err)?;
         }
-        let progress = IndexProgress {
+        let mut current = self.current.borrow_mut();
+        if current.generation == generation {
+            current.index = Rc::new(index);
+        }
+        let index = &current.index;
+        let scored = !index.test_losses.is_empty();
+        to_js(&IndexProgress {
             indexed: index.len(),
             total: all.len(),
-            scored: !index.test_losses.is_empty(),
-            done: index.len() == all.len() && !index.test_losses.is_empty(),
-        };
-        *self.index.borrow_mut() = index;
-        to_js(&progress)
+            scored,
+            done: index.len() == all.len() && scored,
+        })
     }
 
     #[wasm_bindgen(js_name = backendInfo)]
@@ -160,17 +266,17 @@ impl Sketchpad {
     }
 
     pub fn latent(&self) -> usize {
-        self.inference.latent()
+        self.current.borrow().inference.latent()
     }
 
     /// Everything the page shows for a sketch: preprocessed input, reconstruction, neighbours,
     /// score and map position. `grey` is `width × height`, ink = 1.
     pub async fn analyse(&self, grey: Vec<f32>, width: usize, height: usize, k: usize) -> Result<String, JsError> {
         let input = vae::sketch::preprocess(&grey, width, height).map_err(js_err)?;
-        let index = self.index.borrow().clone();
-        let encoded = self.inference.encode(&input).await.map_err(js_err)?;
-        let reconstruction = self.inference.decode(&encoded.mu).await.map_err(js_err)?;
-        let parts = self.inference.losses(&input, None).await.map_err(js_err)?[0];
+        let (inference, index) = self.inference_and_index();
+        let encoded = inference.encode(&input).await.map_err(js_err)?;
+        let reconstruction = inference.decode(&encoded.mu).await.map_err(js_err)?;
+        let parts = inference.losses(&input, None).await.map_err(js_err)?[0];
         let neighbours = index.nearest(&encoded.mu, k).await.map_err(js_err)?;
         let neighbour_images = self.data.images(&neighbours.iter().map(|n| n.index).collect::<Vec<_>>());
         to_js(&Analysis {
@@ -191,36 +297,48 @@ impl Sketchpad {
 
     /// `n` digits from N(0, T² I), `n × 784` grey levels.
     pub async fn sample(&self, n: usize, temperature: f64, seed: u64) -> Result<Vec<f32>, JsError> {
-        self.inference.sample(n, temperature, &mut Rng::new(seed)).await.map_err(js_err)
+        let (inference, _) = self.inference_and_index();
+        inference.sample(n, temperature, &mut Rng::new(seed)).await.map_err(js_err)
+    }
+
+    /// `n` digits from the weights being trained (the page's model when no run is on).
+    #[wasm_bindgen(js_name = trainingSample)]
+    pub async fn training_sample(&self, n: usize, seed: u64) -> Result<Vec<f32>, JsError> {
+        let live = self.training.borrow().as_ref().map(|t| t.trainer.inference());
+        let inference = live.unwrap_or_else(|| self.inference_and_index().0);
+        inference.sample(n, 1.0, &mut Rng::new(seed)).await.map_err(js_err)
     }
 
     /// Decodes latents (`n × latent`).
     pub async fn decode(&self, z: Vec<f32>) -> Result<Vec<f32>, JsError> {
-        self.inference.decode(&z).await.map_err(js_err)
+        let (inference, _) = self.inference_and_index();
+        inference.decode(&z).await.map_err(js_err)
     }
 
     /// Decodes the latent under a point of the latent map.
     #[wasm_bindgen(js_name = decodeMapPoint)]
     pub async fn decode_map_point(&self, x: f32, y: f32) -> Result<Vec<f32>, JsError> {
-        let z = self.index.borrow().map.unproject([x, y]);
-        self.inference.decode(&z).await.map_err(js_err)
+        let (inference, index) = self.inference_and_index();
+        inference.decode(&index.map.unproject([x, y])).await.map_err(js_err)
     }
 
     /// `steps` decodes from latent `a` to latent `b`.
     pub async fn interpolate(&self, a: Vec<f32>, b: Vec<f32>, steps: usize) -> Result<Vec<f32>, JsError> {
         let z = interpolate_latents(&a, &b, steps).map_err(js_err)?;
-        self.inference.decode(&z).await.map_err(js_err)
+        let (inference, _) = self.inference_and_index();
+        inference.decode(&z).await.map_err(js_err)
     }
 
     /// `n` decodes of draws from q(z|x) of one 28×28 image.
     pub async fn variations(&self, image: Vec<f32>, n: usize, seed: u64) -> Result<Vec<f32>, JsError> {
-        self.inference.variations(&image, n, &mut Rng::new(seed)).await.map_err(js_err)
+        let (inference, _) = self.inference_and_index();
+        inference.variations(&image, n, &mut Rng::new(seed)).await.map_err(js_err)
     }
 
     /// μ of a data-set digit.
     #[wasm_bindgen(js_name = datasetLatent)]
     pub fn dataset_latent(&self, index: usize) -> Result<Vec<f32>, JsError> {
-        let built = self.index.borrow();
+        let (_, built) = self.inference_and_index();
         let row =
             built.indices.iter().position(|&i| i == index).ok_or_else(|| js_err("that digit is not indexed yet"))?;
         let l = built.latent;
@@ -239,10 +357,122 @@ impl Sketchpad {
     /// The data set on the latent map.
     #[wasm_bindgen(js_name = mapPoints)]
     pub fn map_points(&self) -> Result<String, JsError> {
-        let index = self.index.borrow();
+        let (_, index) = self.inference_and_index();
         let l = index.latent;
         let points = index.mu.chunks(l).flat_map(|z| index.map.project(z)).collect();
         to_js(&MapPoints { points, labels: index.labels.clone(), indices: index.indices.clone(), latent: l })
+    }
+
+    /// Starts a training run (JSON [`TrainRequest`]). It continues from the page's model unless
+    /// asked for random weights or given another shape; β may change either way.
+    #[wasm_bindgen(js_name = trainStart)]
+    pub fn train_start(&self, request: String) -> Result<String, JsError> {
+        let r: TrainRequest =
+            serde_json::from_str(&request).map_err(|e| js_err(format!("invalid training request: {e}")))?;
+        let config = VaeConfig { hidden: r.hidden, latent: r.latent, beta: r.beta };
+        config.validate().map_err(js_err)?;
+        let options = TrainerOptions { learning_rate: r.learning_rate, batch_size: r.batch_size, seed: r.seed };
+        options.validate().map_err(js_err)?;
+        if !(1..=MAX_EPOCHS).contains(&r.epochs) {
+            return Err(js_err(format!("epochs {} is outside 1..={MAX_EPOCHS}", r.epochs)));
+        }
+        let current = self.current.borrow().weights.clone();
+        let from_scratch =
+            r.from_scratch || (current.config.hidden, current.config.latent) != (config.hidden, config.latent);
+        let weights = if from_scratch {
+            VaeWeights::init(config, r.seed).map_err(js_err)?
+        } else {
+            VaeWeights { config, ..current }
+        };
+        let trainer = Trainer::new(&weights, self.data.indices(Split::Train), options, &self.device).map_err(js_err)?;
+        let started = TrainStarted {
+            steps_per_epoch: trainer.steps_per_epoch(),
+            train_size: self.data.indices(Split::Train).len(),
+            from_scratch,
+            model: ModelInfo::of(config),
+        };
+        let checkpoint = if from_scratch { "the random start" } else { "before training" };
+        self.set_model(weights)?;
+        *self.training.borrow_mut() = Some(Training { trainer, epochs: r.epochs, checkpoint: checkpoint.into() });
+        to_js(&started)
+    }
+
+    /// One Adam step of the run. At the end of an epoch the test set is evaluated and the page's
+    /// model becomes the new weights; a non-finite loss or weight ends the run, and the
+    /// checkpoint (the model at the last epoch's end) stays the page's model.
+    #[wasm_bindgen(js_name = trainStep)]
+    pub async fn train_step(&self) -> Result<String, JsError> {
+        let mut run = self.training.borrow_mut().take().ok_or_else(|| js_err("no training run is going on"))?;
+        let diverged = |e: vae::Error, run: &Training| {
+            to_js(&TrainProgress {
+                report: None,
+                test: None,
+                finished: true,
+                diverged: Some(format!("{e}. Training stopped; the model from {} is back.", run.checkpoint)),
+            })
+        };
+        let report = match run.trainer.step(&self.data).await {
+            Ok(report) => report,
+            Err(e @ vae::Error::Diverged { .. }) => return diverged(e, &run),
+            Err(e) => return Err(js_err(e)),
+        };
+        let mut progress = TrainProgress { report: Some(report), test: None, finished: false, diverged: None };
+        if report.epoch_done {
+            let weights = match run.trainer.weights().await {
+                Ok(weights) => weights,
+                Err(e @ vae::Error::Diverged { .. }) => return diverged(e, &run),
+                Err(e) => return Err(js_err(e)),
+            };
+            let test = run.trainer.evaluate(&self.data, &self.data.indices(Split::Test)).await.map_err(js_err)?;
+            self.set_model(weights)?;
+            run.checkpoint = format!("the end of epoch {}", run.trainer.epoch());
+            progress.test = Some(test);
+            progress.finished = run.trainer.epoch() >= run.epochs;
+        }
+        if !progress.finished {
+            *self.training.borrow_mut() = Some(run);
+        }
+        to_js(&progress)
+    }
+
+    /// Ends the run; the page's model becomes its latest weights (or stays the checkpoint, with
+    /// the reason, if they are not finite).
+    #[wasm_bindgen(js_name = trainStop)]
+    pub async fn train_stop(&self) -> Result<String, JsError> {
+        let Some(mut run) = self.training.borrow_mut().take() else {
+            return to_js(&TrainProgress { report: None, test: None, finished: true, diverged: None });
+        };
+        let diverged = match run.trainer.weights().await {
+            Ok(weights) => {
+                self.set_model(weights)?;
+                None
+            }
+            Err(e) => Some(format!("{e}. The model from {} is back.", run.checkpoint)),
+        };
+        to_js(&TrainProgress { report: None, test: None, finished: true, diverged })
+    }
+}
+
+impl Current {
+    fn new(weights: VaeWeights, device: &Device, generation: u64) -> vae::Result<Self> {
+        let inference = Inference::new(&weights, device)?;
+        let index = Rc::new(LatentIndex::new(inference.latent()));
+        Ok(Current { weights, inference, index, generation })
+    }
+}
+
+impl Sketchpad {
+    fn inference_and_index(&self) -> (Inference, Rc<LatentIndex>) {
+        let c = self.current.borrow();
+        (c.inference.clone(), c.index.clone())
+    }
+
+    /// Makes `weights` the page's model, with an empty neighbour index for the page to rebuild.
+    fn set_model(&self, weights: VaeWeights) -> Result<(), JsError> {
+        let generation = self.current.borrow().generation + 1;
+        let next = Current::new(weights, &self.device, generation).map_err(js_err)?;
+        *self.current.borrow_mut() = next;
+        Ok(())
     }
 }
 

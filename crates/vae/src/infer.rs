@@ -272,10 +272,18 @@ impl LatentIndex {
         if indices.is_empty() {
             return Ok(());
         }
-        self.mu.extend(inference.encode(&data.images(indices)).await?.mu);
+        let mu = inference.encode(&data.images(indices)).await?.mu;
+        // Only the new rows go to the device: re-uploading everything so far made building the
+        // index in steps quadratic.
+        let chunk = matrix(mu.clone(), indices.len(), self.latent, &inference.device);
+        self.device_mu = Some(match self.device_mu.take() {
+            Some(so_far) => Tensor::cat(vec![so_far, chunk], 0),
+            None => chunk,
+        });
+        self.mu.extend(mu);
         self.indices.extend_from_slice(indices);
         self.labels.extend(indices.iter().map(|&i| data.labels[i]));
-        self.device_mu = Some(matrix(self.mu.clone(), self.indices.len(), self.latent, &inference.device));
+        // Host-side and O(n · latent²): a few ms for the whole data set.
         self.map = Projection::fit(&self.mu, self.latent);
         Ok(())
     }

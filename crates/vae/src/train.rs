@@ -56,11 +56,16 @@ pub struct StepReport {
 
 pub struct Trainer {
     model: Vae,
+    /// The weights whose loss was last found finite (before their update): what divergence
+    /// restores, since the update that made the loss non-finite was the one after them.
+    last_good: Vae,
     optim: ModuleOptimizer,
     config: VaeConfig,
     options: TrainerOptions,
     device: Device,
     rng: Rng,
+    /// ε for [`Trainer::evaluate`], apart from training's so evaluating does not change training.
+    eval_rng: Rng,
     train: Vec<usize>,
     order: Vec<usize>,
     cursor: usize,
@@ -80,14 +85,17 @@ impl Trainer {
         let mut rng = Rng::new(options.seed);
         let mut order = train.clone();
         rng.shuffle(&mut order);
+        let model = Vae::from_weights(weights, &device)?;
         Ok(Self {
-            model: Vae::from_weights(weights, &device)?,
+            last_good: model.clone(),
+            model,
             // PyTorch's Adam defaults, as the seed uses (Burn's default ε is 1e-5).
             optim: AdamConfig::new().with_epsilon(1e-8).init(),
             config: weights.config,
             options,
             device,
             rng,
+            eval_rng: Rng::new(options.seed ^ 0x7E57),
             train,
             order,
             cursor: 0,
@@ -117,8 +125,8 @@ impl Trainer {
         self.step
     }
 
-    /// One Adam step on the next batch. If the loss is not finite the step is not applied: the
-    /// weights stay those of the last good step, and the error says what happened.
+    /// One Adam step on the next batch. If the loss is not finite the step is not applied, the
+    /// weights go back to the last good ones (see `last_good`), and the error says what happened.
     pub async fn step(&mut self, data: &Dataset) -> Result<StepReport> {
         let end = (self.cursor + self.options.batch_size).min(self.order.len());
         let batch = &self.order[self.cursor..end];
@@ -135,11 +143,13 @@ impl Trainer {
         totals.add(part_sums(recon.detach(), kl.detach()), n).await?;
         let parts = totals.mean(self.config.beta);
         if !parts.is_finite() {
+            self.model = self.last_good.clone();
             return Err(Error::Diverged {
                 step: self.step + 1,
                 what: format!("the loss became {} (reconstruction {}, KL {})", parts.loss, parts.recon, parts.kl),
             });
         }
+        self.last_good = self.model.clone();
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self.optim.step(self.options.learning_rate, self.model.clone(), grads);
 
@@ -172,13 +182,28 @@ impl Trainer {
         }
     }
 
+    /// Test figures of the current weights on `indices` (the CLI's and the page's per-epoch test
+    /// loss: same seed, same ε, same numbers).
+    pub async fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<crate::infer::EvalReport> {
+        self.inference().evaluate(data, indices, &mut self.eval_rng).await
+    }
+
     /// The current weights as an inference model on the same (non-autodiff) device.
     pub fn inference(&self) -> Inference {
         Inference { model: self.model.valid(), config: self.config, device: self.device.clone().without_autodiff() }
     }
 
-    pub async fn weights(&self) -> Result<VaeWeights> {
-        self.model.to_weights(self.config.beta).await
+    /// The current weights on the host. If the last update left a non-finite weight (its loss is
+    /// not measured until the next step), the last good weights are restored and this is the
+    /// divergence error.
+    pub async fn weights(&mut self) -> Result<VaeWeights> {
+        match self.model.to_weights(self.config.beta).await {
+            Err(Error::Weights(what)) => {
+                self.model = self.last_good.clone();
+                Err(Error::Diverged { step: self.step, what })
+            }
+            other => other,
+        }
     }
 }
 
@@ -237,20 +262,29 @@ mod tests {
         let weights = VaeWeights::init(VaeConfig::default(), 0).unwrap();
         let options = TrainerOptions { learning_rate: 100.0, ..Default::default() };
         let mut t = Trainer::new(&weights, data.indices(Split::Train), options, device).unwrap();
-        let mut before = block_on(t.weights()).unwrap();
+        // The weights each step started from. The last good ones are those of the last step whose
+        // loss was finite: the last start when the weights themselves went non-finite, the one
+        // before it when a step's loss did.
+        let mut starts = Vec::new();
         let mut diverged = None;
         for _ in 0..50 {
-            match block_on(t.step(&data)) {
-                Ok(_) => before = block_on(t.weights()).unwrap(),
+            match block_on(t.weights()) {
+                Ok(w) => starts.push(w),
                 Err(e) => {
-                    diverged = Some(e);
+                    diverged = Some((e, starts.len() - 1));
                     break;
                 }
             }
+            if let Err(e) = block_on(t.step(&data)) {
+                diverged = Some((e, starts.len() - 2));
+                break;
+            }
         }
-        let e = diverged.expect("lr 100 must diverge within 50 steps");
+        let (e, good) = diverged.expect("lr 100 must diverge within 50 steps");
         assert!(e.to_string().contains("training diverged"), "{e}");
-        assert_eq!(block_on(t.weights()).unwrap(), before, "the refused step must not change the weights");
+        let restored = block_on(t.weights()).unwrap();
+        assert_eq!(restored, starts[good], "divergence must bring back the last good weights");
+        assert!(restored.validate().is_ok());
         assert!(TrainerOptions { learning_rate: f64::NAN, ..Default::default() }.validate().is_err());
         assert!(TrainerOptions { batch_size: 0, ..Default::default() }.validate().is_err());
     }
