@@ -36,9 +36,9 @@ export async function openPage({ webgpu, query = '' }) {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
   context.on('weberror', (e) => errors.push(`weberror: ${e.error().message}`));
   await page.goto(`${origin}/${query}`);
-  const { readyMs, indexedMs } = await waitLoaded(page);
+  const { readyMs, indexedMs, settledMs } = await waitLoaded(page);
   return {
-    page, origin, requests, errors, readyMs, indexedMs,
+    page, origin, requests, errors, readyMs, indexedMs, settledMs,
     /** Reloads the page (same browser profile: its IndexedDB stays) and waits as openPage does. */
     async reload() { await page.reload(); return waitLoaded(page); },
     async close() { await context.close(); server.close(); },
@@ -52,7 +52,10 @@ export async function waitLoaded(page) {
   await page.waitForSelector('body[data-ready="true"]', { timeout: 600_000 });
   const readyMs = Date.now() - t0;
   await page.waitForSelector('body[data-indexed="true"]', { timeout: 600_000 });
-  return { readyMs, indexedMs: Date.now() - t0 };
+  const indexedMs = Date.now() - t0;
+  // "auto" answers on the CPU first and moves to WebGPU once it is checked and warmed up.
+  await page.waitForSelector('body[data-backend-settled="true"]', { timeout: 600_000 });
+  return { readyMs, indexedMs, settledMs: Date.now() - t0 };
 }
 
 /** The committed data set, parsed as crates/vae/src/data.rs documents it. */

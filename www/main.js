@@ -19,6 +19,7 @@ worker.onmessage = ({ data }) => {
   if (data.event === 'index') { indexProgress(data.progress); return; }
   if (data.event === 'train') { trainProgress(data); return; }
   if (data.event === 'model') { modelChanged(data.model); return; }
+  if (data.event === 'backend') { showBackend(data.backend); return; }
   if (data.event === 'error') { notice(data.error); return; }
   const p = pending.get(data.id);
   pending.delete(data.id);
@@ -159,14 +160,18 @@ let timer = null;
 let inFlight = false;
 let again = false;
 let chosen = 0; // which neighbour the interpolation walks to
+let secondary = Promise.resolve(); // the latest analysis's interpolation and variations
+let scheduled = false; // an analysis waits on its timer
 
 function scheduleAnalysis(delay) {
   document.body.dataset.idle = 'false';
   clearTimeout(timer);
   timer = setTimeout(analyse, delay);
+  scheduled = true;
 }
 
 async function analyse() {
+  scheduled = false;
   if (inFlight) { again = true; return; }
   if (strokes.length === 0) { clearOutputs(); document.body.dataset.idle = 'true'; return; }
   inFlight = true;
@@ -177,15 +182,21 @@ async function analyse() {
     if (strokes.length === 0) clearOutputs(); else {
       analysis = result;
       chosen = 0;
-      const shown = showAnalysis();
+      // Its interpolation and variations follow on their own: a newer sketch need not wait for them.
+      secondary = showAnalysis().catch((e) => notice(e.message));
       if (answersStrokeOf !== null) (window.strokeAnswerMs ??= []).push(performance.now() - answersStrokeOf);
-      await shown;
     }
   } catch (e) {
     if (/empty/.test(e.message)) clearOutputs(); else notice(e.message);
   } finally {
     inFlight = false;
-    if (again) { again = false; analyse(); } else { document.body.dataset.idle = 'true'; }
+    if (again) { again = false; analyse(); } else {
+      // Idle (for the tests) once the latest analysis's interpolation and variations are shown too.
+      const latest = secondary;
+      latest.then(() => {
+        if (latest === secondary && !inFlight && !again && !scheduled) document.body.dataset.idle = 'true';
+      });
+    }
   }
 }
 
@@ -710,6 +721,7 @@ $('import-file').addEventListener('change', async (e) => {
     if (file.size > 64 * 2 ** 20) {
       throw new Error(`it is ${(file.size / 2 ** 20).toFixed(0)} MB; a model file here is at most 64 MB`);
     }
+    modelMessage(`Importing ${file.name}…`, true);
     const bytes = new Uint8Array(await file.arrayBuffer());
     const result = await call('importModel', { bytes, name: file.name });
     history = result.history;
@@ -721,6 +733,19 @@ $('import-file').addEventListener('change', async (e) => {
   }
 });
 
+// ---- backend -------------------------------------------------------------------------------------------
+function showBackend(info) {
+  const label = $('backend');
+  label.textContent = info.label;
+  label.dataset.kind = info.kind;
+  if (info.fallback_reason) label.dataset.reason = info.fallback_reason; else delete label.dataset.reason;
+  $('adapter').textContent = info.warming_up ? 'WebGPU is warming up; the CPU answers meanwhile'
+    : info.adapter ? `adapter: ${info.adapter}` : '';
+  if (info.fallback_reason) notice(`Using the CPU: ${info.fallback_reason}.`);
+  document.body.dataset.backendSettled = String(!info.warming_up);
+  if (!info.warming_up) document.body.dataset.settledMs = (performance.now() - startedAt).toFixed(0);
+}
+
 // ---- start --------------------------------------------------------------------------------------------
 const startedAt = performance.now();
 async function start() {
@@ -729,13 +754,7 @@ async function start() {
   drawLegend();
   const t0 = startedAt;
   const loaded = await call('load', { backend: backendWanted });
-  const info = loaded.backend;
-  const label = $('backend');
-  label.textContent = info.label;
-  label.dataset.kind = info.kind;
-  if (info.fallback_reason) label.dataset.reason = info.fallback_reason;
-  $('adapter').textContent = info.adapter ? `adapter: ${info.adapter}` : '';
-  if (info.fallback_reason) notice(`Using the CPU: ${info.fallback_reason}.`);
+  showBackend(loaded.backend);
   history = loaded.history;
   modelChanged(loaded.model);
   fillForm(loaded.model);

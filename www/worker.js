@@ -91,13 +91,31 @@ const wakers = [];
 channel.port1.onmessage = () => wakers.shift()?.();
 const yieldToEvents = () => new Promise((resolve) => { wakers.push(resolve); channel.port2.postMessage(null); });
 
+// The page often answers one call with the next (an analysis, then its interpolation): for a
+// moment after a call, background work waits, so such chains are not cut by a step each time.
+const GRACE_MS = 15;
+let lastCallAt = -Infinity;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 async function pump() {
   if (running) return;
   running = true;
   try {
     for (;;) {
       await yieldToEvents();
-      const job = calls.shift() ?? backgroundJob();
+      let job = calls.shift();
+      if (job) {
+        await job();
+        lastCallAt = performance.now();
+        continue;
+      }
+      const grace = lastCallAt + GRACE_MS - performance.now();
+      if (grace > 0) {
+        await sleep(grace);
+        job = calls.shift();
+        if (job) { calls.unshift(job); continue; }
+      }
+      job = backgroundJob();
       if (!job) break;
       await job();
     }
@@ -109,6 +127,30 @@ async function pump() {
 function backgroundJob() {
   const jobs = [indexing && indexStep, training?.state === 'running' && trainStep].filter(Boolean);
   return jobs.length ? jobs[turn++ % jobs.length] : null;
+}
+
+// ---- WebGPU behind the CPU ("auto") -------------------------------------------------------------------
+// The page answers on the CPU from the start. WebGPU is started, checked and warmed up beside the
+// queue (its waits are GPU work, during which the CPU calls run); then a queued call moves the
+// model over, unless a training run is on, which finishes on the CPU first.
+let webgpuWaiting = false;
+
+function prepareWebgpu() {
+  pad.prepareWebgpu().then(
+    () => { webgpuWaiting = true; useWebgpu(); },
+    (e) => self.postMessage({ event: 'error', error: `WebGPU could not be prepared: ${e?.message ?? e}` }),
+  );
+}
+
+function useWebgpu() {
+  if (!webgpuWaiting || training) return;
+  calls.push(async () => {
+    const { switched, backend } = JSON.parse(pad.useWebgpu());
+    if (switched || !backend.warming_up) webgpuWaiting = false;
+    if (backend.kind === 'webgpu') backend.adapter = await adapterName();
+    self.postMessage({ event: 'backend', backend });
+  });
+  pump();
 }
 
 // ---- the neighbour index --------------------------------------------------------------------------------
@@ -161,6 +203,7 @@ async function trainStep() {
   if (progress.finished) training = null;
   self.postMessage({ event: 'train', progress, record, testRecord, state: training?.state ?? 'idle' });
   if (t) await modelChanged();
+  if (progress.finished) useWebgpu();
 }
 
 // ---- the page's calls -----------------------------------------------------------------------------------
@@ -171,6 +214,7 @@ const ops = {
     pad = await Sketchpad.create(weights, data, backend);
     const info = JSON.parse(pad.backendInfo());
     if (info.kind === 'webgpu') info.adapter = await adapterName();
+    if (info.warming_up) prepareWebgpu();
     // A model the person trained or imported earlier comes back, unless it is unusable.
     let restored = false;
     let storedProblem = null;
@@ -227,6 +271,7 @@ const ops = {
     training = null;
     const progress = JSON.parse(await pad.trainStop());
     if (wasTraining) await modelChanged();
+    useWebgpu();
     return progress;
   },
   exportModel: () => pad.exportModel(),
@@ -236,6 +281,7 @@ const ops = {
     }
     const model = JSON.parse(pad.loadModel(bytes));
     training = null;
+    useWebgpu();
     history = emptyHistory();
     await modelChanged();
     return { model, history };
@@ -243,6 +289,7 @@ const ops = {
   async resetDefault() {
     pad.loadModel(await fetchBytes(DEFAULT_MODEL));
     training = null;
+    useWebgpu();
     history = emptyHistory();
     await forgetStored();
     await modelChanged(false);

@@ -1,5 +1,5 @@
 // Times each operation the page uses, first call (kernel compiles) apart from the steady state.
-import init, { Sketchpad } from '../pkg/vae_web.js';
+import init, { Sketchpad, compareBackends } from '../pkg/vae_web.js';
 
 async function bytes(url) {
   return new Uint8Array(await (await fetch(url)).arrayBuffer());
@@ -16,7 +16,19 @@ async function time(n, op) {
   return { firstMs: ms[0], medianMs: rest[Math.floor(rest.length / 2)] ?? ms[0] };
 }
 
-self.onmessage = async ({ data: { backend, batch, hidden } }) => {
+self.onmessage = async ({ data: { mode, backend, batch, hidden } }) => {
+  if (mode === 'check') {
+    // The cross-backend check: the same problem on the CPU and on WebGPU (see crates/vae/src/check.rs).
+    try {
+      const t0 = performance.now();
+      await init();
+      const comparison = JSON.parse(await compareBackends(await bytes('../data/mnist.bin')));
+      self.postMessage({ comparison, ms: performance.now() - t0 });
+    } catch (e) {
+      self.postMessage({ error: String(e?.message ?? e) });
+    }
+    return;
+  }
   try {
     const t0 = performance.now();
     await init();

@@ -1,6 +1,8 @@
 //! The page's face on the VAE: one [`Sketchpad`] per worker. Backend choice lives here and only
-//! here: WebGPU when the browser has an adapter and it passes a self-test against the CPU backend,
-//! else burn-ndarray, with the reason said. Every method is async (WebGPU reads must be) and errors
+//! here. "auto" answers on burn-ndarray at once, and meanwhile starts WebGPU, checks it against the
+//! CPU on a fixed input and compiles the page's kernels ([`Sketchpad::prepare_webgpu`]); the page
+//! moves to WebGPU when that is done ([`Sketchpad::use_webgpu`]), or stays on the CPU with the
+//! reason said. Every method is async where it reads tensors (WebGPU reads must be) and errors
 //! cross as `JsError` with a readable message.
 
 use std::cell::RefCell;
@@ -31,8 +33,8 @@ async fn webgpu_device() -> Result<Device, String> {
     if let Some(known) = WEBGPU.with(|w| w.borrow().clone()) {
         return known;
     }
-    let outcome = if !burn::tensor::wgpu::wgpu::util::is_browser_webgpu_supported().await {
-        Err("this browser has no WebGPU adapter".to_string())
+    let outcome = if !webgpu_supported().await {
+        Err(NO_ADAPTER.to_string())
     } else {
         Device::wgpu_options().init_async().await.map_err(|e| format!("WebGPU did not start: {e}"))
     };
@@ -56,7 +58,7 @@ fn to_js<T: Serialize>(value: &T) -> Result<String, JsError> {
     serde_json::to_string(value).map_err(js_err)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct BackendInfo {
     /// "webgpu" or "cpu".
     kind: &'static str,
@@ -66,6 +68,31 @@ struct BackendInfo {
     fallback_reason: Option<String>,
     /// Largest relative error of WebGPU against the CPU in the self-test, when it ran.
     self_test_error: Option<f32>,
+    /// WebGPU is being started, checked and warmed up while the CPU answers.
+    warming_up: bool,
+}
+
+impl BackendInfo {
+    fn cpu(fallback_reason: Option<String>, self_test_error: Option<f32>) -> Self {
+        BackendInfo { kind: "cpu", label: "CPU (ndarray)", fallback_reason, self_test_error, warming_up: false }
+    }
+
+    fn webgpu(self_test_error: f32) -> Self {
+        BackendInfo {
+            kind: "webgpu",
+            label: "WebGPU",
+            fallback_reason: None,
+            self_test_error: Some(self_test_error),
+            warming_up: false,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Switch {
+    /// The page's model is now on WebGPU.
+    switched: bool,
+    backend: BackendInfo,
 }
 
 #[derive(Serialize)]
@@ -189,24 +216,98 @@ impl ModelInfo {
 
 #[wasm_bindgen]
 pub struct Sketchpad {
-    device: Device,
+    /// Where the page's model lives; changes once, from the CPU to WebGPU, in "auto".
+    device: RefCell<Device>,
     current: RefCell<Current>,
     /// Taken out for the length of a step, so no borrow is held across an await.
     training: RefCell<Option<Training>>,
     data: Dataset,
-    backend: BackendInfo,
+    backend: RefCell<BackendInfo>,
+    /// WebGPU, started, checked and warmed up, with its self-test error: waiting for
+    /// [`Sketchpad::use_webgpu`].
+    webgpu_ready: RefCell<Option<(Device, f32)>>,
 }
 
 #[wasm_bindgen]
 impl Sketchpad {
-    /// `backend`: "auto" (WebGPU if it works, else CPU), "webgpu" (error if it does not work) or
-    /// "cpu". `weights` is a safetensors file, `data` the data set file.
+    /// `backend`: "auto" (the CPU at once, WebGPU when [`Sketchpad::prepare_webgpu`] has made it
+    /// ready), "webgpu" (WebGPU from the start; an error if it does not work) or "cpu". `weights` is
+    /// a safetensors file, `data` the data set file.
     pub async fn create(weights: Vec<u8>, data: Vec<u8>, backend: String) -> Result<Sketchpad, JsError> {
         let weights = VaeWeights::from_safetensors(&weights).map_err(js_err)?;
         let data = Dataset::from_bin(&data).map_err(js_err)?;
-        let (device, backend) = choose_backend(&backend, &weights, &data).await?;
+        let (device, backend) = match backend.as_str() {
+            "cpu" => (cpu_device(), BackendInfo::cpu(None, None)),
+            "webgpu" => {
+                let device = webgpu_device().await.map_err(js_err)?;
+                let err = checked(&device, &weights, &data).await.map_err(|(reason, _)| js_err(reason))?;
+                (device, BackendInfo::webgpu(err))
+            }
+            "auto" if webgpu_supported().await => {
+                (cpu_device(), BackendInfo { warming_up: true, ..BackendInfo::cpu(None, None) })
+            }
+            "auto" => (cpu_device(), BackendInfo::cpu(Some(NO_ADAPTER.into()), None)),
+            other => return Err(js_err(format!("unknown backend {other:?}: expected auto, webgpu or cpu"))),
+        };
         let current = RefCell::new(Current::new(weights, &device, 0).map_err(js_err)?);
-        Ok(Sketchpad { device, current, training: RefCell::new(None), data, backend })
+        Ok(Sketchpad {
+            device: RefCell::new(device),
+            current,
+            training: RefCell::new(None),
+            data,
+            backend: RefCell::new(backend),
+            webgpu_ready: RefCell::new(None),
+        })
+    }
+
+    /// Starts WebGPU, checks it against the CPU and runs each of the page's operations on it once
+    /// (their kernels compile on first use: seconds each on a software adapter), while the page
+    /// goes on answering on the CPU. Then [`Sketchpad::use_webgpu`] moves the page to it. On
+    /// failure the CPU stays, with the reason. Returns the backend information.
+    #[wasm_bindgen(js_name = prepareWebgpu)]
+    pub async fn prepare_webgpu(&self) -> Result<String, JsError> {
+        if !self.backend.borrow().warming_up {
+            return self.backend_info();
+        }
+        let weights = self.current.borrow().weights.clone();
+        let outcome = match webgpu_device().await {
+            Err(reason) => Err((reason, None)),
+            Ok(device) => match checked(&device, &weights, &self.data).await {
+                Ok(err) => match warm_up(&device, &weights, &self.data).await {
+                    Ok(()) => Ok((device, err)),
+                    Err(e) => Err((format!("WebGPU failed while warming up: {e}"), Some(err))),
+                },
+                Err(failure) => Err(failure),
+            },
+        };
+        match outcome {
+            Ok(ready) => *self.webgpu_ready.borrow_mut() = Some(ready),
+            Err((reason, err)) => *self.backend.borrow_mut() = BackendInfo::cpu(Some(reason), err),
+        }
+        self.backend_info()
+    }
+
+    /// Moves the page's model (and its neighbour index) to WebGPU once it is ready; not during a
+    /// training run (its optimiser state lives on the CPU), so the page asks again after it.
+    #[wasm_bindgen(js_name = useWebgpu)]
+    pub fn use_webgpu(&self) -> Result<String, JsError> {
+        let ready = self.training.borrow().is_none().then(|| self.webgpu_ready.borrow_mut().take()).flatten();
+        let switched = ready.is_some();
+        if let Some((device, err)) = ready {
+            let next = {
+                let c = self.current.borrow();
+                Current {
+                    inference: Inference::new(&c.weights, &device).map_err(js_err)?,
+                    weights: c.weights.clone(),
+                    index: Rc::new(c.index.on_device(&device)),
+                    generation: c.generation + 1,
+                }
+            };
+            *self.current.borrow_mut() = next;
+            *self.device.borrow_mut() = device;
+            *self.backend.borrow_mut() = BackendInfo::webgpu(err);
+        }
+        to_js(&Switch { switched, backend: self.backend.borrow().clone() })
     }
 
     /// Makes a safetensors file the page's model, or says what is wrong with it and keeps the
@@ -262,7 +363,7 @@ impl Sketchpad {
 
     #[wasm_bindgen(js_name = backendInfo)]
     pub fn backend_info(&self) -> Result<String, JsError> {
-        to_js(&self.backend)
+        to_js(&*self.backend.borrow())
     }
 
     pub fn latent(&self) -> usize {
@@ -384,7 +485,8 @@ impl Sketchpad {
         } else {
             VaeWeights { config, ..current }
         };
-        let trainer = Trainer::new(&weights, self.data.indices(Split::Train), options, &self.device).map_err(js_err)?;
+        let device = self.device.borrow().clone();
+        let trainer = Trainer::new(&weights, self.data.indices(Split::Train), options, &device).map_err(js_err)?;
         let started = TrainStarted {
             steps_per_epoch: trainer.steps_per_epoch(),
             train_size: self.data.indices(Split::Train).len(),
@@ -470,43 +572,25 @@ impl Sketchpad {
     /// Makes `weights` the page's model, with an empty neighbour index for the page to rebuild.
     fn set_model(&self, weights: VaeWeights) -> Result<(), JsError> {
         let generation = self.current.borrow().generation + 1;
-        let next = Current::new(weights, &self.device, generation).map_err(js_err)?;
+        let next = Current::new(weights, &self.device.borrow(), generation).map_err(js_err)?;
         *self.current.borrow_mut() = next;
         Ok(())
     }
 }
 
-/// Picks the device: WebGPU when asked for (or "auto") and it both starts and agrees with the CPU
-/// on a fixed input; else the CPU, with the reason.
-async fn choose_backend(wanted: &str, weights: &VaeWeights, data: &Dataset) -> Result<(Device, BackendInfo), JsError> {
-    let cpu = |reason: Option<String>| BackendInfo {
-        kind: "cpu",
-        label: "CPU (ndarray)",
-        fallback_reason: reason,
-        self_test_error: None,
-    };
-    match wanted {
-        "cpu" => return Ok((cpu_device(), cpu(None))),
-        "auto" | "webgpu" => {}
-        other => return Err(js_err(format!("unknown backend {other:?}: expected auto, webgpu or cpu"))),
-    }
-    let outcome = match webgpu_device().await {
-        Err(reason) => Err((reason, None)),
-        Ok(device) => match self_test(&device, weights, data).await {
-            Ok(err) if err <= SELF_TEST_TOLERANCE => Ok((device, err)),
-            Ok(err) => {
-                Err((format!("WebGPU gave wrong results on this adapter (relative error {err:.2e})"), Some(err)))
-            }
-            Err(e) => Err((format!("WebGPU failed its self-test: {e}"), None)),
-        },
-    };
-    match outcome {
-        Ok((device, err)) => Ok((
-            device,
-            BackendInfo { kind: "webgpu", label: "WebGPU", fallback_reason: None, self_test_error: Some(err) },
-        )),
-        Err((reason, _)) if wanted == "webgpu" => Err(js_err(reason)),
-        Err((reason, err)) => Ok((cpu_device(), BackendInfo { self_test_error: err, ..cpu(Some(reason)) })),
+const NO_ADAPTER: &str = "this browser has no WebGPU adapter";
+
+async fn webgpu_supported() -> bool {
+    burn::tensor::wgpu::wgpu::util::is_browser_webgpu_supported().await
+}
+
+/// The self-test's largest relative error when WebGPU agrees with the CPU, else why not (with the
+/// error when there was one).
+async fn checked(device: &Device, weights: &VaeWeights, data: &Dataset) -> Result<f32, (String, Option<f32>)> {
+    match self_test(device, weights, data).await {
+        Ok(err) if err <= SELF_TEST_TOLERANCE => Ok(err),
+        Ok(err) => Err((format!("WebGPU gave wrong results on this adapter (relative error {err:.2e})"), Some(err))),
+        Err(e) => Err((format!("WebGPU failed its self-test: {e}"), None)),
     }
 }
 
@@ -522,9 +606,30 @@ async fn self_test(device: &Device, weights: &VaeWeights, data: &Dataset) -> vae
         out.extend(inf.decode(&z).await?);
         outputs.push(out);
     }
-    Ok(outputs[0]
-        .iter()
-        .zip(&outputs[1])
-        .map(|(a, b)| if b.is_finite() { (a - b).abs() / a.abs().max(1.0) } else { f32::INFINITY })
-        .fold(0.0, f32::max))
+    Ok(vae::check::max_relative_error(&outputs[1], &outputs[0]))
+}
+
+/// Runs each operation the page uses once, at the shapes it uses them, so that their kernels are
+/// compiled before the page moves to `device`.
+async fn warm_up(device: &Device, weights: &VaeWeights, data: &Dataset) -> vae::Result<()> {
+    let inference = Inference::new(weights, device)?;
+    let image = data.image(0);
+    let mu = inference.encode(&image).await?.mu;
+    inference.decode(&mu).await?;
+    inference.losses(&image, None).await?;
+    inference.sample(64, 1.0, &mut Rng::new(0)).await?;
+    inference.variations(&image, 8, &mut Rng::new(0)).await?;
+    let chunk: Vec<usize> = (0..INDEX_STEP.min(data.len())).collect();
+    let index = LatentIndex::build(&inference, data, &chunk).await?;
+    index.nearest(&mu, 8).await?;
+    Ok(())
+}
+
+/// The fixed cross-backend problem of [`vae::check`] on the CPU and on WebGPU: the largest relative
+/// error of WebGPU's forward pass, loss, gradients, Adam steps, samples and neighbour distances.
+#[wasm_bindgen(js_name = compareBackends)]
+pub async fn compare_backends(data: Vec<u8>) -> Result<String, JsError> {
+    let data = Dataset::from_bin(&data).map_err(js_err)?;
+    let webgpu = webgpu_device().await.map_err(js_err)?;
+    to_js(&vae::check::compare(&cpu_device(), &webgpu, &data).await.map_err(js_err)?)
 }

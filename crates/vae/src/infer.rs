@@ -292,6 +292,12 @@ impl LatentIndex {
         self.indices.len()
     }
 
+    /// The same index with its μs on `device` (a host-to-device copy: nothing is re-encoded).
+    pub fn on_device(&self, device: &Device) -> Self {
+        let device_mu = (!self.is_empty()).then(|| matrix(self.mu.clone(), self.len(), self.latent, device));
+        Self { device_mu, ..self.clone() }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.indices.is_empty()
     }

@@ -7,6 +7,7 @@
 //! the CLI). Random numbers (initial weights, ε, shuffling) come from [`rng::Rng`] on the host, so a
 //! seed gives the same numbers on every backend and results can be compared across backends.
 
+pub mod check;
 pub mod config;
 pub mod data;
 pub mod error;

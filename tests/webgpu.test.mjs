@@ -1,0 +1,38 @@
+// Burn's WebGPU backend in Chromium against the CPU backend, on the same weights and inputs:
+// forward pass, loss, gradients, three Adam steps, sampling and neighbour distances must agree
+// to a relative error of 1e-4 (crates/vae/src/check.rs; natively the same check runs on Vulkan).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { BACKENDS, BASE_FLAGS, WEBGPU_FLAGS } from './browser.mjs';
+import { serve } from '../scripts/serve.mjs';
+
+test('WebGPU computes what the CPU computes', { skip: !BACKENDS.includes(true) && 'BROWSER_BACKENDS excludes webgpu', timeout: 900_000 }, async (t) => {
+  const server = await serve(0);
+  const context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'chrome-')), {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [...BASE_FLAGS, ...WEBGPU_FLAGS],
+  });
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`http://127.0.0.1:${server.address().port}/bench/?mode=check`);
+    await page.waitForSelector('body[data-result]', { timeout: 900_000 });
+    const result = JSON.parse(await page.getAttribute('body', 'data-result'));
+    assert.equal(result.error, undefined, `the check failed to run: ${result.error}`);
+    t.diagnostic(`largest relative errors: ${JSON.stringify(result.comparison)} (${(result.ms / 1000).toFixed(1)} s)`);
+    for (const [part, error] of Object.entries(result.comparison)) {
+      assert.ok(error <= 1e-4, `${part}: WebGPU differs from the CPU by ${error}`);
+    }
+    assert.deepEqual(Object.keys(result.comparison).sort(), ['adam', 'distances', 'forward', 'gradients', 'loss', 'samples']);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    server.close();
+  }
+});
