@@ -48,7 +48,7 @@ for (const webgpu of BACKENDS) {
     const s = await openPage({ webgpu });
     after(() => s.close());
     const { page } = s;
-    t.diagnostic(`page usable in ${s.readyMs} ms; neighbour index complete in ${s.indexedMs} ms`);
+    t.diagnostic(`page usable in ${s.readyMs} ms; neighbour index complete in ${s.indexedMs} ms; backend settled (${webgpu ? "WebGPU in use" : "CPU"}) in ${s.settledMs} ms`);
 
     await t.test('the Backend label names the backend', async () => {
       const label = await page.textContent('#backend');

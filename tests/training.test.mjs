@@ -6,9 +6,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BACKENDS, openPage, dataset, traceDigit, readTiles, waitLoaded } from './browser.mjs';
+import { execFileSync } from 'node:child_process';
+import { BACKENDS, ROOT, openPage, dataset, traceDigit, readTiles, waitLoaded } from './browser.mjs';
 
 const data = dataset();
+// The native CLI, built by the test command's `cargo test --workspace --release`.
+const VAE = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'release', 'vae');
 const aTestDigit = (label) => {
   for (let i = 0; i < data.n; i++) if (data.isTest(i) && data.label(i) === label) return data.image(i);
   throw new Error(`no test ${label}`);
@@ -225,6 +228,30 @@ for (const webgpu of BACKENDS) {
         await setForm(page, { ...run, beta: 1, learningRate: 0.001 });
       });
 
+      await t.test('extreme valid settings train: Pause, Resume and Stop work', async () => {
+        // latent 1, batch 1, β 0 and lr 1e-6 are all accepted by the form and must not break anything.
+        await setForm(page, { latent: 1, hidden: 8, beta: 0, learningRate: 0.000001, batchSize: 1, epochs: 1 });
+        await page.getByRole('button', { name: 'Start from random weights' }).click();
+        const stepAtLeast = (n) => page.waitForFunction((k) => Number(document.getElementById('train-status').dataset.step) >= k, n, { timeout: 300_000 });
+        await stepAtLeast(5);
+        await page.getByRole('button', { name: 'Pause' }).click();
+        assert.equal((await status(page)).state, 'paused');
+        await page.waitForTimeout(webgpu ? 3000 : 300); // the step under way ends
+        const paused = Number((await status(page)).step);
+        await page.waitForTimeout(1500);
+        assert.ok(Number((await status(page)).step) <= paused + 1, 'no steps while paused (one may have been under way)');
+        await page.getByRole('button', { name: 'Resume' }).click();
+        await stepAtLeast(paused + 3);
+        await page.getByRole('button', { name: 'Stop' }).click();
+        await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle');
+        assert.match(await message(page), /Training stopped; the page uses the weights it reached/);
+        assert.match(await modelInfo(page), /784 → 8 → 1 → 8 → 784, β = 0/);
+        await page.waitForSelector('body[data-indexed="true"]');
+        await reconstructionOf(page, THREE);
+        assert.ok(Number.isFinite(Number(await page.getAttribute('#score', 'data-loss'))), 'a 1-D model scores a sketch');
+        assert.deepEqual(p.errors, []);
+      });
+
       await t.test('a corrupt stored model is ignored: the default loads, with a message', async () => {
         await page.evaluate(() => new Promise((resolve, reject) => {
           const open = indexedDB.open('latent-sketchpad', 1);
@@ -270,6 +297,22 @@ for (const webgpu of BACKENDS) {
         }
         assert.equal(maxDiff(await reconstructionOf(fresh.page, THREE), before), 0, 'the weights did not change');
         assert.deepEqual(fresh.errors, []);
+      });
+
+      // The page's training is the core's: one epoch from the same seed and settings reaches the
+      // CLI's test loss (CPU only: an epoch of the default model takes minutes on SwiftShader).
+      await t.test('one epoch in the page reaches the CLI\'s test loss', { skip: webgpu && 'CPU only' }, async () => {
+        const page = fresh.page;
+        await setForm(page, { latent: 20, hidden: 400, beta: 1, learningRate: 0.001, batchSize: 128, epochs: 1 });
+        const t0 = Date.now();
+        await page.getByRole('button', { name: 'Start from random weights' }).click();
+        await page.waitForFunction(() => document.getElementById('train-status').dataset.testLoss, null, { timeout: 600_000 });
+        const seconds = (Date.now() - t0) / 1000;
+        const pageLoss = Number((await status(page)).testLoss);
+        const cli = execFileSync(VAE, ['train', '--epochs', '1', '--seed', '0', '--out', path.join(tmp, 'cli.safetensors')], { encoding: 'utf8' });
+        const cliLoss = Number(/test loss (\d+\.\d+)/.exec(cli)[1]);
+        t.diagnostic(`test loss after 1 epoch (seed 0, defaults): page ${pageLoss.toFixed(2)} in ${seconds.toFixed(1)} s, CLI ${cliLoss.toFixed(2)}`);
+        assert.ok(Math.abs(pageLoss - cliLoss) < 0.5, `page ${pageLoss} vs CLI ${cliLoss}`);
       });
     } finally {
       await fresh.close();

@@ -491,6 +491,8 @@ function readForm() {
 
 function modelChanged(m) {
   model = m;
+  // The worker rebuilds the neighbour index for the new weights.
+  document.body.dataset.indexed = 'false';
   $('model-info').textContent = `Model: 784 → ${m.hidden} → ${m.latent} → ${m.hidden} → 784, β = ${m.beta}, `
     + `${m.parameters.toLocaleString('en')} parameters`;
   $('model-info').dataset.latent = String(m.latent);
@@ -671,7 +673,12 @@ async function refreshTrainingSamples(now = false) {
 $('train').addEventListener('click', async () => {
   try {
     if (trainState === 'idle') await startTraining(false);
-    else if (trainState === 'running') { await call('trainPause'); setTrainState('paused'); showTrainStatus(); }
+    else if (trainState === 'running') {
+      // At once: the worker takes the pause after the step under way.
+      setTrainState('paused');
+      showTrainStatus();
+      await call('trainPause');
+    }
     else {
       await call('trainResume');
       if (run) { run.rateT0 = performance.now(); run.rateSteps = 0; }
