@@ -772,6 +772,7 @@ async function start() {
   $('app').setAttribute('aria-busy', 'false');
   document.body.dataset.ready = 'true';
   document.body.dataset.readyMs = (performance.now() - t0).toFixed(0);
+  if (loaded.backend.warming_up) call('warmUpWebgpu').catch((e) => notice(e.message));
 }
 start().catch((e) => {
   $('backend').textContent = 'Failed to load';

@@ -133,12 +133,16 @@ function backgroundJob() {
 // The page answers on the CPU from the start. WebGPU is started, checked and warmed up beside the
 // queue (its waits are GPU work, during which the CPU calls run); then a queued call moves the
 // model over, unless a training run is on, which finishes on the CPU first.
+let webgpuStarted = false;
 let webgpuWaiting = false;
 
 function prepareWebgpu() {
   pad.prepareWebgpu().then(
     () => { webgpuWaiting = true; useWebgpu(); },
-    (e) => self.postMessage({ event: 'error', error: `WebGPU could not be prepared: ${e?.message ?? e}` }),
+    (e) => self.postMessage({
+      event: 'backend',
+      backend: { kind: 'cpu', label: 'CPU (ndarray)', fallback_reason: `WebGPU could not be prepared: ${e?.message ?? e}`, warming_up: false },
+    }),
   );
 }
 
@@ -214,7 +218,6 @@ const ops = {
     pad = await Sketchpad.create(weights, data, backend);
     const info = JSON.parse(pad.backendInfo());
     if (info.kind === 'webgpu') info.adapter = await adapterName();
-    if (info.warming_up) prepareWebgpu();
     // A model the person trained or imported earlier comes back, unless it is unusable.
     let restored = false;
     let storedProblem = null;
@@ -237,6 +240,15 @@ const ops = {
       backend: info, model: JSON.parse(pad.modelInfo()), history, restored, storedProblem,
       loadMs: performance.now() - t0,
     };
+  },
+  // The page asks once it has answered for the first time: warming WebGPU up takes the worker's
+  // thread for much of a few seconds, and the first answer should not wait behind it.
+  warmUpWebgpu() {
+    if (JSON.parse(pad.backendInfo()).warming_up && !webgpuStarted) {
+      webgpuStarted = true;
+      prepareWebgpu();
+    }
+    return null;
   },
   analyse: async ({ grey, width, height, k }) => JSON.parse(await pad.analyse(grey, width, height, k)),
   sample: ({ n, temperature, seed }) => pad.sample(n, temperature, BigInt(seed)),
