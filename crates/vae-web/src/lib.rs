@@ -619,8 +619,9 @@ async fn warm_up(device: &Device, weights: &VaeWeights, data: &Dataset) -> vae::
     inference.losses(&image, None).await?;
     inference.sample(64, 1.0, &mut Rng::new(0)).await?;
     inference.variations(&image, 8, &mut Rng::new(0)).await?;
-    let chunk: Vec<usize> = (0..INDEX_STEP.min(data.len())).collect();
-    let index = LatentIndex::build(&inference, data, &chunk).await?;
+    // The kernels do not depend on the number of rows: a small index compiles what a full one uses.
+    let mut index = LatentIndex::new(inference.latent());
+    index.add(&inference, data, &(0..64.min(data.len())).collect::<Vec<_>>()).await?;
     index.nearest(&mu, 8).await?;
     Ok(())
 }
