@@ -20,11 +20,13 @@ test('WebGPU computes what the CPU computes', { skip: !BACKENDS.includes(true) &
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     const errors = [];
+    const panics = []; // console_error_panic_hook's messages say why a run died
     page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => { if (m.type() === 'error' && /panicked at/.test(m.text())) panics.push(m.text()); });
     await page.goto(`http://127.0.0.1:${server.address().port}/bench/?mode=check`);
     await page.waitForSelector('body[data-result]', { timeout: 900_000 });
     const result = JSON.parse(await page.getAttribute('body', 'data-result'));
-    assert.equal(result.error, undefined, `the check failed to run: ${result.error}`);
+    assert.equal(result.error, undefined, `the check failed to run: ${result.error}\n${panics[0] ?? ''}`);
     t.diagnostic(`largest relative errors: ${JSON.stringify(result.comparison)} (${(result.ms / 1000).toFixed(1)} s)`);
     for (const [part, error] of Object.entries(result.comparison)) {
       assert.ok(error <= 1e-4, `${part}: WebGPU differs from the CPU by ${error}`);

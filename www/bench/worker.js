@@ -16,16 +16,17 @@ async function time(n, op) {
   return { firstMs: ms[0], medianMs: rest[Math.floor(rest.length / 2)] ?? ms[0] };
 }
 
-self.onmessage = async ({ data: { mode, backend, batch, hidden } }) => {
+self.onmessage = async ({ data: { mode, backend, batch, hidden, capture } }) => {
+  const cap = capture ? await import('./capture.js') : null; // before init(): it patches WebGPU
   if (mode === 'check') {
     // The cross-backend check: the same problem on the CPU and on WebGPU (see crates/vae/src/check.rs).
     try {
       const t0 = performance.now();
       await init();
       const comparison = JSON.parse(await compareBackends(await bytes('../data/mnist.bin')));
-      self.postMessage({ comparison, ms: performance.now() - t0 });
+      self.postMessage({ comparison, ms: performance.now() - t0, capture: await cap?.report() });
     } catch (e) {
-      self.postMessage({ error: String(e?.message ?? e) });
+      self.postMessage({ error: String(e?.message ?? e), capture: await cap?.report() });
     }
     return;
   }
@@ -45,8 +46,8 @@ self.onmessage = async ({ data: { mode, backend, batch, hidden } }) => {
     }));
     result.trainStep = await time(12, () => pad.trainStep());
     result.samplesPerSecond = (1000 * batch) / result.trainStep.medianMs;
-    self.postMessage(result);
+    self.postMessage({ ...result, capture: await cap?.report() });
   } catch (e) {
-    self.postMessage({ error: String(e?.message ?? e) });
+    self.postMessage({ error: String(e?.message ?? e), capture: await cap?.report() });
   }
 };
