@@ -454,7 +454,7 @@ async function indexProgress(p) {
 // ---- training ----------------------------------------------------------------------------------------
 let history = { steps: [], tests: [] }; // the worker's records: [step, epoch, loss, recon, kl]
 let trainState = 'idle'; // idle | running | paused
-let run = null; // {stepsPerEpoch, trainSize, epochs, total, done, t0, rateSteps, rateT0, batch}
+let run = null; // {batch, total, done, rateT0, rateSteps}: this run's progress and speed
 let model = null; // {hidden, latent, beta, parameters}
 const TRAIN_SAMPLE_SEED = 7; // the same z every time, so the grid visibly sharpens
 
@@ -520,8 +520,8 @@ async function startTraining(fromScratch) {
   const started = await call('trainStart', { ...request, fromScratch, seed: 0 });
   history = started.history;
   run = {
-    ...started, epochs: request.epochs, batch: request.batchSize, total: request.epochs * started.stepsPerEpoch,
-    done: 0, rateT0: performance.now(), rateSteps: 0,
+    batch: request.batchSize, total: request.epochs * started.stepsPerEpoch, done: 0,
+    rateT0: performance.now(), rateSteps: 0,
   };
   if (started.fromScratch && !fromScratch) {
     modelMessage('The form asks for another shape of model, so training starts from random weights.', true);
@@ -538,7 +538,6 @@ function trainProgress({ progress, record, testRecord, state }) {
   if (testRecord) history.tests.push(testRecord);
   if (progress.diverged) {
     modelMessage(progress.diverged);
-    $('train-status').dataset.state = 'diverged';
   } else if (progress.error) {
     modelMessage(`Training stopped: ${progress.error}`);
   } else if (progress.finished && testRecord) {

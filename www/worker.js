@@ -112,8 +112,7 @@ async function pump() {
       const grace = lastCallAt + GRACE_MS - performance.now();
       if (grace > 0) {
         await sleep(grace);
-        job = calls.shift();
-        if (job) { calls.unshift(job); continue; }
+        if (calls.length) continue;
       }
       job = backgroundJob();
       if (!job) break;
@@ -243,8 +242,9 @@ const ops = {
   },
   // The page asks once it has answered for the first time: warming WebGPU up takes the worker's
   // thread for much of a few seconds, and the first answer should not wait behind it.
+  // (prepareWebgpu itself does nothing unless the backend is "auto" with an adapter.)
   warmUpWebgpu() {
-    if (JSON.parse(pad.backendInfo()).warming_up && !webgpuStarted) {
+    if (!webgpuStarted) {
       webgpuStarted = true;
       prepareWebgpu();
     }

@@ -180,7 +180,6 @@ struct TrainRequest {
 #[serde(rename_all = "camelCase")]
 struct TrainStarted {
     steps_per_epoch: usize,
-    train_size: usize,
     /// True when the run starts from random weights (the page's model changed to them).
     from_scratch: bool,
     model: ModelInfo,
@@ -487,12 +486,8 @@ impl Sketchpad {
         };
         let device = self.device.borrow().clone();
         let trainer = Trainer::new(&weights, self.data.indices(Split::Train), options, &device).map_err(js_err)?;
-        let started = TrainStarted {
-            steps_per_epoch: trainer.steps_per_epoch(),
-            train_size: self.data.indices(Split::Train).len(),
-            from_scratch,
-            model: ModelInfo::of(config),
-        };
+        let started =
+            TrainStarted { steps_per_epoch: trainer.steps_per_epoch(), from_scratch, model: ModelInfo::of(config) };
         let checkpoint = if from_scratch { "the random start" } else { "before training" };
         self.set_model(weights)?;
         *self.training.borrow_mut() = Some(Training { trainer, epochs: r.epochs, checkpoint: checkpoint.into() });

@@ -51,16 +51,18 @@ impl Comparison {
     }
 }
 
-/// Largest relative error of `got` against `reference`; infinite if lengths differ or a value is
-/// not finite.
+/// Relative error of `got` against `reference`, against max(|reference|, 1) so values near 0
+/// compare absolutely; infinite if `got` is not finite.
+pub fn relative_error(got: f32, reference: f32) -> f32 {
+    if got.is_finite() { (got - reference).abs() / reference.abs().max(1.0) } else { f32::INFINITY }
+}
+
+/// Largest [`relative_error`] of `got` against `reference`; infinite if lengths differ.
 pub fn max_relative_error(got: &[f32], reference: &[f32]) -> f32 {
     if got.len() != reference.len() {
         return f32::INFINITY;
     }
-    got.iter()
-        .zip(reference)
-        .map(|(g, r)| if g.is_finite() { (g - r).abs() / r.abs().max(1.0) } else { f32::INFINITY })
-        .fold(0.0, f32::max)
+    got.iter().zip(reference).map(|(&g, &r)| relative_error(g, r)).fold(0.0, f32::max)
 }
 
 /// Runs the fixed problem on `device`: the default shape with seed-42 weights, 128 training digits.

@@ -37,11 +37,11 @@ pub fn dataset() -> Dataset {
         .clone()
 }
 
-/// Relative error per element, against max(|expected|, 1) so values near 0 compare absolutely.
+/// [`crate::check::relative_error`] per element, naming the first element over `tol`.
 pub fn assert_close(got: &[f32], expected: &[f32], tol: f32) {
     assert_eq!(got.len(), expected.len(), "lengths differ");
     for (i, (g, e)) in got.iter().zip(expected).enumerate() {
-        let err = (g - e).abs() / e.abs().max(1.0);
+        let err = crate::check::relative_error(*g, *e);
         assert!(err <= tol, "element {i}: got {g}, expected {e} (relative error {err} > {tol})");
     }
 }
