@@ -135,6 +135,10 @@ for (const webgpu of BACKENDS) {
         await page.waitForFunction(() => Number(document.getElementById('train-status').dataset.step) >= 5, null, { timeout: 600_000 });
         assert.equal((await status(page)).state, 'running');
         assert.equal(await page.getByRole('button', { name: 'Pause' }).count(), 1, 'Train becomes Pause');
+        await page.waitForFunction(() => /samples\/s · ETA \d+:\d\d/.test(document.getElementById('train-status').textContent));
+        assert.match((await status(page)).text, /^Epoch \d+ · step \d+ · loss \d+\.\d/);
+        assert.ok(Number((await status(page)).samplesPerSecond) > 0, 'samples/s is measured');
+        assert.ok(await page.$eval('#train-progress', (e) => e.value > 0 && e.value < 1), 'the progress bar moves');
         assert.match(await modelInfo(page), /784 → \d+ → 2 → \d+ → 784/);
 
         // A stroke while training: drawn at once, answered soon (the worker puts the page's calls
