@@ -10,7 +10,7 @@ opt="$WASM_TARGET_DIR/vae_web.opt.wasm"
 # wasm-opt BEFORE wasm-bindgen: Debian's binaryen 108 breaks wasm-bindgen's externref table after it.
 if [ ! -f "$opt" ] || [ "$raw" -nt "$opt" ]; then
   log "wasm-opt -O2 (binaryen $(wasm-opt --version | awk '{print $3}'))"
-  wasm-opt -O2 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals "$raw" -o "$opt"
+  wasm-opt -O2 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-simd "$raw" -o "$opt"
 fi
 rm -rf "$ROOT/www/pkg"
 "$TOOLS/bin/wasm-bindgen" --target web --no-typescript --out-name vae_web --out-dir "$ROOT/www/pkg" "$opt"

@@ -11,6 +11,9 @@ export CARGO_TARGET_DIR
 # Debian's toolchain and rustup's cannot share artefacts: the wasm build gets its own directory.
 WASM_TARGET_DIR="$CARGO_TARGET_DIR/wasm"
 WASM_BINDGEN_VERSION=0.2.130
+# wasm SIMD (Chrome 91+, Firefox 89+, Safari 16.4+): matrixmultiply's and macerator's wasm kernels
+# exist only under target_feature = "simd128". Both routes below pass it.
+WASM_RUSTFLAGS="-C target-feature=+simd128"
 TOOLS="$ROOT/.tools"
 
 log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
@@ -58,10 +61,23 @@ setup_browser_tools() {
 # Debian's rustc-web with std built from source.
 cargo_wasm() {
   if have_rustup_wasm; then
-    CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "$@" --target wasm32-unknown-unknown
+    RUSTFLAGS="$WASM_RUSTFLAGS" CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "$@" --target wasm32-unknown-unknown
   else
-    PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C linker=wasm-ld-19 ${WASM_RUSTFLAGS:-}" \
+    PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C linker=wasm-ld-19 $WASM_RUSTFLAGS" \
       CARGO_TARGET_DIR="$WASM_TARGET_DIR" /usr/bin/cargo "$@" --target wasm32-unknown-unknown \
       -Zbuild-std=std,panic_abort
   fi
+}
+
+# A Python virtual environment in .tools/ with torch for the CPU, from PyPI (the native benchmark's
+# peer, scripts/bench/pytorch_vae.py). PyPI's Linux torch wheel is the CUDA build: it imports only
+# with its nvidia-* libraries present (≈ 5.4 GB installed in all), and runs on the CPU without a GPU.
+TORCH_VENV="$TOOLS/torch-venv"
+setup_torch() {
+  if "$TORCH_VENV/bin/python" -c 'import torch, numpy, safetensors' 2>/dev/null; then return; fi
+  apt_install python3 python3-venv
+  log "installing torch 2.15.0 (PyPI, with its CUDA libraries: ≈ 3 GB download, 5.4 GB on disk) in $TORCH_VENV"
+  rm -rf "$TORCH_VENV"
+  /usr/bin/python3 -m venv "$TORCH_VENV"
+  "$TORCH_VENV/bin/pip" install -q torch==2.15.0 numpy==2.4.6 safetensors==0.8.0
 }

@@ -14,11 +14,16 @@ const TYPES = {
   '.bin': 'application/octet-stream', '.safetensors': 'application/octet-stream', '.svg': 'image/svg+xml',
 };
 
-export function serve(port = 0, root = ROOT) {
+/** Serves `root` at / and each of `mounts` ({'/prefix/': folder}) at its prefix: the benchmark and
+ *  diagnosis tools mount their own pages beside the site without shipping them in www/. */
+export function serve(port = 0, root = ROOT, mounts = {}) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
-    let file = path.normalize(path.join(root, decodeURIComponent(url.pathname)));
-    if (!file.startsWith(root)) { res.writeHead(403).end(); return; }
+    const prefix = Object.keys(mounts).find((p) => url.pathname.startsWith(p));
+    const base = prefix ? path.resolve(mounts[prefix]) : root;
+    const rest = prefix ? url.pathname.slice(prefix.length) : url.pathname;
+    let file = path.normalize(path.join(base, decodeURIComponent(rest)));
+    if (!file.startsWith(base)) { res.writeHead(403).end(); return; }
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
     fs.readFile(file, (err, body) => {
       if (err) { res.writeHead(404, { 'content-type': 'text/plain' }).end('not found'); return; }

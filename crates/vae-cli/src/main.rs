@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use vae::infer::EvalReport;
+use vae::inference::EvalReport;
 use vae::rng::Rng;
 use vae::{Dataset, Device, Inference, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights};
 
@@ -168,6 +168,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let options = TrainerOptions { learning_rate: lr, batch_size: batch, seed };
             let weights = VaeWeights::init(config, seed).map_err(|e| e.to_string())?;
             options.validate().map_err(|e| e.to_string())?;
+            vae::LIMITS.epochs.check("epochs", epochs).map_err(|e| e.to_string())?;
             let data = load_data(&data)?;
             let device = device(cli.backend)?;
             train(&weights, options, epochs, &data, &device, &out)
@@ -179,8 +180,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 None => (load_data(Path::new(DEFAULT_DATA))?, Split::Test),
                 Some(path) => {
                     let d = load_data(&path)?;
-                    let is_bin = std::fs::read(&path).map(|b| b.starts_with(b"LSMN")).unwrap_or(false);
-                    (d, if is_bin { Split::Test } else { Split::All })
+                    let split = d.evaluation_split();
+                    (d, split)
                 }
             };
             let indices = data.indices(split);
@@ -225,7 +226,9 @@ fn run(cli: Cli) -> Result<(), String> {
             let device = device(cli.backend)?;
             let inference = load_model(&model, &device)?;
             let (ink, w, h) = image::read_ink(&image)?;
-            let input = vae::sketch::preprocess(&ink, w, h).map_err(|e| e.to_string())?;
+            let input = vae::sketch::preprocess(&ink, w, h)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{} is empty (no ink): nothing to reconstruct", image.display()))?;
             let recon = block_on(inference.reconstruct(&input))?;
             image::write_grid(&out, &[input, recon].concat(), 2, 4)?;
             println!("wrote the preprocessed input and its reconstruction to {}", out.display());
@@ -236,7 +239,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let inference = load_model(&model, &device)?;
             let data = load_data(&images)?;
             let mut losses = Vec::with_capacity(data.len());
-            for chunk in data.indices(Split::All).chunks(vae::infer::EVAL_BATCH) {
+            for chunk in data.indices(Split::All).chunks(vae::inference::EVAL_BATCH) {
                 losses.extend(block_on(inference.losses(&data.images(chunk), None))?.iter().map(|p| p.loss));
             }
             if json {
@@ -254,7 +257,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let data = load_data(&images)?;
             let latent = inference.latent();
             let mut mu = Vec::with_capacity(data.len() * latent);
-            for chunk in data.indices(Split::All).chunks(vae::infer::EVAL_BATCH) {
+            for chunk in data.indices(Split::All).chunks(vae::inference::EVAL_BATCH) {
                 mu.extend(block_on(inference.encode(&data.images(chunk)))?.mu);
             }
             let rows: Vec<&[f32]> = mu.chunks(latent).collect();

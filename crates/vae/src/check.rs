@@ -7,10 +7,11 @@ use burn::nn::Linear;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::infer::LatentIndex;
-use crate::loss::{kl_per_image, recon_per_image};
-use crate::model::{Vae, matrix, read};
+use crate::loss::LossTerms;
+use crate::model::Vae;
+use crate::neighbours::LatentIndex;
 use crate::rng::Rng;
+use crate::tensor::{matrix, read};
 use crate::train::{Trainer, TrainerOptions};
 use crate::{Dataset, IMAGE_PIXELS, Result, VaeConfig, VaeWeights};
 
@@ -78,16 +79,15 @@ pub async fn run(device: &Device, data: &Dataset) -> Result<Outcome> {
     let model = Vae::from_weights(&weights, &ad)?;
     let x = matrix(data.images(batch), n, IMAGE_PIXELS, &ad);
     let eps = matrix(Rng::new(5).normals(n * config.latent, 1.0), n, config.latent, &ad);
-    let f = model.forward(x.clone(), Some(eps));
+    let t = LossTerms::of(&model, x, Some(eps));
+    let f = &t.forward;
     let mut forward = read(f.logits.clone().detach()).await?;
     forward.extend(read(f.mu.clone().detach()).await?);
     forward.extend(read(f.logvar.clone().detach()).await?);
-    let recon = recon_per_image(f.logits, x).mean();
-    let kl = kl_per_image(f.mu, f.logvar).mean();
-    let total = recon.clone() + kl.clone() * config.beta;
+    let total = t.total(config.beta).mean();
     let mut loss = read(total.clone().detach()).await?;
-    loss.extend(read(recon.detach()).await?);
-    loss.extend(read(kl.detach()).await?);
+    loss.extend(read(t.recon.clone().mean().detach()).await?);
+    loss.extend(read(t.kl.clone().mean().detach()).await?);
     let grads = total.backward();
     let mut gradients = Vec::new();
     for layer in layers(&model) {

@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, IMAGE_PIXELS, Result};
+use crate::limits::LIMITS;
+use crate::{IMAGE_PIXELS, Result};
 
 /// The shape of the model and the weight of its KL term. Defaults are the seed design's:
 /// 784 → 400 → 20 → 400 → 784, β = 1.
@@ -17,22 +18,11 @@ impl Default for VaeConfig {
     }
 }
 
-/// Upper bounds that keep a model to a size a browser tab can hold.
-pub const MAX_HIDDEN: usize = 4096;
-pub const MAX_LATENT: usize = 512;
-
 impl VaeConfig {
     pub fn validate(&self) -> Result<()> {
-        if !(1..=MAX_HIDDEN).contains(&self.hidden) {
-            return Err(Error::Config(format!("hidden width {} is outside 1..={MAX_HIDDEN}", self.hidden)));
-        }
-        if !(1..=MAX_LATENT).contains(&self.latent) {
-            return Err(Error::Config(format!("latent size {} is outside 1..={MAX_LATENT}", self.latent)));
-        }
-        if !self.beta.is_finite() || self.beta < 0.0 {
-            return Err(Error::Config(format!("beta {} must be finite and ≥ 0", self.beta)));
-        }
-        Ok(())
+        LIMITS.hidden.check("hidden width", self.hidden)?;
+        LIMITS.latent.check("latent size", self.latent)?;
+        LIMITS.beta.check("beta", self.beta)
     }
 
     /// The five layers as (PyTorch name, inputs, outputs), in forward order.

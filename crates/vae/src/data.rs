@@ -40,8 +40,18 @@ pub enum Split {
     All,
 }
 
+/// What kind of file a data set was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataFormat {
+    /// The compact file with its fixed train/test split.
+    Compact,
+    /// MNIST's IDX files: a data set of its own, evaluated whole.
+    Idx,
+}
+
 #[derive(Debug, Clone)]
 pub struct Dataset {
+    pub format: DataFormat,
     /// 0–9 per digit; 255 where the source had no labels.
     pub labels: Vec<u8>,
     pub is_test: Vec<bool>,
@@ -56,6 +66,15 @@ impl Dataset {
 
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+    }
+
+    /// The digits a model is evaluated on: the test split of the compact file, all of an IDX set
+    /// (tools such as `vae eval` take "this set of digits" literally).
+    pub fn evaluation_split(&self) -> Split {
+        match self.format {
+            DataFormat::Compact => Split::Test,
+            DataFormat::Idx => Split::All,
+        }
     }
 
     pub fn indices(&self, split: Split) -> Vec<usize> {
@@ -109,8 +128,12 @@ impl Dataset {
         if let Some(i) = split.iter().position(|&s| s > 1) {
             return Err(Error::Data(format!("digit {i} has split flag {}", split[i])));
         }
-        let dataset =
-            Self { labels, is_test: split.iter().map(|&s| s == 1).collect(), pixels: bytes[HEADER + 2 * n..].to_vec() };
+        let dataset = Self {
+            format: DataFormat::Compact,
+            labels,
+            is_test: split.iter().map(|&s| s == 1).collect(),
+            pixels: bytes[HEADER + 2 * n..].to_vec(),
+        };
         dataset.check_not_empty()
     }
 
@@ -137,7 +160,7 @@ impl Dataset {
             None => vec![255; n],
         };
         let is_test = tenth_per_label_is_test(&labels);
-        Self { labels, is_test, pixels: pixels.to_vec() }.check_not_empty()
+        Self { format: DataFormat::Idx, labels, is_test, pixels: pixels.to_vec() }.check_not_empty()
     }
 
     /// Loads either a compact data file or an IDX set: a path to an images file, or a prefix such
@@ -276,6 +299,7 @@ mod tests {
         assert_eq!(data.len(), 10_000);
         assert_eq!(data.indices(Split::Test).len(), 997);
         assert_eq!(data.indices(Split::Train).len(), 9_003);
+        assert_eq!((data.format, data.evaluation_split()), (DataFormat::Compact, Split::Test));
         // 0.json holds 1001 digits: indices 901..1001 are its test tenth (⌊1001/10⌋ = 100).
         assert!(!data.is_test[900] && data.is_test[901] && data.is_test[1000] && !data.is_test[1001]);
         assert_eq!((data.labels[1000], data.labels[1001]), (0, 1));
@@ -291,6 +315,7 @@ mod tests {
         let d = Dataset::from_idx(&images, Some(&labels)).unwrap();
         assert_eq!(d.labels, vec![7, 3]);
         assert_eq!(d.pixels, pixels);
+        assert_eq!((d.format, d.evaluation_split()), (DataFormat::Idx, Split::All));
 
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, &images).unwrap();

@@ -6,26 +6,42 @@
 //! synchronous reads panic on WebGPU in a browser. Native callers block on them (see `block_on` in
 //! the CLI). Random numbers (initial weights, ε, shuffling) come from [`rng::Rng`] on the host, so a
 //! seed gives the same numbers on every backend and results can be compared across backends.
+//!
+//! Where each feature lives: the model in [`model`], its loss in [`loss`], training in [`train`];
+//! encode/decode/sample/interpolate/variations/evaluation in [`inference`]; nearest neighbours and
+//! the score's percentile in [`neighbours`]; the 2-D latent map in [`latent_map`]; the page's
+//! session (current model, growing index, training run and its rules) in [`session`]; sketch
+//! preprocessing in [`sketch`]; the data set in [`data`]; weights files in [`weights`]; the bounds
+//! on every setting in [`limits`]; host ↔ device in [`tensor`]; the cross-backend check in
+//! [`check`].
 
 pub mod check;
 pub mod config;
 pub mod data;
 pub mod error;
-pub mod infer;
+pub mod inference;
+pub mod latent_map;
+pub mod limits;
 pub mod loss;
 pub mod model;
+pub mod neighbours;
 pub mod rng;
+pub mod session;
 pub mod sketch;
+pub mod tensor;
 pub mod train;
 pub mod weights;
 
 pub use burn::tensor::Device;
 pub use config::VaeConfig;
-pub use data::{Dataset, Split};
+pub use data::{DataFormat, Dataset, Split};
 pub use error::{Error, Result};
-pub use infer::{Inference, LatentIndex, Neighbour};
+pub use inference::Inference;
+pub use limits::LIMITS;
 pub use loss::LossParts;
 pub use model::Vae;
+pub use neighbours::{LatentIndex, Neighbour};
+pub use session::Session;
 pub use train::{Trainer, TrainerOptions};
 pub use weights::VaeWeights;
 

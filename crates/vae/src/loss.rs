@@ -4,8 +4,39 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::model::read;
+use crate::model::{Forward, Vae};
+use crate::tensor::read;
 use crate::{Error, Result};
+
+/// The two terms of the loss, per image, and the forward pass they came from.
+pub struct LossTerms {
+    /// Reconstruction term (BCE summed over pixels), per image.
+    pub recon: Tensor<1>,
+    /// KL(q(z|x) ‖ N(0, I)), per image.
+    pub kl: Tensor<1>,
+    pub forward: Forward,
+}
+
+impl LossTerms {
+    /// Forward → reconstruction → KL: the one place the loss is computed (training, evaluation,
+    /// scoring, the cross-backend check). z = μ when `eps` is None, else μ + σ·ε.
+    pub fn of(model: &Vae, x: Tensor<2>, eps: Option<Tensor<2>>) -> Self {
+        let forward = model.forward(x.clone(), eps);
+        let recon = recon_per_image(forward.logits.clone(), x);
+        let kl = kl_per_image(forward.mu.clone(), forward.logvar.clone());
+        LossTerms { recon, kl, forward }
+    }
+
+    /// recon + β · KL, per image.
+    pub fn total(&self, beta: f64) -> Tensor<1> {
+        self.recon.clone() + self.kl.clone() * beta
+    }
+
+    /// Σ recon and Σ KL over the batch, as one [2] tensor, so one read fetches both.
+    pub fn sums(&self) -> Tensor<1> {
+        Tensor::cat(vec![self.recon.clone().sum(), self.kl.clone().sum()], 0)
+    }
+}
 
 /// Reconstruction term per image, from the decoder's logits: Σ softplus(l) − x·l, which is
 /// BCE(sigmoid(l), x) written so that it cannot overflow or take log 0.
@@ -33,11 +64,6 @@ impl LossParts {
     }
 }
 
-/// Sums of the two parts over a batch, as one [2] tensor, so one read fetches both.
-pub fn part_sums(recon: Tensor<1>, kl: Tensor<1>) -> Tensor<1> {
-    Tensor::cat(vec![recon.sum(), kl.sum()], 0)
-}
-
 /// Running totals over many batches.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LossTotals {
@@ -47,15 +73,27 @@ pub struct LossTotals {
 }
 
 impl LossTotals {
-    pub async fn add(&mut self, sums: Tensor<1>, n: usize) -> Result<()> {
-        let v = read(sums).await?;
-        if v.len() != 2 {
-            return Err(Error::backend(format!("expected 2 loss sums, read {}", v.len())));
+    /// Adds a batch of `n` images whose [Σ recon, Σ KL] ([`LossTerms::sums`]) were read as `sums`.
+    pub fn add(&mut self, sums: &[f32], n: usize) -> Result<()> {
+        if sums.len() != 2 {
+            return Err(Error::backend(format!("expected 2 loss sums, read {}", sums.len())));
         }
         self.n += n;
-        self.recon += v[0] as f64;
-        self.kl += v[1] as f64;
+        self.recon += sums[0] as f64;
+        self.kl += sums[1] as f64;
         Ok(())
+    }
+
+    /// Reads a batch's [`LossTerms::sums`] and adds them.
+    pub async fn read_and_add(&mut self, sums: Tensor<1>, n: usize) -> Result<()> {
+        self.add(&read(sums).await?, n)
+    }
+
+    /// Adds another total.
+    pub fn merge(&mut self, other: LossTotals) {
+        self.n += other.n;
+        self.recon += other.recon;
+        self.kl += other.kl;
     }
 
     pub fn mean(&self, beta: f64) -> LossParts {
@@ -68,7 +106,7 @@ impl LossTotals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::matrix;
+    use crate::tensor::matrix;
     use crate::test_util::{assert_close, backends, block_on};
 
     #[test]

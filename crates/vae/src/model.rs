@@ -3,8 +3,9 @@ use burn::nn::Linear;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::tensor::read;
 use crate::weights::{LayerWeights, VaeWeights};
-use crate::{Error, Result, VaeConfig};
+use crate::{Result, VaeConfig};
 
 /// The seed design's VAE: encoder 784→hidden (ReLU) → μ and log σ² (latent each); decoder
 /// latent→hidden (ReLU) → 784 (sigmoid). Layer names match the PyTorch module's.
@@ -108,16 +109,4 @@ fn linear(layer: &LayerWeights, inputs: usize, outputs: usize, device: &Device) 
     let weight = Tensor::<2>::from_data(TensorData::new(w, [inputs, outputs]), device);
     let bias = Tensor::<1>::from_data(TensorData::new(layer.bias.clone(), [outputs]), device);
     Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) }
-}
-
-/// A host matrix [rows, cols] as a tensor.
-pub fn matrix(values: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
-    debug_assert_eq!(values.len(), rows * cols);
-    Tensor::<2>::from_data(TensorData::new(values, [rows, cols]), device)
-}
-
-/// Reads a tensor back to the host, asynchronously (the only way that works on WebGPU).
-pub async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
-    let data = tensor.into_data_async().await.map_err(Error::backend)?;
-    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::backend(format!("{e:?}")))
 }

@@ -8,8 +8,9 @@ use crate::{Error, IMAGE_SIDE, Result};
 pub const INK_THRESHOLD: f32 = 0.05;
 const BOX: usize = 20;
 
-/// `grey` is `width × height`, row-major, ink = 1, paper = 0. Returns 784 grey levels in [0, 1].
-pub fn preprocess(grey: &[f32], width: usize, height: usize) -> Result<Vec<f32>> {
+/// `grey` is `width × height`, row-major, ink = 1, paper = 0. Returns 784 grey levels in [0, 1],
+/// or None for a sketch with no ink (an empty pad is a normal state of the page, not an error).
+pub fn preprocess(grey: &[f32], width: usize, height: usize) -> Result<Option<Vec<f32>>> {
     if width == 0 || height == 0 || grey.len() != width * height {
         return Err(Error::Input(format!("sketch has {} values, which is not {width}×{height}", grey.len())));
     }
@@ -28,7 +29,7 @@ pub fn preprocess(grey: &[f32], width: usize, height: usize) -> Result<Vec<f32>>
         }
     }
     if x0 == usize::MAX {
-        return Err(Error::Input("the sketch is empty: draw something first".into()));
+        return Ok(None);
     }
     let (bw, bh) = (x1 - x0, y1 - y0);
     let scale = BOX as f64 / bw.max(bh) as f64;
@@ -65,7 +66,7 @@ pub fn preprocess(grey: &[f32], width: usize, height: usize) -> Result<Vec<f32>>
             out[(top + y) * IMAGE_SIDE + left + x] = small[y * ow + x];
         }
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// Centre of mass in pixel units, where pixel i spans [i, i + 1).
@@ -100,7 +101,7 @@ mod tests {
                 canvas[(h - 84 + y) * w + (w - 84 + x)] = digit[(y / 3) * 28 + x / 3];
             }
         }
-        let out = preprocess(&canvas, w, h).unwrap();
+        let out = preprocess(&canvas, w, h).unwrap().unwrap();
         let (cx, cy) = centre_of_mass(&out, 28, 28);
         assert!((cx - 14.0).abs() <= 0.5 && (cy - 14.0).abs() <= 0.5, "centre of mass ({cx}, {cy})");
         let rows: Vec<usize> = (0..28).filter(|&y| (0..28).any(|x| out[y * 28 + x] > INK_THRESHOLD)).collect();
@@ -121,10 +122,11 @@ mod tests {
                 canvas[y * w + x] = 1.0;
             }
         }
-        let out = preprocess(&canvas, w, h).unwrap();
+        let out = preprocess(&canvas, w, h).unwrap().unwrap();
         let ink = out.iter().filter(|&&v| v > 0.5).count();
         assert_eq!(ink, 40);
-        assert!(preprocess(&vec![0.0; 100], 10, 10).unwrap_err().to_string().contains("empty"));
+        assert_eq!(preprocess(&vec![0.0; 100], 10, 10).unwrap(), None, "no ink is an empty sketch, not an error");
+        assert_eq!(preprocess(&vec![INK_THRESHOLD; 100], 10, 10).unwrap(), None, "paper below the threshold");
         assert!(preprocess(&[0.0; 10], 3, 3).is_err());
         assert!(preprocess(&[f32::NAN; 4], 2, 2).is_err());
     }

@@ -6,10 +6,12 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::infer::Inference;
-use crate::loss::{LossParts, LossTotals, kl_per_image, part_sums, recon_per_image};
-use crate::model::{Vae, matrix};
+use crate::inference::{EvalReport, Inference};
+use crate::limits::LIMITS;
+use crate::loss::{LossParts, LossTerms, LossTotals};
+use crate::model::Vae;
 use crate::rng::Rng;
+use crate::tensor::matrix;
 use crate::{Dataset, Error, IMAGE_PIXELS, Result, VaeConfig, VaeWeights};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -26,17 +28,10 @@ impl Default for TrainerOptions {
     }
 }
 
-pub const MAX_BATCH: usize = 4096;
-
 impl TrainerOptions {
     pub fn validate(&self) -> Result<()> {
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate <= 100.0) {
-            return Err(Error::Config(format!("learning rate {} must be in (0, 100]", self.learning_rate)));
-        }
-        if !(1..=MAX_BATCH).contains(&self.batch_size) {
-            return Err(Error::Config(format!("batch size {} is outside 1..={MAX_BATCH}", self.batch_size)));
-        }
-        Ok(())
+        LIMITS.learning_rate.check("learning rate", self.learning_rate)?;
+        LIMITS.batch_size.check("batch size", self.batch_size)
     }
 }
 
@@ -105,14 +100,6 @@ impl Trainer {
         })
     }
 
-    pub fn config(&self) -> VaeConfig {
-        self.config
-    }
-
-    pub fn options(&self) -> TrainerOptions {
-        self.options
-    }
-
     pub fn steps_per_epoch(&self) -> usize {
         self.train.len().div_ceil(self.options.batch_size)
     }
@@ -125,8 +112,9 @@ impl Trainer {
         self.step
     }
 
-    /// One Adam step on the next batch. If the loss is not finite the step is not applied, the
-    /// weights go back to the last good ones (see `last_good`), and the error says what happened.
+    /// One Adam step on the next batch. The loss is read once, after the update (no wait between
+    /// forward and backward); if it is not finite the update is undone, the weights go back to the
+    /// last good ones (see `last_good`), and the error says what happened.
     pub async fn step(&mut self, data: &Dataset) -> Result<StepReport> {
         let end = (self.cursor + self.options.batch_size).min(self.order.len());
         let batch = &self.order[self.cursor..end];
@@ -134,13 +122,15 @@ impl Trainer {
         let latent = self.config.latent;
         let x = matrix(data.images(batch), n, IMAGE_PIXELS, &self.device);
         let eps = matrix(self.rng.normals(n * latent, 1.0), n, latent, &self.device);
-        let f = self.model.forward(x.clone(), Some(eps));
-        let recon = recon_per_image(f.logits, x);
-        let kl = kl_per_image(f.mu, f.logvar);
-        let loss = (recon.clone() + kl.clone() * self.config.beta).mean();
+        let terms = LossTerms::of(&self.model, x, Some(eps));
+        let loss = terms.total(self.config.beta).mean();
+        let sums = terms.sums().detach();
 
+        let before = self.model.clone();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self.optim.step(self.options.learning_rate, self.model.clone(), grads);
         let mut totals = LossTotals::default();
-        totals.add(part_sums(recon.detach(), kl.detach()), n).await?;
+        totals.read_and_add(sums, n).await?;
         let parts = totals.mean(self.config.beta);
         if !parts.is_finite() {
             self.model = self.last_good.clone();
@@ -149,14 +139,10 @@ impl Trainer {
                 what: format!("the loss became {} (reconstruction {}, KL {})", parts.loss, parts.recon, parts.kl),
             });
         }
-        self.last_good = self.model.clone();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        self.model = self.optim.step(self.options.learning_rate, self.model.clone(), grads);
+        self.last_good = before;
 
         self.step += 1;
-        self.epoch_totals.n += totals.n;
-        self.epoch_totals.recon += totals.recon;
-        self.epoch_totals.kl += totals.kl;
+        self.epoch_totals.merge(totals);
         let report =
             StepReport { step: self.step, epoch: self.epoch, batch: n, epoch_done: end == self.order.len(), parts };
         self.cursor = end;
@@ -184,7 +170,7 @@ impl Trainer {
 
     /// Test figures of the current weights on `indices` (the CLI's and the page's per-epoch test
     /// loss: same seed, same ε, same numbers).
-    pub async fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<crate::infer::EvalReport> {
+    pub async fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<EvalReport> {
         self.inference().evaluate(data, indices, &mut self.eval_rng).await
     }
 

@@ -14,7 +14,7 @@ use crate::{Error, IMAGE_PIXELS, Result, VaeConfig, rng::Rng};
 
 /// Refuse files larger than any model this project makes (the default is 2.6 MB) long before
 /// parsing them: a browser tab must not try to hold hundreds of MB.
-pub const MAX_FILE_BYTES: usize = 64 << 20;
+pub const MAX_FILE_BYTES: usize = crate::limits::LIMITS.max_model_bytes;
 
 /// One linear layer, in PyTorch's layout: `weight[o * inputs + i]` maps input i to output o.
 #[derive(Debug, Clone, PartialEq)]

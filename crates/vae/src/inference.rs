@@ -1,0 +1,286 @@
+//! Inference on a trained model: encode, decode, reconstruct, analyse one sketch, sample,
+//! interpolate, variations, per-image losses, the test-set evaluation and the IWAE bound.
+
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::loss::{LossParts, LossTerms, LossTotals, recon_per_image};
+use crate::model::Vae;
+use crate::rng::Rng;
+use crate::tensor::{checked_rows, matrix, read};
+use crate::{Dataset, Error, IMAGE_PIXELS, Result, VaeConfig, VaeWeights};
+
+/// Rows per forward pass when a whole data set goes through the model.
+pub const EVAL_BATCH: usize = 500;
+
+/// A model ready for inference on one device.
+#[derive(Debug, Clone)]
+pub struct Inference {
+    pub model: Vae,
+    pub config: VaeConfig,
+    pub device: Device,
+}
+
+/// μ and log σ² of q(z|x), `n × latent` each, row-major.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Encoded {
+    pub mu: Vec<f32>,
+    pub logvar: Vec<f32>,
+}
+
+/// Everything one forward pass at z = μ says about one image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysed {
+    pub mu: Vec<f32>,
+    pub logvar: Vec<f32>,
+    /// The decoded μ, 784 grey levels.
+    pub reconstruction: Vec<f32>,
+    /// Negative ELBO with z = μ and its parts, in nats.
+    pub parts: LossParts,
+}
+
+/// The test-set figures `vae eval` prints, in nats per image.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub n: usize,
+    /// Negative ELBO with z sampled from q(z|x).
+    pub loss: f64,
+    pub recon: f64,
+    pub kl: f64,
+    /// Negative ELBO with z = μ.
+    pub loss_mu: f64,
+}
+
+impl Inference {
+    pub fn new(weights: &VaeWeights, device: &Device) -> Result<Self> {
+        let device = device.clone().without_autodiff();
+        Ok(Self { model: Vae::from_weights(weights, &device)?, config: weights.config, device })
+    }
+
+    pub fn latent(&self) -> usize {
+        self.config.latent
+    }
+
+    fn images(&self, images: &[f32]) -> Result<(Tensor<2>, usize)> {
+        checked_rows(images, IMAGE_PIXELS, "28×28 images", &self.device)
+    }
+
+    fn latents(&self, z: &[f32]) -> Result<(Tensor<2>, usize)> {
+        checked_rows(z, self.latent(), &format!("{}-D latents", self.latent()), &self.device)
+    }
+
+    pub async fn encode(&self, images: &[f32]) -> Result<Encoded> {
+        let (x, n) = self.images(images)?;
+        let (mu, logvar) = self.model.encode(x);
+        let both = read(Tensor::cat(vec![mu, logvar], 1)).await?;
+        let l = self.latent();
+        let (mut mu, mut logvar) = (Vec::with_capacity(n * l), Vec::with_capacity(n * l));
+        for row in both.chunks_exact(2 * l) {
+            mu.extend_from_slice(&row[..l]);
+            logvar.extend_from_slice(&row[l..]);
+        }
+        Ok(Encoded { mu, logvar })
+    }
+
+    /// Decodes latents (`n × latent`) to `n × 784` grey levels.
+    pub async fn decode(&self, z: &[f32]) -> Result<Vec<f32>> {
+        let (z, _) = self.latents(z)?;
+        read(self.model.decode(z)).await
+    }
+
+    /// Decodes z = μ of each image.
+    pub async fn reconstruct(&self, images: &[f32]) -> Result<Vec<f32>> {
+        let (x, _) = self.images(images)?;
+        let (mu, _) = self.model.encode(x);
+        read(self.model.decode(mu)).await
+    }
+
+    /// One image's μ, log σ², reconstruction and loss: one forward pass and one read-back (the
+    /// page does this for every stroke).
+    pub async fn analyse(&self, image: &[f32]) -> Result<Analysed> {
+        let (x, n) = self.images(image)?;
+        if n != 1 {
+            return Err(Error::Input(format!("analysis takes one image, got {n}")));
+        }
+        let t = LossTerms::of(&self.model, x, None);
+        let row = Tensor::cat(
+            vec![
+                sigmoid(t.forward.logits),
+                t.forward.mu,
+                t.forward.logvar,
+                t.recon.reshape([1, 1]),
+                t.kl.reshape([1, 1]),
+            ],
+            1,
+        );
+        let v = read(row).await?;
+        let l = self.latent();
+        let (reconstruction, rest) = v.split_at(IMAGE_PIXELS);
+        let (mu, rest) = rest.split_at(l);
+        let (logvar, terms) = rest.split_at(l);
+        let (recon, kl) = (terms[0] as f64, terms[1] as f64);
+        Ok(Analysed {
+            mu: mu.to_vec(),
+            logvar: logvar.to_vec(),
+            reconstruction: reconstruction.to_vec(),
+            parts: LossParts { loss: recon + self.config.beta * kl, recon, kl },
+        })
+    }
+
+    /// `n` digits from z ~ N(0, temperature² I).
+    pub async fn sample(&self, n: usize, temperature: f64, rng: &mut Rng) -> Result<Vec<f32>> {
+        if n == 0 || !temperature.is_finite() || temperature < 0.0 {
+            return Err(Error::Input(format!("cannot sample {n} digits at temperature {temperature}")));
+        }
+        self.decode(&rng.normals(n * self.latent(), temperature)).await
+    }
+
+    /// Decodes `n` draws from q(z|x) of one image.
+    pub async fn variations(&self, image: &[f32], n: usize, rng: &mut Rng) -> Result<Vec<f32>> {
+        let e = self.encode(image).await?;
+        if e.mu.len() != self.latent() {
+            return Err(Error::Input("variations take exactly one image".into()));
+        }
+        let z: Vec<f32> = (0..n * self.latent())
+            .map(|i| {
+                let j = i % self.latent();
+                e.mu[j] + (0.5 * e.logvar[j]).exp() * rng.normal() as f32
+            })
+            .collect();
+        self.decode(&z).await
+    }
+
+    /// Decodes `steps` evenly spaced points from latent `a` to latent `b`, ends included.
+    pub async fn interpolate(&self, a: &[f32], b: &[f32], steps: usize) -> Result<Vec<f32>> {
+        self.decode(&interpolate_latents(a, b, steps)?).await
+    }
+
+    /// Per-image loss parts; z = μ when `eps` is None, else μ + σ·ε with ε given (`n × latent`).
+    pub async fn losses(&self, images: &[f32], eps: Option<&[f32]>) -> Result<Vec<LossParts>> {
+        let (x, n) = self.images(images)?;
+        let eps = eps.map(|e| self.latents(e)).transpose()?.map(|(e, _)| e);
+        let t = LossTerms::of(&self.model, x, eps);
+        let pairs = read(Tensor::stack::<2>(vec![t.recon, t.kl], 1)).await?;
+        debug_assert_eq!(pairs.len(), 2 * n);
+        Ok(pairs
+            .chunks_exact(2)
+            .map(|p| {
+                let (recon, kl) = (p[0] as f64, p[1] as f64);
+                LossParts { loss: recon + self.config.beta * kl, recon, kl }
+            })
+            .collect())
+    }
+
+    /// Mean test figures over `indices` of `data` (sampled z from `rng`, and z = μ).
+    pub async fn evaluate(&self, data: &Dataset, indices: &[usize], rng: &mut Rng) -> Result<EvalReport> {
+        let (mut sampled, mut at_mu) = (LossTotals::default(), LossTotals::default());
+        for chunk in indices.chunks(EVAL_BATCH) {
+            let n = chunk.len();
+            let x = matrix(data.images(chunk), n, IMAGE_PIXELS, &self.device);
+            let eps = matrix(rng.normals(n * self.latent(), 1.0), n, self.latent(), &self.device);
+            let with_eps = LossTerms::of(&self.model, x.clone(), Some(eps)).sums();
+            let with_mu = LossTerms::of(&self.model, x, None).sums();
+            let sums = read(Tensor::cat(vec![with_eps, with_mu], 0)).await?;
+            sampled.add(&sums[..2], n)?;
+            at_mu.add(&sums[2..], n)?;
+        }
+        let s = sampled.mean(self.config.beta);
+        Ok(EvalReport {
+            n: indices.len(),
+            loss: s.loss,
+            recon: s.recon,
+            kl: s.kl,
+            loss_mu: at_mu.mean(self.config.beta).loss,
+        })
+    }
+
+    /// Importance-weighted bound on −log p(x) per image with `k` samples (Burda et al., 2016):
+    /// −log (1/K Σ p(x|z_k) p(z_k) / q(z_k|x)), z_k ~ q(z|x). Tighter than the ELBO as K grows.
+    pub async fn iwae_nll(&self, images: &[f32], k: usize, rng: &mut Rng) -> Result<Vec<f64>> {
+        if k == 0 {
+            return Err(Error::Input("the IWAE bound needs at least one sample".into()));
+        }
+        let (x, n) = self.images(images)?;
+        let l = self.latent();
+        let (mu, logvar) = self.model.encode(x.clone());
+        let ln_2pi = (std::f64::consts::TAU).ln() as f32;
+        let mut log_w = vec![Vec::with_capacity(k); n];
+        for _ in 0..k {
+            let eps = matrix(rng.normals(n * l, 1.0), n, l, &self.device);
+            let z = Vae::reparameterize(mu.clone(), logvar.clone(), eps.clone());
+            let log_px = recon_per_image(self.model.decode_logits(z.clone()), x.clone()).neg();
+            let log_pz = (z.powi_scalar(2) + ln_2pi).sum_dim(1).squeeze_dim::<1>(1) * -0.5;
+            let log_qz = (eps.powi_scalar(2) + logvar.clone() + ln_2pi).sum_dim(1).squeeze_dim::<1>(1) * -0.5;
+            for (i, w) in read(log_px + log_pz - log_qz).await?.into_iter().enumerate() {
+                log_w[i].push(w as f64);
+            }
+        }
+        Ok(log_w
+            .iter()
+            .map(|w| {
+                let m = w.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                -(m + (w.iter().map(|v| (v - m).exp()).sum::<f64>() / k as f64).ln())
+            })
+            .collect())
+    }
+}
+
+pub fn interpolate_latents(a: &[f32], b: &[f32], steps: usize) -> Result<Vec<f32>> {
+    if a.len() != b.len() || a.is_empty() {
+        return Err(Error::Input(format!("cannot interpolate between latents of sizes {} and {}", a.len(), b.len())));
+    }
+    if steps < 2 {
+        return Err(Error::Input("interpolation needs at least 2 steps".into()));
+    }
+    Ok((0..steps)
+        .flat_map(|s| {
+            let t = s as f32 / (steps - 1) as f32;
+            a.iter().zip(b).map(move |(&x, &y)| x + (y - x) * t)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{assert_close, backends, block_on, dataset};
+
+    #[test]
+    fn interpolation_has_its_ends_and_bad_inputs_are_refused() {
+        let z = interpolate_latents(&[0.0, 2.0], &[1.0, 0.0], 3).unwrap();
+        assert_eq!(z, vec![0.0, 2.0, 0.5, 1.0, 1.0, 0.0]);
+        assert!(interpolate_latents(&[0.0], &[1.0, 2.0], 3).is_err());
+        let weights = VaeWeights::init(VaeConfig { hidden: 8, latent: 2, beta: 1.0 }, 0).unwrap();
+        let inf = Inference::new(&weights, &backends()[0]).unwrap();
+        assert!(block_on(inf.decode(&[0.0, 1.0, 2.0])).is_err());
+        assert!(block_on(inf.encode(&[0.5; 100])).is_err());
+        assert!(block_on(inf.decode(&[f32::NAN, 0.0])).is_err());
+        assert!(block_on(inf.analyse(&[0.5; 2 * IMAGE_PIXELS])).is_err());
+        let samples = block_on(inf.sample(4, 1.0, &mut Rng::new(1))).unwrap();
+        assert_eq!(samples.len(), 4 * 784);
+        assert!(samples.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn one_pass_analysis_agrees_with_the_separate_calls() {
+        let data = dataset();
+        let weights = VaeWeights::init(VaeConfig { hidden: 32, latent: 3, beta: 2.0 }, 4).unwrap();
+        for device in backends() {
+            let inf = Inference::new(&weights, &device).unwrap();
+            let image = data.image(123);
+            let a = block_on(inf.analyse(&image)).unwrap();
+            let e = block_on(inf.encode(&image)).unwrap();
+            assert_close(&a.mu, &e.mu, 1e-5);
+            assert_close(&a.logvar, &e.logvar, 1e-5);
+            assert_close(&a.reconstruction, &block_on(inf.reconstruct(&image)).unwrap(), 1e-5);
+            let p = block_on(inf.losses(&image, None)).unwrap()[0];
+            assert_close(
+                &[a.parts.loss as f32, a.parts.recon as f32, a.parts.kl as f32],
+                &[p.loss as f32, p.recon as f32, p.kl as f32],
+                1e-5,
+            );
+            assert!((a.parts.loss - (a.parts.recon + 2.0 * a.parts.kl)).abs() < 1e-9);
+        }
+    }
+}

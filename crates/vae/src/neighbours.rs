@@ -1,0 +1,217 @@
+//! The neighbour index: the data set encoded (μ per digit), searched for the nearest digits to a
+//! sketch's latent, plus the test digits' losses that rank a sketch's score.
+
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::inference::{EVAL_BATCH, Inference};
+use crate::latent_map::Projection;
+use crate::tensor::{matrix, read};
+use crate::{Dataset, Error, Result};
+
+/// One nearest neighbour of a latent in the encoded data set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Neighbour {
+    /// Index into the data set.
+    pub index: usize,
+    pub label: u8,
+    /// Euclidean distance between the μs.
+    pub distance: f32,
+    /// The digit's μ, so a walk to it needs no second look-up.
+    pub mu: Vec<f32>,
+}
+
+/// The data set encoded (μ per digit), kept on the device for distances and on the host for the
+/// map; plus the test set's sorted losses for the score's percentile. It can be built in steps
+/// ([`LatentIndex::add`]) so that a page answers while it grows.
+#[derive(Debug, Clone)]
+pub struct LatentIndex {
+    pub indices: Vec<usize>,
+    pub labels: Vec<u8>,
+    pub latent: usize,
+    /// `n × latent`, host copy.
+    pub mu: Vec<f32>,
+    device_mu: Option<Tensor<2>>,
+    pub map: Projection,
+    /// Test digits' losses (z = μ), ascending; empty until [`LatentIndex::score_test_set`].
+    pub test_losses: Vec<f64>,
+}
+
+impl LatentIndex {
+    pub fn new(latent: usize) -> Self {
+        Self {
+            indices: Vec::new(),
+            labels: Vec::new(),
+            latent,
+            mu: Vec::new(),
+            device_mu: None,
+            map: Projection::fit(&[], latent),
+            test_losses: Vec::new(),
+        }
+    }
+
+    /// The whole index at once: the test set's losses, then every digit of `indices`.
+    pub async fn build(inference: &Inference, data: &Dataset, indices: &[usize]) -> Result<Self> {
+        if indices.is_empty() {
+            return Err(Error::Data("cannot index an empty set of digits".into()));
+        }
+        let mut index = Self::new(inference.latent());
+        index.score_test_set(inference, data).await?;
+        for chunk in indices.chunks(EVAL_BATCH) {
+            index.add(inference, data, chunk).await?;
+        }
+        Ok(index)
+    }
+
+    /// Computes the test digits' losses that [`LatentIndex::percentile`] ranks against.
+    pub async fn score_test_set(&mut self, inference: &Inference, data: &Dataset) -> Result<()> {
+        let mut losses = Vec::new();
+        for chunk in data.indices(crate::Split::Test).chunks(EVAL_BATCH) {
+            losses.extend(inference.losses(&data.images(chunk), None).await?.iter().map(|p| p.loss));
+        }
+        losses.sort_by(f64::total_cmp);
+        self.test_losses = losses;
+        Ok(())
+    }
+
+    /// Encodes the digits at `indices` and adds them (the map is refitted to everything so far).
+    pub async fn add(&mut self, inference: &Inference, data: &Dataset, indices: &[usize]) -> Result<()> {
+        if indices.is_empty() {
+            return Ok(());
+        }
+        let mu = inference.encode(&data.images(indices)).await?.mu;
+        // Only the new rows go to the device: re-uploading everything so far made building the
+        // index in steps quadratic.
+        let chunk = matrix(mu.clone(), indices.len(), self.latent, &inference.device);
+        self.device_mu = Some(match self.device_mu.take() {
+            Some(so_far) => Tensor::cat(vec![so_far, chunk], 0),
+            None => chunk,
+        });
+        self.mu.extend(mu);
+        self.indices.extend_from_slice(indices);
+        self.labels.extend(indices.iter().map(|&i| data.labels[i]));
+        // Host-side and O(n · latent²): a few ms for the whole data set.
+        self.map = Projection::fit(&self.mu, self.latent);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// The same index with its μs on `device` (a host-to-device copy: nothing is re-encoded).
+    pub fn on_device(&self, device: &Device) -> Self {
+        let device_mu = (!self.is_empty()).then(|| matrix(self.mu.clone(), self.len(), self.latent, device));
+        Self { device_mu, ..self.clone() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
+    /// Squared distances from `z` to every indexed μ, computed on the device.
+    pub async fn squared_distances(&self, z: &[f32]) -> Result<Vec<f32>> {
+        if z.len() != self.latent {
+            return Err(Error::Input(format!("latent has {} values, expected {}", z.len(), self.latent)));
+        }
+        let Some(mu) = &self.device_mu else {
+            return Ok(Vec::new());
+        };
+        // [1, latent] broadcasts against [n, latent]: no n × latent copy of the query.
+        let q = matrix(z.to_vec(), 1, self.latent, &mu.device());
+        read((mu.clone() - q).powi_scalar(2).sum_dim(1)).await
+    }
+
+    /// The `k` nearest digits to `z` among those indexed so far: distances on the device, top-k
+    /// on the host (WebGPU has no sort in wasm).
+    pub async fn nearest(&self, z: &[f32], k: usize) -> Result<Vec<Neighbour>> {
+        let d2 = self.squared_distances(z).await?;
+        Ok(top_k_smallest(&d2, k)
+            .into_iter()
+            .map(|i| Neighbour {
+                index: self.indices[i],
+                label: self.labels[i],
+                distance: d2[i].max(0.0).sqrt(),
+                mu: self.mu[i * self.latent..(i + 1) * self.latent].to_vec(),
+            })
+            .collect())
+    }
+
+    /// Share of test digits whose loss is higher (worse) than `loss`, in percent: 100 means more
+    /// digit-like than every test digit.
+    pub fn percentile(&self, loss: f64) -> f64 {
+        let worse = self.test_losses.len() - self.test_losses.partition_point(|&t| t <= loss);
+        100.0 * worse as f64 / self.test_losses.len().max(1) as f64
+    }
+}
+
+/// Positions of the `k` smallest values (ties by position), nearest first.
+pub fn top_k_smallest(values: &[f32], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    let cmp = |a: &usize, b: &usize| values[*a].total_cmp(&values[*b]).then(a.cmp(b));
+    let k = k.min(values.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    if k < order.len() {
+        order.select_nth_unstable_by(k - 1, cmp);
+        order.truncate(k);
+    }
+    order.sort_by(cmp);
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+    use crate::test_util::{assert_close, backends, block_on};
+    use crate::{VaeConfig, VaeWeights};
+
+    #[test]
+    fn top_k_matches_a_brute_force_sort() {
+        let mut rng = Rng::new(11);
+        for n in [1, 5, 100, 1000] {
+            // Few distinct values, so ties are common.
+            let values: Vec<f32> = (0..n).map(|_| (rng.below(20) as f32) * 0.5).collect();
+            for k in [0, 1, 3, 8, n, n + 5] {
+                let mut brute: Vec<usize> = (0..n).collect();
+                brute.sort_by(|&a, &b| values[a].total_cmp(&values[b]).then(a.cmp(&b)));
+                brute.truncate(k);
+                assert_eq!(top_k_smallest(&values, k), brute, "n={n} k={k}");
+            }
+        }
+    }
+
+    #[test]
+    fn neighbours_of_a_data_digit_start_with_itself() {
+        let data = crate::test_util::dataset();
+        let weights = VaeWeights::init(VaeConfig { hidden: 32, latent: 4, beta: 1.0 }, 0).unwrap();
+        let indices: Vec<usize> = (0..300).map(|i| i * 31).collect();
+        for device in backends() {
+            let inf = Inference::new(&weights, &device).unwrap();
+            let index = block_on(LatentIndex::build(&inf, &data, &indices)).unwrap();
+            let z = block_on(inf.encode(&data.image(indices[17]))).unwrap().mu;
+            let near = block_on(index.nearest(&z, 8)).unwrap();
+            assert_eq!(near.len(), 8);
+            assert_eq!(near[0].index, indices[17]);
+            assert!(near[0].distance < 1e-3);
+            assert!(near.windows(2).all(|w| w[0].distance <= w[1].distance));
+            // Against a brute force on the host copy.
+            let brute: Vec<f32> =
+                index.mu.chunks(4).map(|m| m.iter().zip(&z).map(|(a, b)| (a - b) * (a - b)).sum::<f32>()).collect();
+            assert_close(&block_on(index.squared_distances(&z)).unwrap(), &brute, 1e-4);
+            assert_eq!(index.test_losses.len(), 997);
+            assert_eq!(index.percentile(f64::INFINITY), 0.0);
+            assert_eq!(index.percentile(f64::NEG_INFINITY), 100.0);
+            // Built in steps, the index is the same, and it answers (from what it has) before it is whole.
+            let mut steps = LatentIndex::new(4);
+            assert!(block_on(steps.nearest(&z, 8)).unwrap().is_empty());
+            block_on(steps.add(&inf, &data, &indices[..20])).unwrap();
+            assert_eq!(block_on(steps.nearest(&z, 8)).unwrap()[0].index, indices[17]);
+            block_on(steps.add(&inf, &data, &indices[20..])).unwrap();
+            assert_eq!(steps.mu, index.mu);
+            assert_eq!(block_on(steps.nearest(&z, 8)).unwrap(), near);
+        }
+    }
+}

@@ -1,0 +1,681 @@
+//! The page's session: the model a person sees, its neighbour index growing step by step, and a
+//! training run with its checkpoint. Every rule of the page lives here, testable natively: what a
+//! sketch's answer holds, how the index grows and what answers while it does, from-scratch and
+//! divergence rules, what Stop keeps.
+//!
+//! Each method takes the session whole (`&mut self` / `&self`) for as long as it runs, so two
+//! operations never interleave; a caller that drives it from an event loop (the page's worker)
+//! queues its calls, and the session needs no generation checks or locks of its own.
+
+use std::sync::Arc;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::inference::{EvalReport, Inference, interpolate_latents};
+use crate::limits::LIMITS;
+use crate::neighbours::{LatentIndex, Neighbour};
+use crate::rng::Rng;
+use crate::train::StepReport;
+use crate::{Dataset, Error, Result, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights, sketch};
+
+/// Digits added to the neighbour index per [`Session::index_step`]: small enough that a sketch
+/// waits at most one step (well under a second on the CPU).
+pub const INDEX_STEP: usize = 500;
+
+/// The shape of the page's model, for the page's labels and file names.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ModelInfo {
+    pub hidden: usize,
+    pub latent: usize,
+    pub beta: f64,
+    pub parameters: usize,
+    /// Changes of model so far (load, import, training's epoch ends, Stop, a backend move).
+    pub generation: u64,
+}
+
+/// How far the neighbour index of the current model is.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct IndexProgress {
+    /// Digits in the index so far.
+    pub indexed: usize,
+    pub total: usize,
+    /// Whether the test set's losses (the score's percentiles) are ready.
+    pub scored: bool,
+    pub done: bool,
+}
+
+/// Everything the page shows for a sketch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SketchAnswer {
+    /// The 28×28 MNIST-style input.
+    pub input: Vec<f32>,
+    pub reconstruction: Vec<f32>,
+    pub mu: Vec<f32>,
+    pub logvar: Vec<f32>,
+    /// Negative ELBO with z = μ, and its parts, in nats.
+    pub loss: f64,
+    pub recon: f64,
+    pub kl: f64,
+    /// Nearest digits first; each `mu` is under the current model, so a walk to it is one decode.
+    pub neighbours: Vec<Neighbour>,
+    /// The neighbours' own grey levels, 784 each, in the same order.
+    pub neighbour_images: Vec<f32>,
+    /// Share of test digits less digit-like than this one, in percent; None until the test set
+    /// is scored.
+    pub percentile: Option<f64>,
+    /// Position on the latent map.
+    pub map: [f32; 2],
+    /// The neighbours, percentile and map position come from the previous model's whole index,
+    /// because the index of the current one is still being built.
+    pub updating: bool,
+}
+
+/// The data set on the latent map.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MapPoints {
+    /// x0, y0, x1, y1, …
+    pub points: Vec<f32>,
+    pub labels: Vec<u8>,
+    /// Data-set index of each point.
+    pub indices: Vec<usize>,
+    pub latent: usize,
+}
+
+/// A data-set digit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Digit {
+    pub index: usize,
+    pub label: u8,
+    pub image: Vec<f32>,
+}
+
+/// What the page asks for to start training.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrainRequest {
+    pub hidden: usize,
+    pub latent: usize,
+    pub beta: f64,
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub seed: u64,
+    /// Start from fresh random weights (also implied when the shape differs from the model's).
+    pub from_scratch: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainStarted {
+    pub steps_per_epoch: usize,
+    /// True when the run starts from random weights (the page's model changed to them).
+    pub from_scratch: bool,
+    pub model: ModelInfo,
+}
+
+/// What one training step (or Stop) gives the page.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainProgress {
+    pub report: Option<StepReport>,
+    /// Test figures, at the end of an epoch (the page's model is then the new weights).
+    pub test: Option<EvalReport>,
+    /// The run is over (all its epochs, Stop, or divergence).
+    pub finished: bool,
+    /// Why training stopped on a non-finite loss or weights; the checkpoint is the model again.
+    pub diverged: Option<String>,
+}
+
+/// A model and the neighbour index it built.
+struct Indexed {
+    inference: Inference,
+    index: LatentIndex,
+}
+
+/// A training run. The page's model is its checkpoint: it becomes the trainer's weights at the
+/// end of every epoch (and on Stop), and is what divergence falls back to.
+struct Run {
+    trainer: Trainer,
+    epochs: usize,
+    /// "the end of epoch N" or "before training": what the checkpoint is, for messages.
+    checkpoint: String,
+}
+
+pub struct Session {
+    /// Shared, not copied, with whoever else needs the digits (the page's WebGPU warm-up).
+    data: Arc<Dataset>,
+    device: Device,
+    weights: VaeWeights,
+    /// The current model on `device`.
+    current: Indexed,
+    /// The last whole index and the model that built it, kept while the current model's index
+    /// grows after a change of model, so the page's neighbours stay sensible meanwhile.
+    previous: Option<Indexed>,
+    training: Option<Run>,
+    generation: u64,
+}
+
+impl Session {
+    /// A session on `device` showing `weights`; its neighbour index starts empty (see
+    /// [`Session::index_step`]).
+    pub fn new(weights: VaeWeights, data: Arc<Dataset>, device: Device) -> Result<Self> {
+        if data.indices(Split::Test).is_empty() || data.indices(Split::Train).is_empty() {
+            return Err(Error::Data("the data set needs both training and test digits".into()));
+        }
+        let current = Indexed::empty(&weights, &device)?;
+        Ok(Session { data, device, weights, current, previous: None, training: None, generation: 0 })
+    }
+
+    pub fn weights(&self) -> &VaeWeights {
+        &self.weights
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn data(&self) -> &Arc<Dataset> {
+        &self.data
+    }
+
+    pub fn model_info(&self) -> ModelInfo {
+        let c = self.weights.config;
+        ModelInfo {
+            hidden: c.hidden,
+            latent: c.latent,
+            beta: c.beta,
+            parameters: c.num_params(),
+            generation: self.generation,
+        }
+    }
+
+    pub fn is_training(&self) -> bool {
+        self.training.is_some()
+    }
+
+    /// Makes `weights` the page's model; ends any training run.
+    pub fn load_model(&mut self, weights: VaeWeights) -> Result<ModelInfo> {
+        self.set_model(weights)?;
+        self.training = None;
+        Ok(self.model_info())
+    }
+
+    /// Moves the model and its index to `device` (a host-to-device copy: nothing is
+    /// re-encoded). Refused (false) during a training run, whose optimiser state lives on the
+    /// old device: ask again when it ends.
+    pub fn move_to(&mut self, device: Device) -> Result<bool> {
+        if self.training.is_some() {
+            return Ok(false);
+        }
+        self.current = Indexed {
+            inference: Inference::new(&self.weights, &device)?,
+            index: self.current.index.on_device(&device),
+        };
+        self.device = device;
+        self.generation += 1;
+        Ok(true)
+    }
+
+    // ---- the neighbour index --------------------------------------------------------------------
+
+    pub fn index_progress(&self) -> IndexProgress {
+        let index = &self.current.index;
+        let scored = !index.test_losses.is_empty();
+        IndexProgress { indexed: index.len(), total: self.data.len(), scored, done: self.is_whole(index) }
+    }
+
+    /// Builds the current model's index one step further: first the test set's losses (for the
+    /// score), then [`INDEX_STEP`] digits at a time. Once it is whole, the previous model's
+    /// index is dropped. Does nothing when it is whole already.
+    pub async fn index_step(&mut self) -> Result<IndexProgress> {
+        let index = &mut self.current.index;
+        let inference = &self.current.inference;
+        if index.test_losses.is_empty() {
+            index.score_test_set(inference, &self.data).await?;
+        } else if index.len() < self.data.len() {
+            let next: Vec<usize> = (index.len()..(index.len() + INDEX_STEP).min(self.data.len())).collect();
+            index.add(inference, &self.data, &next).await?;
+        }
+        let progress = self.index_progress();
+        if progress.done {
+            self.previous = None;
+        }
+        Ok(progress)
+    }
+
+    /// The digits indexed so far for the current model, placed on its map.
+    pub fn map_points(&self) -> MapPoints {
+        let index = &self.current.index;
+        MapPoints {
+            points: index.mu.chunks(index.latent).flat_map(|z| index.map.project(z)).collect(),
+            labels: index.labels.clone(),
+            indices: index.indices.clone(),
+            latent: index.latent,
+        }
+    }
+
+    // ---- a sketch and the other questions the page asks ----------------------------------------
+
+    /// The answer to a sketch (`grey` is `width × height`, ink = 1), or None for an empty one.
+    /// Reconstruction and loss come from the current model. Neighbours and the map position come
+    /// from its index once that is whole; while it grows after a change of model they come from
+    /// the previous model's whole index, marked `updating`; before any index is whole (start-up),
+    /// from what has been indexed so far.
+    pub async fn analyse(&self, grey: &[f32], width: usize, height: usize, k: usize) -> Result<Option<SketchAnswer>> {
+        let Some(input) = sketch::preprocess(grey, width, height)? else {
+            return Ok(None);
+        };
+        let now = self.current.inference.analyse(&input).await?;
+        let scored = !self.current.index.test_losses.is_empty();
+        let (source, updating) = match &self.previous {
+            Some(previous) if !self.is_whole(&self.current.index) => (previous, true),
+            _ => (&self.current, false),
+        };
+        let (seen, percentile) = if updating {
+            let then = source.inference.analyse(&input).await?;
+            let percentile = if scored {
+                self.current.index.percentile(now.parts.loss)
+            } else {
+                source.index.percentile(then.parts.loss)
+            };
+            (then.mu, Some(percentile))
+        } else {
+            (now.mu.clone(), scored.then(|| self.current.index.percentile(now.parts.loss)))
+        };
+        let mut neighbours = source.index.nearest(&seen, k).await?;
+        let indices: Vec<usize> = neighbours.iter().map(|n| n.index).collect();
+        let neighbour_images = self.data.images(&indices);
+        if updating && !neighbours.is_empty() {
+            // Their μs under the current model, so that a walk to them is in its latent space.
+            let mu = self.current.inference.encode(&neighbour_images).await?.mu;
+            for (n, z) in neighbours.iter_mut().zip(mu.chunks(self.weights.config.latent)) {
+                n.mu = z.to_vec();
+            }
+        }
+        Ok(Some(SketchAnswer {
+            map: source.index.map.project(&seen),
+            input,
+            reconstruction: now.reconstruction,
+            mu: now.mu,
+            logvar: now.logvar,
+            loss: now.parts.loss,
+            recon: now.parts.recon,
+            kl: now.parts.kl,
+            neighbours,
+            neighbour_images,
+            percentile,
+            updating,
+        }))
+    }
+
+    /// `n` digits from N(0, T² I), `n × 784` grey levels.
+    pub async fn sample(&self, n: usize, temperature: f64, seed: u64) -> Result<Vec<f32>> {
+        self.current.inference.sample(n, temperature, &mut Rng::new(seed)).await
+    }
+
+    /// `n` digits from the weights being trained (the page's model when no run is on).
+    pub async fn training_sample(&self, n: usize, seed: u64) -> Result<Vec<f32>> {
+        let live = self.training.as_ref().map(|run| run.trainer.inference());
+        live.as_ref().unwrap_or(&self.current.inference).sample(n, 1.0, &mut Rng::new(seed)).await
+    }
+
+    /// Decodes latents (`n × latent`).
+    pub async fn decode(&self, z: &[f32]) -> Result<Vec<f32>> {
+        self.current.inference.decode(z).await
+    }
+
+    /// Decodes the point (x, y) of the map on screen with the model that made it: the previous
+    /// model's while the current index grows, as for [`Session::analyse`].
+    pub async fn decode_map_point(&self, x: f32, y: f32) -> Result<Vec<f32>> {
+        let shown = match &self.previous {
+            Some(previous) if !self.is_whole(&self.current.index) => previous,
+            _ => &self.current,
+        };
+        shown.inference.decode(&shown.index.map.unproject([x, y])).await
+    }
+
+    /// `steps` decodes from latent `a` to latent `b`, ends included.
+    pub async fn interpolate(&self, a: &[f32], b: &[f32], steps: usize) -> Result<Vec<f32>> {
+        self.current.inference.decode(&interpolate_latents(a, b, steps)?).await
+    }
+
+    /// `n` decodes of draws from q(z|x) of one 28×28 image.
+    pub async fn variations(&self, image: &[f32], n: usize, seed: u64) -> Result<Vec<f32>> {
+        self.current.inference.variations(image, n, &mut Rng::new(seed)).await
+    }
+
+    /// A data-set digit's grey levels.
+    pub fn dataset_image(&self, index: usize) -> Result<Vec<f32>> {
+        if index >= self.data.len() {
+            return Err(Error::Input(format!("digit {index} is outside the data set of {}", self.data.len())));
+        }
+        Ok(self.data.image(index))
+    }
+
+    /// A uniformly random digit of the test split (the page's "Random digit").
+    pub fn random_test_digit(&self, seed: u64) -> Digit {
+        let test = self.data.indices(Split::Test);
+        let index = test[Rng::new(seed).below(test.len())];
+        Digit { index, label: self.data.labels[index], image: self.data.image(index) }
+    }
+
+    // ---- training ------------------------------------------------------------------------------
+
+    /// Starts a run. It continues from the page's model unless asked for random weights or given
+    /// another shape; β may change either way. The page's model becomes the run's start.
+    pub fn train_start(&mut self, r: TrainRequest) -> Result<TrainStarted> {
+        if self.training.is_some() {
+            return Err(Error::Input("a training run is going on already: stop it first".into()));
+        }
+        let config = VaeConfig { hidden: r.hidden, latent: r.latent, beta: r.beta };
+        config.validate()?;
+        let options = TrainerOptions { learning_rate: r.learning_rate, batch_size: r.batch_size, seed: r.seed };
+        options.validate()?;
+        LIMITS.epochs.check("epochs", r.epochs)?;
+        let shape = |c: VaeConfig| (c.hidden, c.latent);
+        let from_scratch = r.from_scratch || shape(self.weights.config) != shape(config);
+        let weights = if from_scratch {
+            VaeWeights::init(config, r.seed)?
+        } else {
+            VaeWeights { config, ..self.weights.clone() }
+        };
+        let trainer = Trainer::new(&weights, self.data.indices(Split::Train), options, &self.device)?;
+        let steps_per_epoch = trainer.steps_per_epoch();
+        self.set_model(weights)?;
+        let checkpoint = if from_scratch { "the random start" } else { "before training" };
+        self.training = Some(Run { trainer, epochs: r.epochs, checkpoint: checkpoint.into() });
+        Ok(TrainStarted { steps_per_epoch, from_scratch, model: self.model_info() })
+    }
+
+    /// One Adam step of the run. At the end of an epoch the test set is evaluated and the page's
+    /// model becomes the new weights. A non-finite loss or weight ends the run; the checkpoint
+    /// (the model at the last epoch's end) stays the page's model.
+    pub async fn train_step(&mut self) -> Result<TrainProgress> {
+        let mut run = self.training.take().ok_or_else(|| Error::Input("no training run is going on".into()))?;
+        let report = match run.trainer.step(&self.data).await {
+            Ok(report) => report,
+            Err(e @ Error::Diverged { .. }) => return Ok(run.diverged(e, "Training stopped; ")),
+            Err(e) => return Err(e),
+        };
+        let mut progress = TrainProgress { report: Some(report), test: None, finished: false, diverged: None };
+        if report.epoch_done {
+            let weights = match run.trainer.weights().await {
+                Ok(weights) => weights,
+                Err(e @ Error::Diverged { .. }) => return Ok(run.diverged(e, "Training stopped; ")),
+                Err(e) => return Err(e),
+            };
+            let test = run.trainer.evaluate(&self.data, &self.data.indices(Split::Test)).await?;
+            self.set_model(weights)?;
+            run.checkpoint = format!("the end of epoch {}", run.trainer.epoch());
+            progress.test = Some(test);
+            progress.finished = run.trainer.epoch() >= run.epochs;
+        }
+        if !progress.finished {
+            self.training = Some(run);
+        }
+        Ok(progress)
+    }
+
+    /// Ends the run; the page's model becomes its latest weights (or stays the checkpoint, with
+    /// the reason, if they are not finite). Without a run, nothing changes.
+    pub async fn train_stop(&mut self) -> Result<TrainProgress> {
+        let Some(mut run) = self.training.take() else {
+            return Ok(TrainProgress { report: None, test: None, finished: true, diverged: None });
+        };
+        match run.trainer.weights().await {
+            Ok(weights) => {
+                self.set_model(weights)?;
+                Ok(TrainProgress { report: None, test: None, finished: true, diverged: None })
+            }
+            Err(e @ Error::Diverged { .. }) => Ok(run.diverged(e, "")),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---- helpers -------------------------------------------------------------------------------
+
+    fn is_whole(&self, index: &LatentIndex) -> bool {
+        index.len() == self.data.len() && !index.test_losses.is_empty()
+    }
+
+    /// Makes `weights` the page's model with an empty index to grow. The index that answers
+    /// meanwhile is the newest whole one: the old model's if it was whole, else the one kept
+    /// from before.
+    fn set_model(&mut self, weights: VaeWeights) -> Result<()> {
+        let next = Indexed::empty(&weights, &self.device)?;
+        let old = std::mem::replace(&mut self.current, next);
+        if self.is_whole(&old.index) {
+            self.previous = Some(old);
+        }
+        self.weights = weights;
+        self.generation += 1;
+        Ok(())
+    }
+}
+
+impl Indexed {
+    fn empty(weights: &VaeWeights, device: &Device) -> Result<Self> {
+        let inference = Inference::new(weights, device)?;
+        Ok(Indexed { index: LatentIndex::new(inference.latent()), inference })
+    }
+}
+
+impl Run {
+    fn diverged(&self, e: Error, prefix: &str) -> TrainProgress {
+        TrainProgress {
+            report: None,
+            test: None,
+            finished: true,
+            diverged: Some(format!("{e}. {prefix}the model from {} is back.", self.checkpoint)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{backends, block_on, dataset};
+
+    fn small() -> VaeWeights {
+        VaeWeights::init(VaeConfig { hidden: 16, latent: 3, beta: 1.0 }, 1).unwrap()
+    }
+
+    fn request(epochs: usize) -> TrainRequest {
+        TrainRequest {
+            hidden: 16,
+            latent: 3,
+            beta: 1.0,
+            learning_rate: 1e-3,
+            batch_size: 1024,
+            epochs,
+            seed: 0,
+            from_scratch: false,
+        }
+    }
+
+    fn build_index(s: &mut Session) {
+        while !block_on(s.index_step()).unwrap().done {}
+    }
+
+    /// A pad with a vertical bar: a "1".
+    fn bar() -> Vec<f32> {
+        let mut grey = vec![0.0; 56 * 56];
+        for y in 10..46 {
+            for x in 26..30 {
+                grey[y * 56 + x] = 1.0;
+            }
+        }
+        grey
+    }
+
+    #[test]
+    fn an_empty_sketch_is_an_answer_not_an_error() {
+        let s = Session::new(small(), Arc::new(dataset()), backends()[0].clone()).unwrap();
+        assert_eq!(block_on(s.analyse(&[0.0; 100], 10, 10, 8)).unwrap(), None);
+        assert!(block_on(s.analyse(&[0.0; 99], 10, 10, 8)).is_err(), "a malformed sketch is still an error");
+    }
+
+    #[test]
+    fn the_index_grows_in_steps_and_a_model_swap_starts_it_over_on_the_new_model() {
+        for device in backends() {
+            let data = dataset();
+            let mut s = Session::new(small(), Arc::new(data.clone()), device).unwrap();
+            let first = block_on(s.index_step()).unwrap();
+            assert_eq!((first.indexed, first.scored, first.done), (0, true, false), "the test set is scored first");
+            let second = block_on(s.index_step()).unwrap();
+            assert_eq!(second.indexed, INDEX_STEP);
+            let generation = s.model_info().generation;
+
+            // A swap drops the half-built index: nothing encoded by the old model stays.
+            let other = VaeWeights::init(VaeConfig { hidden: 16, latent: 3, beta: 1.0 }, 99).unwrap();
+            s.load_model(other.clone()).unwrap();
+            assert_eq!(s.model_info().generation, generation + 1);
+            assert_eq!(s.index_progress(), IndexProgress { indexed: 0, total: data.len(), scored: false, done: false });
+            build_index(&mut s);
+            let fresh = Inference::new(&other, s.device()).unwrap();
+            let expected = block_on(fresh.encode(&data.images(&[0, 5000, 9999]))).unwrap().mu;
+            let got: Vec<f32> =
+                [0, 5000, 9999].iter().flat_map(|&i| s.current.index.mu[i * 3..i * 3 + 3].to_vec()).collect();
+            crate::test_util::assert_close(&got, &expected, 1e-5);
+            assert!(block_on(s.index_step()).unwrap().done, "a whole index stays whole");
+        }
+    }
+
+    #[test]
+    fn while_the_index_is_rebuilt_the_previous_whole_index_answers() {
+        for device in backends() {
+            let mut s = Session::new(small(), Arc::new(dataset()), device).unwrap();
+            // Start-up: no whole index yet, so the partial one answers, not marked as updating.
+            block_on(s.index_step()).unwrap();
+            block_on(s.index_step()).unwrap();
+            let partial = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            assert!(!partial.updating);
+            assert_eq!(partial.neighbours.len(), 8);
+            assert!(partial.neighbours.iter().all(|n| n.index < INDEX_STEP));
+            build_index(&mut s);
+            let before = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            assert!(!before.updating && before.percentile.is_some());
+
+            // A new model (one training epoch): its index starts empty, but the answer keeps the
+            // previous model's whole index, marked as updating.
+            s.train_start(request(1)).unwrap();
+            while s.is_training() {
+                block_on(s.train_step()).unwrap();
+            }
+            let during = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            assert!(during.updating);
+            let indices = |a: &SketchAnswer| a.neighbours.iter().map(|n| n.index).collect::<Vec<_>>();
+            assert_eq!(indices(&during), indices(&before), "the previous model's neighbours stay");
+            assert_eq!(during.map, before.map);
+            assert!(during.percentile.is_some());
+            // … while reconstruction, loss and the neighbours' μs are the new model's.
+            assert_ne!(during.reconstruction, before.reconstruction);
+            let now = block_on(s.current.inference.encode(&s.data.images(&indices(&during)))).unwrap().mu;
+            assert_eq!(during.neighbours.iter().flat_map(|n| n.mu.clone()).collect::<Vec<_>>(), now);
+
+            // Once the new index is whole it answers, and the previous one is gone.
+            build_index(&mut s);
+            let after = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            assert!(!after.updating);
+            assert!(s.previous.is_none());
+        }
+    }
+
+    #[test]
+    fn divergence_restores_the_checkpoint_and_ends_the_run() {
+        for device in backends() {
+            let mut s = Session::new(small(), Arc::new(dataset()), device).unwrap();
+            let before = s.weights().clone();
+            s.train_start(TrainRequest { learning_rate: 100.0, batch_size: 64, ..request(5) }).unwrap();
+            let mut diverged = None;
+            for _ in 0..200 {
+                let p = block_on(s.train_step()).unwrap();
+                if let Some(message) = p.diverged {
+                    assert!(p.finished);
+                    diverged = Some(message);
+                    break;
+                }
+                assert!(p.test.is_none(), "lr 100 must diverge within the first epoch");
+            }
+            let message = diverged.expect("lr 100 diverges");
+            assert!(message.contains("the model from before training is back"), "{message}");
+            assert!(!s.is_training());
+            assert_eq!(s.weights(), &before, "the page's model is the checkpoint");
+            assert!(block_on(s.train_step()).is_err(), "the run is over");
+        }
+    }
+
+    #[test]
+    fn stop_keeps_the_weights_reached_and_epoch_ends_move_the_model() {
+        for device in backends() {
+            let mut s = Session::new(small(), Arc::new(dataset()), device).unwrap();
+            let start = s.weights().clone();
+            let started = s.train_start(TrainRequest { batch_size: 2048, ..request(2) }).unwrap();
+            assert!(!started.from_scratch);
+            assert_eq!(started.steps_per_epoch, 5);
+            // Mid-epoch the page's model is still the start.
+            block_on(s.train_step()).unwrap();
+            assert_eq!(s.weights(), &start);
+            let mut test = None;
+            for _ in 0..4 {
+                test = block_on(s.train_step()).unwrap().test;
+            }
+            assert!(test.is_some(), "the fifth step ends the epoch, with test figures");
+            let after_epoch = s.weights().clone();
+            assert_ne!(after_epoch, start, "an epoch's end makes the trained weights the model");
+            // Stop mid-epoch keeps the weights reached, not the last epoch's.
+            block_on(s.train_step()).unwrap();
+            let stopped = block_on(s.train_stop()).unwrap();
+            assert!(stopped.finished && stopped.diverged.is_none());
+            assert!(!s.is_training());
+            assert_ne!(s.weights(), &after_epoch);
+            assert_eq!(s.weights().config, start.config);
+            // Stop without a run changes nothing.
+            let kept = s.weights().clone();
+            block_on(s.train_stop()).unwrap();
+            assert_eq!(s.weights(), &kept);
+        }
+    }
+
+    #[test]
+    fn a_new_shape_starts_from_random_weights_and_bad_requests_are_refused() {
+        for device in backends() {
+            let mut s = Session::new(small(), Arc::new(dataset()), device).unwrap();
+            let start = s.weights().clone();
+            // β alone keeps the weights.
+            let same = s.train_start(TrainRequest { beta: 4.0, ..request(1) }).unwrap();
+            assert!(!same.from_scratch);
+            assert_eq!(s.weights().layers, start.layers);
+            assert_eq!(s.weights().config.beta, 4.0);
+            assert!(s.train_start(request(1)).is_err(), "one run at a time");
+            block_on(s.train_stop()).unwrap();
+            // Another shape: random weights, seeded.
+            let other = s.train_start(TrainRequest { hidden: 24, latent: 2, seed: 7, ..request(1) }).unwrap();
+            assert!(other.from_scratch);
+            assert_eq!((other.model.hidden, other.model.latent), (24, 2));
+            let expected = VaeWeights::init(VaeConfig { hidden: 24, latent: 2, beta: 1.0 }, 7).unwrap();
+            assert_eq!(s.weights(), &expected);
+            block_on(s.train_stop()).unwrap();
+            for bad in [
+                TrainRequest { latent: 0, ..request(1) },
+                TrainRequest { latent: LIMITS.latent.max + 1, ..request(1) },
+                TrainRequest { epochs: LIMITS.epochs.max + 1, ..request(1) },
+                TrainRequest { learning_rate: f64::NAN, ..request(1) },
+                TrainRequest { batch_size: 0, ..request(1) },
+            ] {
+                assert!(s.train_start(bad).is_err(), "{bad:?} was accepted");
+                assert!(!s.is_training());
+            }
+        }
+    }
+
+    #[test]
+    fn random_digits_come_from_the_test_split() {
+        let s = Session::new(small(), Arc::new(dataset()), backends()[0].clone()).unwrap();
+        let digits: Vec<Digit> = (0..200).map(|seed| s.random_test_digit(seed)).collect();
+        assert!(digits.iter().all(|d| s.data.is_test[d.index] && s.data.labels[d.index] == d.label));
+        let labels: std::collections::BTreeSet<u8> = digits.iter().map(|d| d.label).collect();
+        assert_eq!(labels.len(), 10, "200 draws cover every digit");
+        assert_eq!(digits[3].image, s.data.image(digits[3].index));
+    }
+}
