@@ -474,7 +474,7 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::{backends, block_on, dataset};
+    use crate::test_util::{backends, block_on, small_dataset};
 
     fn small() -> VaeWeights {
         VaeWeights::init(VaeConfig { hidden: 16, latent: 3, beta: 1.0 }, 1).unwrap()
@@ -486,7 +486,7 @@ mod tests {
             latent: 3,
             beta: 1.0,
             learning_rate: 1e-3,
-            batch_size: 1024,
+            batch_size: 64,
             epochs,
             seed: 0,
             from_scratch: false,
@@ -510,7 +510,7 @@ mod tests {
 
     #[test]
     fn an_empty_sketch_is_an_answer_not_an_error() {
-        let s = Session::new(small(), Arc::new(dataset()), backends()[0].clone()).unwrap();
+        let s = Session::new(small(), Arc::new(small_dataset()), backends()[0].clone()).unwrap();
         assert_eq!(block_on(s.analyse(&[0.0; 100], 10, 10, 8)).unwrap(), None);
         assert!(block_on(s.analyse(&[0.0; 99], 10, 10, 8)).is_err(), "a malformed sketch is still an error");
     }
@@ -518,7 +518,7 @@ mod tests {
     #[test]
     fn the_index_grows_in_steps_and_a_model_swap_starts_it_over_on_the_new_model() {
         for device in backends() {
-            let data = dataset();
+            let data = small_dataset();
             let mut s = Session::new(small(), Arc::new(data.clone()), device).unwrap();
             let first = block_on(s.index_step()).unwrap();
             assert_eq!((first.indexed, first.scored, first.done), (0, true, false), "the test set is scored first");
@@ -533,9 +533,9 @@ mod tests {
             assert_eq!(s.index_progress(), IndexProgress { indexed: 0, total: data.len(), scored: false, done: false });
             build_index(&mut s);
             let fresh = Inference::new(&other, s.device()).unwrap();
-            let expected = block_on(fresh.encode(&data.images(&[0, 5000, 9999]))).unwrap().mu;
+            let expected = block_on(fresh.encode(&data.images(&[0, 300, 624]))).unwrap().mu;
             let got: Vec<f32> =
-                [0, 5000, 9999].iter().flat_map(|&i| s.current.index.mu[i * 3..i * 3 + 3].to_vec()).collect();
+                [0, 300, 624].iter().flat_map(|&i| s.current.index.mu[i * 3..i * 3 + 3].to_vec()).collect();
             crate::test_util::assert_close(&got, &expected, 1e-5);
             assert!(block_on(s.index_step()).unwrap().done, "a whole index stays whole");
         }
@@ -544,7 +544,7 @@ mod tests {
     #[test]
     fn while_the_index_is_rebuilt_the_previous_whole_index_answers() {
         for device in backends() {
-            let mut s = Session::new(small(), Arc::new(dataset()), device).unwrap();
+            let mut s = Session::new(small(), Arc::new(small_dataset()), device).unwrap();
             // Start-up: no whole index yet, so the partial one answers, not marked as updating.
             block_on(s.index_step()).unwrap();
             block_on(s.index_step()).unwrap();
@@ -584,9 +584,9 @@ mod tests {
     #[test]
     fn divergence_restores_the_checkpoint_and_ends_the_run() {
         for device in backends() {
-            let mut s = Session::new(small(), Arc::new(dataset()), device).unwrap();
+            let mut s = Session::new(small(), Arc::new(small_dataset()), device).unwrap();
             let before = s.weights().clone();
-            s.train_start(TrainRequest { learning_rate: 100.0, batch_size: 64, ..request(5) }).unwrap();
+            s.train_start(TrainRequest { learning_rate: 100.0, batch_size: 8, ..request(5) }).unwrap();
             let mut diverged = None;
             for _ in 0..200 {
                 let p = block_on(s.train_step()).unwrap();
@@ -608,11 +608,11 @@ mod tests {
     #[test]
     fn stop_keeps_the_weights_reached_and_epoch_ends_move_the_model() {
         for device in backends() {
-            let mut s = Session::new(small(), Arc::new(dataset()), device).unwrap();
+            let mut s = Session::new(small(), Arc::new(small_dataset()), device).unwrap();
             let start = s.weights().clone();
-            let started = s.train_start(TrainRequest { batch_size: 2048, ..request(2) }).unwrap();
+            let started = s.train_start(TrainRequest { batch_size: 128, ..request(2) }).unwrap();
             assert!(!started.from_scratch);
-            assert_eq!(started.steps_per_epoch, 5);
+            assert_eq!(started.steps_per_epoch, 5, "564 training digits in batches of 128");
             // Mid-epoch the page's model is still the start.
             block_on(s.train_step()).unwrap();
             assert_eq!(s.weights(), &start);
@@ -640,7 +640,7 @@ mod tests {
     #[test]
     fn a_new_shape_starts_from_random_weights_and_bad_requests_are_refused() {
         for device in backends() {
-            let mut s = Session::new(small(), Arc::new(dataset()), device).unwrap();
+            let mut s = Session::new(small(), Arc::new(small_dataset()), device).unwrap();
             let start = s.weights().clone();
             // β alone keeps the weights.
             let same = s.train_start(TrainRequest { beta: 4.0, ..request(1) }).unwrap();
@@ -671,7 +671,7 @@ mod tests {
 
     #[test]
     fn random_digits_come_from_the_test_split() {
-        let s = Session::new(small(), Arc::new(dataset()), backends()[0].clone()).unwrap();
+        let s = Session::new(small(), Arc::new(small_dataset()), backends()[0].clone()).unwrap();
         let digits: Vec<Digit> = (0..200).map(|seed| s.random_test_digit(seed)).collect();
         assert!(digits.iter().all(|d| s.data.is_test[d.index] && s.data.labels[d.index] == d.label));
         let labels: std::collections::BTreeSet<u8> = digits.iter().map(|d| d.label).collect();

@@ -37,6 +37,22 @@ pub fn dataset() -> Dataset {
         .clone()
 }
 
+/// Every 16th digit of the committed data set (625, with their split: 564 train and 61 test digits, every label in each),
+/// for tests that go through whole epochs and whole indexes on both backends.
+pub fn small_dataset() -> Dataset {
+    let full = dataset();
+    let keep: Vec<usize> = (0..full.len()).step_by(16).collect();
+    Dataset {
+        format: full.format,
+        labels: keep.iter().map(|&i| full.labels[i]).collect(),
+        is_test: keep.iter().map(|&i| full.is_test[i]).collect(),
+        pixels: keep
+            .iter()
+            .flat_map(|&i| full.pixels[i * crate::IMAGE_PIXELS..(i + 1) * crate::IMAGE_PIXELS].to_vec())
+            .collect(),
+    }
+}
+
 /// [`crate::check::relative_error`] per element, naming the first element over `tol`.
 pub fn assert_close(got: &[f32], expected: &[f32], tol: f32) {
     assert_eq!(got.len(), expected.len(), "lengths differ");

@@ -2,14 +2,13 @@
 // device each, and prints Chrome's compilation messages and the createShaderModule /
 // createComputePipeline validation errors. For checking a module that diagnose-webgpu.mjs wrote out,
 // e.g. with a device feature the page's device lacks.
-//   node scripts/probe-wgsl.mjs [--features=subgroups,shader-f16] [--entry=NAME] FILE.wgsl...
+//   node scripts/webgpu-diagnosis/probe-wgsl.mjs [--features=subgroups,shader-f16] [--entry=NAME] FILE.wgsl...
 //   (the entry point defaults to the first `fn` after `@compute`)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { BASE_FLAGS, WEBGPU_FLAGS } from '../tests/browser.mjs';
-import { serve } from './serve.mjs';
+import { launch } from '../chromium.mjs';
+import { serve } from '../serve.mjs';
 
 const args = process.argv.slice(2);
 const features = (args.find((a) => a.startsWith('--features='))?.slice(11) ?? '').split(',').filter(Boolean);
@@ -24,10 +23,7 @@ const cases = files.map((f) => {
 const site = fs.mkdtempSync(path.join(os.tmpdir(), 'probe-www-'));
 fs.writeFileSync(path.join(site, 'index.html'), '<!doctype html><title>probe</title>');
 const server = await serve(0, site);
-const context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'chrome-')), {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: [...BASE_FLAGS, ...WEBGPU_FLAGS],
-});
-const page = context.pages()[0] ?? (await context.newPage());
+const { context, page } = await launch({ webgpu: true });
 await page.goto(`http://127.0.0.1:${server.address().port}/`);
 const results = await page.evaluate(async ({ cases, features }) => {
   const out = [];

@@ -1,5 +1,6 @@
 // Records what the page's wasm does with the WebGPU JS API, for diagnosing shader and pipeline
-// failures (scripts/diagnose-webgpu.mjs reads the report). Import it in the worker BEFORE the wasm
+// failures (diagnose-webgpu.mjs beside it reads the report; it mounts this folder at /diagnosis/, so
+// the capture never ships in the static site). Import it in the worker BEFORE the wasm
 // initialises WebGPU; it patches the prototypes once.
 //
 // Recorded: the adapter (info, limits, features), each requestDevice descriptor (required limits and

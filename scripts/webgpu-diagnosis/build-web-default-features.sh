@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds the page's wasm as the spike did, with Burn's DEFAULT features back on (burn-wgpu's
 # autotune + fusion, cubecl's defaults incl. autotune persistence), into www/pkg-autotune, for
-# scripts/diagnose-webgpu.mjs. The build runs in a git worktree with one line of the workspace
+# scripts/webgpu-diagnosis/diagnose-webgpu.mjs. The build runs in a git worktree with one line of the workspace
 # Cargo.toml changed, so this checkout keeps default-features = false.
-#   CARGO_TARGET_DIR=../target-rootcause scripts/build-web-default-features.sh
+#   CARGO_TARGET_DIR=../target-rootcause scripts/webgpu-diagnosis/build-web-default-features.sh
 # env: VARIANT_WORKTREE (../rc-variant/src), TOOLS_DIR (wasm-bindgen 0.2.130 under bin/; default .tools)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 WT="${VARIANT_WORKTREE:-$ROOT/../rc-variant/src}"
 if [ ! -d "$WT" ]; then git -C "$ROOT" worktree add --detach "$WT" HEAD; fi
 sed -i 's|^burn = { version = "0.22.1", default-features = false }|burn = { version = "0.22.1" }|' "$WT/Cargo.toml"

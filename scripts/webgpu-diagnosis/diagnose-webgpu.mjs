@@ -1,10 +1,10 @@
 // Diagnoses Burn/CubeCL on WebGPU in headless Chromium: runs the browser benchmark page
-// (/bench/?backend=webgpu&capture=1) with www/bench/capture.js recording the WebGPU API calls, then
+// (/bench/?backend=webgpu&capture=1) with scripts/webgpu-diagnosis/capture.js (mounted at /diagnosis/, never part of the site) recording the WebGPU API calls, then
 // prints the adapter's limits, the shader modules Chrome rejected (with its messages and the WGSL
 // lines they point at), pipeline errors and uncaptured errors, and writes every WGSL module and the
 // full report to OUT_DIR.
 //
-//   node scripts/diagnose-webgpu.mjs OUT_DIR [PKG_DIR]
+//   node scripts/webgpu-diagnosis/diagnose-webgpu.mjs OUT_DIR [PKG_DIR]
 //     PKG_DIR (or env PKG_DIR): the wasm-bindgen output the page loads instead of www/pkg, e.g.
 //     www/pkg-baseline or www/pkg-autotune. The page is served from a temporary copy of www/ (symlinks)
 //     whose pkg/ is PKG_DIR.
@@ -12,9 +12,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { BASE_FLAGS, ROOT, WEBGPU_FLAGS } from '../tests/browser.mjs';
-import { serve } from './serve.mjs';
+import { fileURLToPath } from 'node:url';
+import { launch } from '../chromium.mjs';
+import { serve } from '../serve.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '../..');
 
 const outDir = path.resolve(process.argv[2] ?? 'diagnose-out');
 const pkgDir = path.resolve(process.argv[3] ?? process.env.PKG_DIR ?? path.join(ROOT, 'www/pkg'));
@@ -37,14 +40,9 @@ const log = (...a) => console.log(...a);
 const t0 = Date.now();
 const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
 log(`pkg: ${pkgDir} (${(fs.statSync(path.join(pkgDir, 'vae_web_bg.wasm')).size / 1048576).toFixed(1)} MiB wasm)`);
-const server = await serve(0, site);
+const server = await serve(0, site, { '/diagnosis/': HERE });
 const origin = `http://127.0.0.1:${server.address().port}`;
-const context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'chrome-')), {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: [...BASE_FLAGS, ...WEBGPU_FLAGS],
-});
-const page = context.pages()[0] ?? (await context.newPage());
+const { context, page } = await launch({ webgpu: true });
 const consoleLines = [];
 page.on('console', (m) => consoleLines.push({ atS: Number(secs()), type: m.type(), text: m.text() }));
 page.on('pageerror', (e) => consoleLines.push({ atS: Number(secs()), type: 'pageerror', text: e.message }));
