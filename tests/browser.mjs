@@ -1,18 +1,13 @@
-// Shared by the browser tests: Debian's Chromium through playwright-core, the page served on
-// 127.0.0.1, and helpers that read canvases and draw with real pointer strokes.
+// Shared by the browser tests: the page served on 127.0.0.1 in Chromium (started by
+// scripts/chromium.mjs, as every script that drives it), and helpers that read canvases and draw
+// with real pointer strokes.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launch } from '../scripts/chromium.mjs';
 import { serve } from '../scripts/serve.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const BASE_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu-sandbox', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-// WebGPU exists in headless Chromium here only behind this flag (a SwiftShader CPU adapter);
-// without it requestAdapter() resolves to null, which is how the CPU fallback is tested.
-export const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-angle=swiftshader'];
 
 /** Which backends the browser tests run on: both, unless BROWSER_BACKENDS=cpu or =webgpu (for a
  *  quick local run; CI runs both). Values are `webgpu` flags for openPage. */
@@ -22,13 +17,7 @@ export const BACKENDS = (process.env.BROWSER_BACKENDS ?? 'cpu,webgpu').split(','
 export async function openPage({ webgpu, query = '' }) {
   const server = await serve(0);
   const origin = `http://127.0.0.1:${server.address().port}`;
-  const context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'chrome-')), {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: [...BASE_FLAGS, ...(webgpu ? WEBGPU_FLAGS : [])],
-    viewport: { width: 1400, height: 1200 },
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
+  const { context, page } = await launch({ webgpu, viewport: { width: 1400, height: 1200 } });
   const requests = [];
   const errors = [];
   page.on('request', (r) => requests.push(r.url()));
@@ -56,6 +45,16 @@ export async function waitLoaded(page) {
   // "auto" answers on the CPU first and moves to WebGPU once it is checked and warmed up.
   await page.waitForSelector('body[data-backend-settled="true"]', { timeout: 600_000 });
   return { readyMs, indexedMs, settledMs: Date.now() - t0 };
+}
+
+/** The wasm module's limits() (the form's ranges, the import bound, the backend labels), asked
+ *  of the module itself in the page, not of the page's code. */
+export function wasmLimits(page) {
+  return page.evaluate(async () => {
+    const wasm = await import('/pkg/vae_web.js');
+    await wasm.default();
+    return JSON.parse(wasm.limits());
+  });
 }
 
 /** The committed data set, parsed as crates/vae/src/data.rs documents it. */

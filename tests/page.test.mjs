@@ -2,12 +2,27 @@
 // Chromium's WebGPU (SwiftShader). Real pointer strokes, real canvases, the real wasm module.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, openPage, dataset, traceDigit, waitIdle, readTiles, correlation } from './browser.mjs';
+import { BACKENDS, openPage, dataset, traceDigit, waitIdle, readTiles, correlation, wasmLimits } from './browser.mjs';
 
 const data = dataset();
 const firstTest = (label) => { for (let i = 0; i < data.n; i++) if (data.isTest(i) && data.label(i) === label) return i; };
 const DIGITS = { 1: firstTest(1), 7: firstTest(7) };
 const answers = {}; // per run: the score of each traced digit, to compare backends
+
+/** The best correlation of two 28×28 images over shifts of b by up to one pixel each way. */
+function shiftedCorrelation(a, b) {
+  let best = -1;
+  for (let dy = -1; dy <= 1; dy++) {
+    for (let dx = -1; dx <= 1; dx++) {
+      const shifted = b.map((_, i) => {
+        const x = (i % 28) - dx, y = Math.floor(i / 28) - dy;
+        return x >= 0 && x < 28 && y >= 0 && y < 28 ? b[y * 28 + x] : 0;
+      });
+      best = Math.max(best, correlation(a, shifted));
+    }
+  }
+  return best;
+}
 
 async function drawAndCheck(s, label) {
   const { page } = s;
@@ -50,20 +65,52 @@ for (const webgpu of BACKENDS) {
     const { page } = s;
     t.diagnostic(`page usable in ${s.readyMs} ms; neighbour index complete in ${s.indexedMs} ms; backend settled (${webgpu ? "WebGPU in use" : "CPU"}) in ${s.settledMs} ms`);
 
+    const limits = await wasmLimits(page);
+
     await t.test('the Backend label names the backend', async () => {
       const label = await page.textContent('#backend');
       const reason = await page.$eval('#backend', (e) => e.dataset.reason ?? '');
       if (!webgpu) {
-        assert.equal(label, 'CPU (ndarray)');
+        assert.equal(label, limits.backendLabels.cpu);
         assert.match(reason, /no WebGPU adapter/);
-      } else if (label !== 'WebGPU') {
-        // Until Burn's WebGPU path is right in this Chromium (issue 4), the self-test must catch it
-        // and say why it fell back.
-        assert.equal(label, 'CPU (ndarray)');
-        assert.match(reason, /WebGPU (gave wrong results|failed its self-test|did not start)/);
-        t.diagnostic(`WebGPU fell back: ${reason}`);
+      } else {
+        // With WebGPU available the page must end on it: a fallback to the CPU here means WebGPU
+        // regressed (the self-test or the warm-up failed), and the reason says why.
+        assert.equal(label, limits.backendLabels.webgpu, `the page fell back to the CPU: ${reason}`);
+        assert.equal(label, 'WebGPU');
+        assert.equal(await page.$eval('#backend', (e) => e.dataset.kind), 'webgpu');
+        assert.equal(reason, '');
       }
       assert.equal(await page.getAttribute('#backend', 'aria-label'), 'Backend');
+    });
+
+    await t.test('the form\'s limits and the backend choices are the wasm module\'s limits()', async () => {
+      // The core's own bounds (the form said latent ≤ 128 and hidden ≤ 2048 before).
+      assert.equal(limits.latent.max, 512);
+      assert.equal(limits.hidden.max, 4096);
+      assert.equal(limits.maxModelBytes, 64 * 2 ** 20);
+      const inputs = await page.$$eval('#train-form input', (all) => all.map((i) => ({ name: i.name, min: i.min, max: i.max })));
+      assert.deepEqual(inputs.map((i) => i.name), ['latent', 'hidden', 'beta', 'learningRate', 'batchSize', 'epochs']);
+      for (const { name, min, max } of inputs) {
+        assert.equal(Number(min), limits[name].min, `${name} min`);
+        assert.equal(Number(max), limits[name].max, `${name} max`);
+      }
+      // The form accepts its limits and refuses just past them.
+      const validity = (name, value) => page.$eval(`#train-form input[name=${name}]`, (input, v) => {
+        const old = input.value;
+        input.value = String(v);
+        const valid = input.checkValidity();
+        input.value = old;
+        return valid;
+      }, value);
+      for (const { name } of inputs) {
+        assert.equal(await validity(name, limits[name].max), true, `${name} = its max is accepted`);
+        assert.equal(await validity(name, limits[name].max * 2), false, `${name} past its max is refused`);
+        assert.equal(await validity(name, limits[name].min), true, `${name} = its min is accepted`);
+      }
+      const options = await page.$$eval('#backend-choice option', (all) => Object.fromEntries(all.map((o) => [o.value, o.textContent])));
+      assert.equal(options.cpu, limits.backendLabels.cpu);
+      assert.equal(options.webgpu, limits.backendLabels.webgpu);
     });
 
     await t.test('a traced 1 and 7 are reconstructed, placed and scored', async () => {
@@ -93,6 +140,61 @@ for (const webgpu of BACKENDS) {
       assert.equal(await page.$$eval('#neighbours li', (l) => l.length), 0);
       assert.equal(await page.$eval('#score', (e) => e.dataset.loss), undefined);
       assert.equal(await page.$eval('#map', (c) => c.dataset.markerX), undefined);
+    });
+
+    await t.test('an empty pad is an answer, not an error: Undo to nothing clears everything', async () => {
+      // The model itself answers null for an empty sketch.
+      const answer = await page.evaluate(async () => {
+        const { call } = await import('/js/rpc.js');
+        return call('analyse', { grey: new Float32Array(280 * 280), width: 280, height: 280, k: 8 });
+      });
+      assert.equal(answer, null);
+      const noticeBefore = await page.$eval('#notice', (e) => (e.hidden ? null : e.textContent));
+      // One stroke, answered; Undo leaves the pad empty, and the model's answer clears the outputs.
+      await page.click('#clear');
+      const box = await page.locator('#pad').boundingBox();
+      await page.mouse.move(box.x + 140, box.y + 60);
+      await page.mouse.down();
+      await page.mouse.move(box.x + 140, box.y + 220, { steps: 8 });
+      await page.mouse.up();
+      await waitIdle(page);
+      assert.equal(await page.$$eval('#neighbours li', (l) => l.length), 8, 'the stroke is answered');
+      await page.click('#undo');
+      await waitIdle(page);
+      for (const sel of ['#input', '#reconstruction', '#interpolation', '#variations']) {
+        const tiles = await readTiles(page, sel, 1);
+        assert.ok(Math.max(...tiles[0]) === 0, `${sel} is not empty after Undo to an empty pad`);
+      }
+      assert.equal(await page.$$eval('#neighbours li', (l) => l.length), 0);
+      assert.equal(await page.$eval('#score', (e) => e.dataset.loss), undefined);
+      assert.equal(await page.textContent('#score'), 'Draw a digit to see its score.');
+      assert.equal(await page.$eval('#map', (c) => c.dataset.markerX), undefined);
+      assert.equal(await page.$eval('#notice', (e) => (e.hidden ? null : e.textContent)), noticeBefore, 'no notice for an empty pad');
+      assert.deepEqual(s.errors, []);
+    });
+
+    await t.test('Random digit puts random test digits of every kind on the pad', async () => {
+      const labels = new Set();
+      for (let i = 0; i < 20; i++) {
+        await page.click('#random-digit');
+        await waitIdle(page);
+        const { digitIndex, digitLabel } = await page.$eval('#pad', (p) => ({ ...p.dataset }));
+        const index = Number(digitIndex);
+        assert.ok(Number.isInteger(index) && index >= 0 && index < data.n, `digit index ${digitIndex}`);
+        assert.ok(data.isTest(index), `digit ${index} is not a test digit`);
+        assert.equal(Number(digitLabel), data.label(index));
+        labels.add(data.label(index));
+        // The pad holds that digit: the model's 28×28 input is the digit itself (re-centred on
+        // its centre of mass, which may move it by a pixel).
+        const [input] = await readTiles(page, '#input', 1);
+        const r = shiftedCorrelation(input, data.image(index));
+        assert.ok(r > 0.95, `the input is not digit ${index} (correlation ${r.toFixed(3)})`);
+        assert.equal(await page.$$eval('#neighbours li', (l) => l.length), 8);
+      }
+      assert.ok(labels.size > 1, `20 random test digits were all ${[...labels]}s`);
+      // Clearing the pad takes the mark away.
+      await page.click('#clear');
+      assert.equal(await page.$eval('#pad', (p) => p.dataset.digitIndex), undefined);
     });
 
     await t.test('the map decodes a clicked point; keyboard works too', async () => {

@@ -3,22 +3,14 @@
 // to a relative error of 1e-4 (crates/vae/src/check.rs; natively the same check runs on Vulkan).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { BACKENDS, BASE_FLAGS, WEBGPU_FLAGS } from './browser.mjs';
+import { BACKENDS } from './browser.mjs';
+import { launch } from '../scripts/chromium.mjs';
 import { serve } from '../scripts/serve.mjs';
 
 test('WebGPU computes what the CPU computes', { skip: !BACKENDS.includes(true) && 'BROWSER_BACKENDS excludes webgpu', timeout: 900_000 }, async (t) => {
   const server = await serve(0);
-  const context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'chrome-')), {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: [...BASE_FLAGS, ...WEBGPU_FLAGS],
-  });
+  const { context, page } = await launch({ webgpu: true });
   try {
-    const page = context.pages()[0] ?? (await context.newPage());
     const errors = [];
     const panics = []; // console_error_panic_hook's messages say why a run died
     page.on('pageerror', (e) => errors.push(e.message));

@@ -1,14 +1,47 @@
-// The one Web Worker that owns the model. The page sends {id, op, args}; the worker answers
-// {id, ok, value | error, ms}, and sends events ({event, …}) for work it does on its own: building
-// the neighbour index and training. Everything heavy (wasm, WebGPU, the data set, the stored
-// model) lives here, so the page never freezes.
-import init, { Sketchpad } from './pkg/vae_web.js';
+// The one Web Worker that owns the model: a wasm Session (the page's model, its neighbour index,
+// training). The page sends {id, op, args}; the worker answers {id, ok, value | error, ms}, and
+// sends events ({event, …}) for what happens on its own: the neighbour index growing (index),
+// training steps (train), a new model (model), the backend (backend), problems (error).
+// Everything heavy (wasm, WebGPU, the data set, the stored model) lives here, so the page never
+// freezes. Jobs run one at a time (worker/scheduler.js); the state changes below are steps of
+// that queue.
+import init, { Session, limits } from './pkg/vae_web.js';
+import { Scheduler } from './worker/scheduler.js';
+import { readStoredModel, storeModel, forgetStoredModel } from './worker/storage.js';
+import { emptyHistory, historyFromStore } from './worker/history.js';
 
-const DEFAULT_MODEL = 'model/default.safetensors';
-/** Same bound as the core's MAX_FILE_BYTES: refused before anything is read. */
-const MAX_MODEL_BYTES = 64 << 20;
+const MB = 2 ** 20;
 
-let pad = null;
+async function fetchBytes(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`could not load ${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+// Started at once: the wasm module compiles while the default model and the data download. (The
+// catches only keep a failure from being reported before the `load` call reports it.)
+const wasmReady = init();
+const wasmLimits = wasmReady.then(() => JSON.parse(limits()));
+const defaultModel = fetchBytes('model/default.safetensors');
+const dataFile = fetchBytes('data/mnist.bin');
+for (const p of [wasmReady, wasmLimits, defaultModel, dataFile]) p.catch(() => {});
+
+let session = null;
+let history = emptyHistory(); // the page's model's training records (worker/history.js)
+/** The training run, or null: {state: 'running' | 'paused', steps, epochs}, with the steps and
+ *  epochs the model had before it (the session counts per run, the history over its life). */
+let training = null;
+let indexing = false; // the neighbour index is not whole yet
+let webgpuStarted = false;
+let webgpuWaiting = false; // WebGPU is checked and warmed up; the model has not moved over yet
+
+const post = (message) => self.postMessage(message);
+const errorText = (e) => String(e?.message ?? e);
+
+const scheduler = new Scheduler({
+  background: () => [indexing && indexStep, training?.state === 'running' && trainStep].filter(Boolean),
+  onStepError: (e) => post({ event: 'error', error: errorText(e) }),
+});
 
 async function adapterName() {
   try {
@@ -21,228 +54,134 @@ async function adapterName() {
   }
 }
 
-async function fetchBytes(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`could not load ${url}: HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
-}
-
-// ---- the stored model (IndexedDB) -----------------------------------------------------------------
-// One record: {weights: Uint8Array (safetensors), history, savedAt}. Written at every epoch's end,
-// on Stop and on import; read at start-up.
-const DB = 'latent-sketchpad';
-const STORE = 'models';
-const KEY = 'current';
-
-function database() {
-  return new Promise((resolve, reject) => {
-    const open = indexedDB.open(DB, 1);
-    open.onupgradeneeded = () => open.result.createObjectStore(STORE);
-    open.onsuccess = () => resolve(open.result);
-    open.onerror = () => reject(open.error);
-  });
-}
-
-async function storage(mode, act) {
-  const db = await database();
+async function saveModel() {
   try {
-    return await new Promise((resolve, reject) => {
-      const tx = db.transaction(STORE, mode);
-      const request = act(tx.objectStore(STORE));
-      tx.oncomplete = () => resolve(request.result);
-      tx.onerror = () => reject(tx.error);
-      tx.onabort = () => reject(tx.error ?? new Error('the transaction was aborted'));
-    });
-  } finally {
-    db.close();
-  }
-}
-
-const readStored = () => storage('readonly', (s) => s.get(KEY));
-const forgetStored = () => storage('readwrite', (s) => s.delete(KEY));
-
-async function store() {
-  try {
-    await storage('readwrite', (s) => s.put({ weights: pad.exportModel(), history, savedAt: Date.now() }, KEY));
+    await storeModel(session.exportModel(), history);
   } catch (e) {
-    self.postMessage({ event: 'error', error: `The model could not be saved in this browser: ${e?.message ?? e}` });
+    post({ event: 'error', error: `The model could not be saved in this browser: ${errorText(e)}` });
   }
 }
 
-// ---- training history ---------------------------------------------------------------------------------
-// steps: [step, epoch, loss, recon, kl] per step; tests: [step, epoch, loss, recon, kl] per epoch.
-let history = { steps: [], tests: [] };
-const emptyHistory = () => ({ steps: [], tests: [] });
-const isHistory = (h) => h && Array.isArray(h.steps) && Array.isArray(h.tests)
-  && [...h.steps, ...h.tests].every((r) => Array.isArray(r) && r.length === 5 && r.every(Number.isFinite));
+// ---- state changes: each a step of the queue, queued where it happens --------------------------
 
-// ---- scheduling -----------------------------------------------------------------------------------------
-// The page's calls go first, in arrival order, one at a time (the model is never used by two
-// calls at once). Background work (index steps and training steps, taken in turn) runs one step
-// at a time when no call waits, so a sketch waits at most one step.
-const calls = [];
-let running = false;
-let turn = 0;
+/** A new model is the page's (loaded, imported, reset, a run's start, an epoch's end, Stop): the
+ *  page hears of it, the neighbour index is rebuilt for it, and it is stored if it is one to keep
+ *  (not the default, not a run's start). */
+const modelSwapped = ({ keep }) => async function modelSwappedStep() {
+  post({ event: 'model', model: JSON.parse(session.modelInfo()) });
+  indexing = true;
+  if (keep) await saveModel();
+};
 
-// A macrotask boundary between steps, so the page's messages get in; on the CPU backend reads
-// resolve as microtasks, and setTimeout is clamped to 4 ms when nested.
-const channel = new MessageChannel();
-const wakers = [];
-channel.port1.onmessage = () => wakers.shift()?.();
-const yieldToEvents = () => new Promise((resolve) => { wakers.push(resolve); channel.port2.postMessage(null); });
-
-// The page often answers one call with the next (an analysis, then its interpolation): for a
-// moment after a call, background work waits, so such chains are not cut by a step each time.
-const GRACE_MS = 15;
-let lastCallAt = -Infinity;
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function pump() {
-  if (running) return;
-  running = true;
-  try {
-    for (;;) {
-      await yieldToEvents();
-      let job = calls.shift();
-      if (job) {
-        await job();
-        lastCallAt = performance.now();
-        continue;
-      }
-      const grace = lastCallAt + GRACE_MS - performance.now();
-      if (grace > 0) {
-        await sleep(grace);
-        if (calls.length) continue;
-      }
-      job = backgroundJob();
-      if (!job) break;
-      await job();
-    }
-  } finally {
-    running = false;
-  }
+/** The training run is over (finished, diverged, failed, stopped, or ended by a new model). */
+async function trainingEnded() {
+  training = null;
+  if (webgpuWaiting) scheduler.step(switchToWebgpu);
 }
 
-function backgroundJob() {
-  const jobs = [indexing && indexStep, training?.state === 'running' && trainStep].filter(Boolean);
-  return jobs.length ? jobs[turn++ % jobs.length] : null;
+/** WebGPU is ready: the model and its index move over. The session refuses during a training run
+ *  (its optimiser state lives on the CPU); trainingEnded asks again. */
+async function switchToWebgpu() {
+  const { switched, backend } = JSON.parse(session.useWebgpu());
+  if (switched || !backend.warming_up) webgpuWaiting = false;
+  if (backend.kind === 'webgpu') backend.adapter = await adapterName();
+  post({ event: 'backend', backend });
 }
 
-// ---- WebGPU behind the CPU ("auto") -------------------------------------------------------------------
-// The page answers on the CPU from the start. WebGPU is started, checked and warmed up beside the
-// queue (its waits are GPU work, during which the CPU calls run); then a queued call moves the
-// model over, unless a training run is on, which finishes on the CPU first.
-let webgpuStarted = false;
-let webgpuWaiting = false;
-
+/** Starts, checks and warms up WebGPU beside the queue (its waits are GPU work, during which the
+ *  calls run). It resolves with the CPU and the reason when WebGPU cannot be used, else ready and
+ *  waiting: then the switch is a step. */
 function prepareWebgpu() {
-  pad.prepareWebgpu().then(
-    () => { webgpuWaiting = true; useWebgpu(); },
-    (e) => self.postMessage({
-      event: 'backend',
-      backend: { kind: 'cpu', label: 'CPU (ndarray)', fallback_reason: `WebGPU could not be prepared: ${e?.message ?? e}`, warming_up: false },
-    }),
+  session.prepareWebgpu().then(
+    (json) => {
+      const backend = JSON.parse(json);
+      if (backend.warming_up) {
+        webgpuWaiting = true;
+        scheduler.step(switchToWebgpu);
+      } else {
+        post({ event: 'backend', backend });
+      }
+    },
+    (e) => post({ event: 'error', error: `WebGPU could not be prepared: ${errorText(e)}` }),
   );
 }
 
-function useWebgpu() {
-  if (!webgpuWaiting || training) return;
-  calls.push(async () => {
-    const { switched, backend } = JSON.parse(pad.useWebgpu());
-    if (switched || !backend.warming_up) webgpuWaiting = false;
-    if (backend.kind === 'webgpu') backend.adapter = await adapterName();
-    self.postMessage({ event: 'backend', backend });
-  });
-  pump();
-}
-
-// ---- the neighbour index --------------------------------------------------------------------------------
-let indexing = false;
-
-function reindex() {
-  indexing = true;
-  pump();
-}
+// ---- background work --------------------------------------------------------------------------
 
 async function indexStep() {
   try {
-    const progress = JSON.parse(await pad.indexStep());
+    const progress = JSON.parse(await session.indexStep());
     if (progress.done) {
       indexing = false;
-      progress.map = JSON.parse(pad.mapPoints());
+      progress.map = JSON.parse(session.mapPoints());
     }
-    self.postMessage({ event: 'index', progress });
+    post({ event: 'index', progress });
   } catch (e) {
     indexing = false;
-    self.postMessage({ event: 'error', error: `building the neighbour index failed: ${e?.message ?? e}` });
+    post({ event: 'error', error: `building the neighbour index failed: ${errorText(e)}` });
   }
-}
-
-// ---- training ------------------------------------------------------------------------------------------
-// {state: 'running' | 'paused', steps, epochs}: steps and epochs the model had before this run.
-let training = null;
-
-/** The page's model changed: tell the page, rebuild the index, keep it. */
-async function modelChanged(persist = true) {
-  self.postMessage({ event: 'model', model: JSON.parse(pad.modelInfo()) });
-  reindex();
-  if (persist) await store();
 }
 
 async function trainStep() {
   let progress;
   try {
-    progress = JSON.parse(await pad.trainStep());
+    progress = JSON.parse(await session.trainStep());
   } catch (e) {
-    progress = { finished: true, error: String(e?.message ?? e) };
+    progress = { finished: true, error: errorText(e) };
   }
-  // The core counts steps and epochs per run; the history counts them over the model's life.
   const r = progress.report;
-  const record = r && [training.steps + r.step, training.epochs + r.epoch + 1, r.parts.loss, r.parts.recon, r.parts.kl];
+  const record = r && {
+    step: training.steps + r.step, epoch: training.epochs + r.epoch + 1,
+    loss: r.parts.loss, recon: r.parts.recon, kl: r.parts.kl,
+  };
   if (record) history.steps.push(record);
   const t = progress.test;
-  const testRecord = t && record && [record[0], record[1], t.loss, t.recon, t.kl];
+  const testRecord = t && record && { step: record.step, epoch: record.epoch, loss: t.loss, recon: t.recon, kl: t.kl };
   if (testRecord) history.tests.push(testRecord);
-  if (progress.finished) training = null;
-  self.postMessage({ event: 'train', progress, record, testRecord, state: training?.state ?? 'idle' });
-  if (t) await modelChanged();
-  if (progress.finished) useWebgpu();
+  post({ event: 'train', progress, record, testRecord, state: progress.finished ? 'idle' : training.state });
+  // An epoch's end makes its weights the page's model.
+  if (t) scheduler.step(modelSwapped({ keep: true }));
+  if (progress.finished) scheduler.step(trainingEnded);
 }
 
-// ---- the page's calls -----------------------------------------------------------------------------------
-const ops = {
-  async load({ backend }) {
-    const t0 = performance.now();
-    const [, weights, data] = await Promise.all([init(), fetchBytes(DEFAULT_MODEL), fetchBytes('data/mnist.bin')]);
-    pad = await Sketchpad.create(weights, data, backend);
-    const info = JSON.parse(pad.backendInfo());
-    if (info.kind === 'webgpu') info.adapter = await adapterName();
-    // A model the person trained or imported earlier comes back, unless it is unusable.
-    let restored = false;
-    let storedProblem = null;
-    try {
-      const stored = await readStored();
-      if (stored) {
-        if (!(stored.weights instanceof Uint8Array)) throw new Error('it is not a model file');
-        if (!isHistory(stored.history)) throw new Error('its training history is damaged');
-        pad.loadModel(stored.weights);
-        history = stored.history;
-        restored = true;
-      }
-    } catch (e) {
-      storedProblem = `The model stored in this browser could not be used (${e?.message ?? e}); the default model is loaded.`;
-      history = emptyHistory();
-      await forgetStored().catch(() => {});
-    }
-    reindex();
+// ---- the page's calls -------------------------------------------------------------------------
+
+/** The model stored in this browser becomes the page's, unless it cannot be used: then it is
+ *  dropped and the default stays, with the reason. */
+async function restoreStoredModel() {
+  try {
+    const stored = await readStoredModel();
+    if (!stored) return { restored: false, storedProblem: null };
+    if (!(stored.weights instanceof Uint8Array)) throw new Error('it is not a model file');
+    const storedHistory = historyFromStore(stored.history);
+    session.loadModel(stored.weights);
+    history = storedHistory;
+    return { restored: true, storedProblem: null };
+  } catch (e) {
+    history = emptyHistory();
+    await forgetStoredModel().catch(() => {});
     return {
-      backend: info, model: JSON.parse(pad.modelInfo()), history, restored, storedProblem,
-      loadMs: performance.now() - t0,
+      restored: false,
+      storedProblem: `The model stored in this browser could not be used (${errorText(e)}); the default model is loaded.`,
     };
+  }
+}
+
+const ops = {
+  /** limits(): the form's ranges, the import size bound, the backend labels. */
+  limits: () => wasmLimits,
+
+  async load({ backend }) {
+    const [, weights, data] = await Promise.all([wasmReady, defaultModel, dataFile]);
+    session = await Session.create(weights, data, backend);
+    const info = JSON.parse(session.backendInfo());
+    if (info.kind === 'webgpu') info.adapter = await adapterName();
+    const { restored, storedProblem } = await restoreStoredModel();
+    scheduler.step(modelSwapped({ keep: false }));
+    return { backend: info, model: JSON.parse(session.modelInfo()), history, restored, storedProblem };
   },
   // The page asks once it has answered for the first time: warming WebGPU up takes the worker's
   // thread for much of a few seconds, and the first answer should not wait behind it.
-  // (prepareWebgpu itself does nothing unless the backend is "auto" with an adapter.)
   warmUpWebgpu() {
     if (!webgpuStarted) {
       webgpuStarted = true;
@@ -250,24 +189,24 @@ const ops = {
     }
     return null;
   },
-  analyse: async ({ grey, width, height, k }) => JSON.parse(await pad.analyse(grey, width, height, k)),
-  sample: ({ n, temperature, seed }) => pad.sample(n, temperature, BigInt(seed)),
-  trainingSample: ({ n, seed }) => pad.trainingSample(n, BigInt(seed)),
-  decode: ({ z }) => pad.decode(z),
-  decodeMapPoint: ({ x, y }) => pad.decodeMapPoint(x, y),
-  interpolate: ({ a, b, steps }) => pad.interpolate(a, b, steps),
-  variations: ({ image, n, seed }) => pad.variations(image, n, BigInt(seed)),
-  datasetLatent: ({ index }) => pad.datasetLatent(index),
-  datasetImage: ({ index }) => pad.datasetImage(index),
 
-  async trainStart(request) {
-    const started = JSON.parse(pad.trainStart(JSON.stringify(request)));
+  // null for an empty sketch
+  analyse: async ({ grey, width, height, k }) => JSON.parse(await session.analyse(grey, width, height, k)),
+  sample: ({ n, temperature, seed }) => session.sample(n, temperature, BigInt(seed)),
+  trainingSample: ({ n, seed }) => session.trainingSample(n, BigInt(seed)),
+  decode: ({ z }) => session.decode(z),
+  decodeMapPoint: ({ x, y }) => session.decodeMapPoint(x, y),
+  interpolate: ({ a, b, steps }) => session.interpolate(a, b, steps),
+  variations: ({ image, n, seed }) => session.variations(image, n, BigInt(seed)),
+  randomTestDigit: ({ seed }) => JSON.parse(session.randomTestDigit(BigInt(seed))),
+
+  trainStart(request) {
+    const started = JSON.parse(session.trainStart(JSON.stringify(request)));
     if (started.fromScratch) history = emptyHistory();
-    const last = history.steps.at(-1);
-    training = { state: 'running', steps: last?.[0] ?? 0, epochs: history.tests.at(-1)?.[1] ?? 0 };
-    // The model is the random start (or the same one with a new β): shown at once, stored at the
-    // first epoch's end.
-    if (started.fromScratch) await modelChanged(false);
+    training = { state: 'running', steps: history.steps.at(-1)?.step ?? 0, epochs: history.tests.at(-1)?.epoch ?? 0 };
+    // The run's start is the page's model from now on (random weights, or the same ones with the
+    // form's β): shown at once, stored at the first epoch's end.
+    scheduler.step(modelSwapped({ keep: false }));
     return { ...started, history };
   },
   trainPause() {
@@ -280,46 +219,41 @@ const ops = {
   },
   async trainStop() {
     const wasTraining = training !== null;
-    training = null;
-    const progress = JSON.parse(await pad.trainStop());
-    if (wasTraining) await modelChanged();
-    useWebgpu();
+    const progress = JSON.parse(await session.trainStop());
+    // The page's model becomes the weights reached (or stays the checkpoint, with the reason).
+    if (wasTraining) scheduler.step(trainingEnded, modelSwapped({ keep: true }));
     return progress;
   },
-  exportModel: () => pad.exportModel(),
+
+  exportModel: () => session.exportModel(),
   async importModel({ bytes, name }) {
-    if (bytes.length > MAX_MODEL_BYTES) {
-      throw new Error(`${name} is ${(bytes.length / 2 ** 20).toFixed(0)} MB; a model file here is at most 64 MB`);
+    const { maxModelBytes } = await wasmLimits;
+    if (bytes.length > maxModelBytes) {
+      throw new Error(`${name} is ${(bytes.length / MB).toFixed(0)} MB; a model file here is at most ${(maxModelBytes / MB).toFixed(0)} MB`);
     }
-    const model = JSON.parse(pad.loadModel(bytes));
-    training = null;
-    useWebgpu();
+    const model = JSON.parse(session.loadModel(bytes)); // ends a training run
     history = emptyHistory();
-    await modelChanged();
+    scheduler.step(trainingEnded, modelSwapped({ keep: true }));
     return { model, history };
   },
   async resetDefault() {
-    pad.loadModel(await fetchBytes(DEFAULT_MODEL));
-    training = null;
-    useWebgpu();
+    session.loadModel(await defaultModel); // ends a training run
     history = emptyHistory();
-    await forgetStored();
-    await modelChanged(false);
-    return { model: JSON.parse(pad.modelInfo()), history };
+    await forgetStoredModel();
+    scheduler.step(trainingEnded, modelSwapped({ keep: false }));
+    return { model: JSON.parse(session.modelInfo()), history };
   },
 };
 
+const WITHOUT_SESSION = new Set(['limits', 'load']);
+
 self.onmessage = ({ data: { id, op, args } }) => {
-  calls.push(async () => {
-    const t0 = performance.now();
-    try {
+  scheduler.call(
+    () => {
       if (!ops[op]) throw new Error(`unknown operation ${op}`);
-      if (op !== 'load' && !pad) throw new Error('the model is not loaded yet');
-      const value = await ops[op](args ?? {});
-      self.postMessage({ id, ok: true, value, ms: performance.now() - t0 });
-    } catch (e) {
-      self.postMessage({ id, ok: false, error: String(e?.message ?? e), ms: performance.now() - t0 });
-    }
-  });
-  pump();
+      if (!session && !WITHOUT_SESSION.has(op)) throw new Error('the model is not loaded yet');
+      return ops[op](args ?? {});
+    },
+    ({ ok, value, error, ms }) => post(ok ? { id, ok, value, ms } : { id, ok, error: errorText(error), ms }),
+  );
 };

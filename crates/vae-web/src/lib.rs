@@ -192,12 +192,6 @@ impl Session {
         self.run(async |s| s.variations(&image, n, seed).await).await
     }
 
-    /// A data-set digit's grey levels.
-    #[wasm_bindgen(js_name = datasetImage)]
-    pub fn dataset_image(&self, index: usize) -> Result<Vec<f32>, JsError> {
-        self.now(|s| s.dataset_image(index))
-    }
-
     /// A random test digit: JSON `{index, label, image}`.
     #[wasm_bindgen(js_name = randomTestDigit)]
     pub fn random_test_digit(&self, seed: u64) -> Result<String, JsError> {

@@ -344,14 +344,6 @@ impl Session {
         self.current.inference.variations(image, n, &mut Rng::new(seed)).await
     }
 
-    /// A data-set digit's grey levels.
-    pub fn dataset_image(&self, index: usize) -> Result<Vec<f32>> {
-        if index >= self.data.len() {
-            return Err(Error::Input(format!("digit {index} is outside the data set of {}", self.data.len())));
-        }
-        Ok(self.data.image(index))
-    }
-
     /// A uniformly random digit of the test split (the page's "Random digit").
     pub fn random_test_digit(&self, seed: u64) -> Digit {
         let test = self.data.indices(Split::Test);
@@ -381,7 +373,11 @@ impl Session {
         };
         let trainer = Trainer::new(&weights, self.data.indices(Split::Train), options, &self.device)?;
         let steps_per_epoch = trainer.steps_per_epoch();
-        self.set_model(weights)?;
+        // Random weights or a new β make a new model (a new β changes every score); the same
+        // weights keep their index.
+        if weights != self.weights {
+            self.set_model(weights)?;
+        }
         let checkpoint = if from_scratch { "the random start" } else { "before training" };
         self.training = Some(Run { trainer, epochs: r.epochs, checkpoint: checkpoint.into() });
         Ok(TrainStarted { steps_per_epoch, from_scratch, model: self.model_info() })
@@ -424,7 +420,9 @@ impl Session {
         };
         match run.trainer.weights().await {
             Ok(weights) => {
-                self.set_model(weights)?;
+                if weights != self.weights {
+                    self.set_model(weights)?;
+                }
                 Ok(TrainProgress { report: None, test: None, finished: true, diverged: None })
             }
             Err(e @ Error::Diverged { .. }) => Ok(run.diverged(e, "")),
@@ -642,7 +640,11 @@ mod tests {
         for device in backends() {
             let mut s = Session::new(small(), Arc::new(small_dataset()), device).unwrap();
             let start = s.weights().clone();
-            // β alone keeps the weights.
+            // Continuing keeps the model and its index; β alone keeps the weights.
+            let generation = s.model_info().generation;
+            s.train_start(request(1)).unwrap();
+            assert_eq!(s.model_info().generation, generation, "the same weights are the same model");
+            block_on(s.train_stop()).unwrap();
             let same = s.train_start(TrainRequest { beta: 4.0, ..request(1) }).unwrap();
             assert!(!same.from_scratch);
             assert_eq!(s.weights().layers, start.layers);

@@ -1,0 +1,122 @@
+// Every mark the browser tests (tests/*.mjs) read, and only here. The panels say what happened by
+// calling these functions; none of them writes a data attribute or a window field for the tests
+// itself, so this file is the whole list of what the tests rely on. Times are in ms since the
+// page's scripts started.
+import { $ } from './dom.js';
+
+const startedAt = performance.now();
+const sinceStart = () => (performance.now() - startedAt).toFixed(0);
+const body = document.body.dataset;
+
+/** Sets `data-*` fields of `el`: a value is written as a string, undefined removes the field. */
+function mark(el, fields) {
+  for (const [name, value] of Object.entries(fields)) {
+    if (value === undefined || value === null) delete el.dataset[name];
+    else el.dataset[name] = String(value);
+  }
+}
+
+// ---- the page as a whole: body[data-ready|indexed|idle|backend-settled] -------------------------
+
+/** The page answers: the model is loaded and the first samples are drawn. */
+export function pageReady() {
+  mark(document.body, { ready: 'true', readyMs: sinceStart() });
+}
+
+/** The neighbour index is being built for a new model (at start-up and after every change). */
+export function indexRebuilding() {
+  body.indexed = 'false';
+}
+
+/** The neighbour index (and the map drawn from it) is whole. */
+export function indexWhole() {
+  mark(document.body, { indexed: 'true', indexedMs: sinceStart() });
+}
+
+/** The sketch has work pending: an analysis, or the interpolation and variations it leads to. */
+export function sketchBusy() {
+  body.idle = 'false';
+}
+
+/** Everything the latest sketch leads to is on screen. */
+export function sketchIdle() {
+  body.idle = 'true';
+}
+
+/** The backend shown in the status line: its kind and why the CPU is used, if it is a fallback;
+ *  settled once WebGPU is no longer warming up. */
+export function backendShown(info) {
+  mark($('backend'), { kind: info.kind, reason: info.fallback_reason ?? undefined });
+  body.backendSettled = String(!info.warming_up);
+  if (!info.warming_up) body.settledMs = sinceStart();
+}
+
+// ---- answers and latencies ------------------------------------------------------------------------
+
+/** Every answer of the worker: its time in the worker (#timing[data-ms]); the analyses of a sketch
+ *  (not of an empty pad, which costs nothing) also into window.analyseMs. */
+export function answered({ op, ok, ms, value }) {
+  $('timing').dataset.ms = ms.toFixed(1);
+  if (op === 'analyse' && ok && value !== null) (window.analyseMs ??= []).push(ms);
+}
+
+/** From the end of a stroke until its analysis is shown, queueing in the worker included
+ *  (window.strokeAnswerMs). */
+export function strokeAnswered(ms) {
+  (window.strokeAnswerMs ??= []).push(ms);
+}
+
+// ---- the sketch panel -----------------------------------------------------------------------------
+
+/** The digit of the data set that "Random digit" put on the pad (#pad[data-digit-index|label]),
+ *  or null when the pad holds anything else. */
+export function digitOnPad(digit) {
+  mark($('pad'), { digitIndex: digit?.index, digitLabel: digit?.label });
+}
+
+/** The score shown for an analysis (#score[data-loss|percentile]), or null for none. */
+export function scoreShown(analysis) {
+  mark($('score'), { loss: analysis?.loss, percentile: analysis?.percentile ?? undefined });
+}
+
+/** One neighbour in the list (li[data-label|distance|index]). */
+export function neighbourShown(li, neighbour) {
+  mark(li, { label: neighbour.label, distance: neighbour.distance, index: neighbour.index });
+}
+
+// ---- the latent map -------------------------------------------------------------------------------
+
+/** Where the sketch is marked on the map, in canvas pixels (#map[data-marker-x|y]), or null. */
+export function mapMarker(xy) {
+  mark($('map'), { markerX: xy?.[0].toFixed(1), markerY: xy?.[1].toFixed(1) });
+}
+
+/** The map was drawn anew from a whole index (#map[data-generation] counts them). */
+export function mapRebuilt() {
+  const map = $('map');
+  map.dataset.generation = String(Number(map.dataset.generation ?? 0) + 1);
+}
+
+/** The point of the map decoded last, in latent map coordinates (#map-decode[data-point]). */
+export function mapPointDecoded(x, y) {
+  $('map-decode').dataset.point = `${x.toFixed(3)},${y.toFixed(3)}`;
+}
+
+// ---- the training panel ---------------------------------------------------------------------------
+
+/** The training run's state (#train-status[data-state]): idle | running | paused | diverged. */
+export function trainingState(state) {
+  $('train-status').dataset.state = state;
+}
+
+/** The last step and test shown (#train-status[data-step|epoch|loss|test-loss]) and, while it is
+ *  measured, the speed (data-samples-per-second; the last figure stays when it is not). */
+export function trainingProgress({ step, epoch, loss, testLoss, samplesPerSecond }) {
+  mark($('train-status'), { step, epoch, loss: loss ?? '', testLoss });
+  if (samplesPerSecond !== undefined) $('train-status').dataset.samplesPerSecond = samplesPerSecond.toFixed(0);
+}
+
+/** How many steps the loss curve holds (#loss-curve[data-points]). */
+export function lossCurveDrawn(points) {
+  $('loss-curve').dataset.points = String(points);
+}

@@ -1,0 +1,248 @@
+// The training panel: the settings form (its limits are the wasm module's), Train / Pause /
+// Resume / Stop, a random start, reset, export and import of the model, and the run's progress:
+// status line, progress bar, loss curve and a grid of samples from the weights being trained.
+// The worker trains; this panel shows its records ({step, epoch, loss, recon, kl}).
+import { $, notice } from './dom.js';
+import { paintGrid } from './paint.js';
+import { call } from './rpc.js';
+import { drawLossCurve } from './loss-curve.js';
+import * as hooks from './hooks.js';
+
+const TRAIN_SAMPLE_SEED = 7; // the same z every time, so the grid visibly sharpens
+const MB = 2 ** 20;
+
+let history = { steps: [], tests: [] }; // the model's training records, as the worker keeps them
+let trainState = 'idle'; // idle | running | paused
+let run = null; // {batch, total, done, rateT0, rateSteps}: this run's progress and speed
+let model = null; // {hidden, latent, beta, parameters}
+let maxModelBytes = null; // from limits(): a bigger file is refused before it is read
+
+export function initTraining() {
+  $('train').addEventListener('click', () => trainPauseResume().catch((e) => modelMessage(e.message)));
+  $('train-random').addEventListener('click', () => startTraining(true).catch((e) => modelMessage(e.message)));
+  $('train-stop').addEventListener('click', () => stopTraining().catch((e) => modelMessage(e.message)));
+  $('reset-default').addEventListener('click', () => resetDefault().catch((e) => modelMessage(e.message)));
+  $('export').addEventListener('click', () => exportModel().catch((e) => modelMessage(`Could not export the model: ${e.message}`)));
+  $('import').addEventListener('click', () => $('import-file').click());
+  $('import-file').addEventListener('change', (e) => {
+    const file = e.target.files[0];
+    e.target.value = '';
+    if (file) importModel(file);
+  });
+  showTrainStatus();
+}
+
+/** The wasm module's limits(): the form's ranges and the import size bound. */
+export function applyLimits(limits) {
+  for (const input of $('train-form').elements) {
+    const range = limits[input.name];
+    if (!range) continue;
+    input.min = String(range.min);
+    input.max = String(range.max);
+  }
+  maxModelBytes = limits.maxModelBytes;
+}
+
+/** The page's model as the worker loaded it at start-up: its history and how it came back. */
+export function modelLoaded({ model: loadedModel, history: loadedHistory, restored, storedProblem }) {
+  history = loadedHistory;
+  fillForm(loadedModel);
+  if (storedProblem) modelMessage(storedProblem);
+  else if (restored) modelMessage('Your model from your last visit is back (stored in this browser).', true);
+  showTrainStatus();
+}
+
+/** The page has a new model (the worker's `model` event). */
+export function modelChanged(m) {
+  model = m;
+  $('model-info').textContent = `Model: 784 → ${m.hidden} → ${m.latent} → ${m.hidden} → 784, β = ${m.beta}, `
+    + `${m.parameters.toLocaleString('en')} parameters`;
+  refreshTrainingSamples(true);
+}
+
+/** A training step (and, at an epoch's end, its test) from the worker's `train` event. */
+export function trainingProgress({ progress, record, testRecord, state }) {
+  if (record) {
+    history.steps.push(record);
+    if (run) { run.done++; run.rateSteps++; }
+  }
+  if (testRecord) history.tests.push(testRecord);
+  if (progress.diverged) {
+    modelMessage(progress.diverged);
+  } else if (progress.error) {
+    modelMessage(`Training stopped: ${progress.error}`);
+  } else if (progress.finished && testRecord) {
+    modelMessage(`Training finished: test loss ${testRecord.loss.toFixed(2)} nats after epoch ${testRecord.epoch}.`, true);
+  }
+  if (state === 'idle' && trainState !== 'idle') { setTrainState('idle'); run = null; }
+  if (progress.diverged) hooks.trainingState('diverged');
+  showTrainStatus();
+  refreshTrainingSamples(Boolean(testRecord));
+}
+
+function modelMessage(text, ok = false) {
+  const m = $('model-message');
+  m.hidden = !text;
+  m.textContent = text ?? '';
+  m.classList.toggle('ok', ok);
+}
+
+function fillForm(m) {
+  const f = $('train-form').elements;
+  f.latent.value = m.latent;
+  f.hidden.value = m.hidden;
+  f.beta.value = m.beta;
+}
+
+/** The form's values, or null (with the browser's message on the first bad field). */
+function readForm() {
+  const form = $('train-form');
+  for (const input of form.elements) {
+    if (!input.checkValidity()) {
+      input.reportValidity();
+      modelMessage(`${input.parentElement.firstChild.textContent.trim()}: ${input.validationMessage}`);
+      return null;
+    }
+  }
+  const f = form.elements;
+  return {
+    latent: Number(f.latent.value), hidden: Number(f.hidden.value), beta: Number(f.beta.value),
+    learningRate: Number(f.learningRate.value), batchSize: Number(f.batchSize.value), epochs: Number(f.epochs.value),
+  };
+}
+
+function setTrainState(state) {
+  trainState = state;
+  $('train').textContent = { idle: 'Train', running: 'Pause', paused: 'Resume' }[state];
+  $('train-stop').disabled = state === 'idle';
+  for (const id of ['train-random', 'reset-default', 'import']) $(id).disabled = state !== 'idle';
+  for (const input of $('train-form').elements) input.disabled = state !== 'idle';
+  hooks.trainingState(state);
+}
+
+async function startTraining(fromScratch) {
+  const request = readForm();
+  if (!request) return;
+  modelMessage(null);
+  const started = await call('trainStart', { ...request, fromScratch, seed: 0 });
+  history = started.history;
+  run = {
+    batch: request.batchSize, total: request.epochs * started.stepsPerEpoch, done: 0,
+    rateT0: performance.now(), rateSteps: 0,
+  };
+  if (started.fromScratch && !fromScratch) {
+    modelMessage('The form asks for another shape of model, so training starts from random weights.', true);
+  }
+  setTrainState('running');
+  showTrainStatus();
+}
+
+async function trainPauseResume() {
+  if (trainState === 'idle') {
+    await startTraining(false);
+  } else if (trainState === 'running') {
+    // At once: the worker takes the pause after the step under way.
+    setTrainState('paused');
+    showTrainStatus();
+    await call('trainPause');
+  } else {
+    await call('trainResume');
+    if (run) { run.rateT0 = performance.now(); run.rateSteps = 0; }
+    setTrainState('running');
+  }
+}
+
+async function stopTraining() {
+  const result = await call('trainStop');
+  setTrainState('idle');
+  run = null;
+  modelMessage(result.diverged ?? 'Training stopped; the page uses the weights it reached.', !result.diverged);
+  showTrainStatus();
+}
+
+async function resetDefault() {
+  const result = await call('resetDefault');
+  history = result.history;
+  fillForm(result.model);
+  modelMessage('The default model is back.', true);
+  showTrainStatus();
+}
+
+async function exportModel() {
+  const bytes = await call('exportModel');
+  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = `latent-sketchpad-z${model.latent}-h${model.hidden}.safetensors`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+async function importModel(file) {
+  try {
+    // Refused before reading: a tab should not load hundreds of MB to find out.
+    if (file.size > maxModelBytes) {
+      throw new Error(`it is ${(file.size / MB).toFixed(0)} MB; a model file here is at most ${(maxModelBytes / MB).toFixed(0)} MB`);
+    }
+    modelMessage(`Importing ${file.name}…`, true);
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const result = await call('importModel', { bytes, name: file.name });
+    history = result.history;
+    fillForm(result.model);
+    modelMessage(`Imported ${file.name}.`, true);
+    showTrainStatus();
+  } catch (err) {
+    modelMessage(`Could not import ${file.name}: ${err.message}. The current model is kept.`);
+  }
+}
+
+const clock = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
+
+function showTrainStatus() {
+  const last = history.steps.at(-1);
+  const test = history.tests.at(-1);
+  const parts = [];
+  if (last) {
+    parts.push(`Epoch ${last.epoch} · step ${last.step} · loss ${last.loss.toFixed(1)} `
+      + `(reconstruction ${last.recon.toFixed(1)}, KL ${last.kl.toFixed(1)})`);
+  }
+  if (test) parts.push(`test loss ${test.loss.toFixed(2)}`);
+  let samplesPerSecond;
+  if (run && trainState === 'running' && run.rateSteps > 2) {
+    const stepsPerS = run.rateSteps / ((performance.now() - run.rateT0) / 1000);
+    samplesPerSecond = stepsPerS * run.batch;
+    parts.push(`${samplesPerSecond.toFixed(0)} samples/s`, `ETA ${clock((run.total - run.done) / stepsPerS)}`);
+  }
+  if (trainState === 'paused') parts.push('paused');
+  $('train-status').textContent = parts.length ? parts.join(' · ') : 'No training yet.';
+  hooks.trainingProgress({
+    step: last?.step ?? 0, epoch: last?.epoch ?? 0, loss: last?.loss, testLoss: test?.loss, samplesPerSecond,
+  });
+  if (run) $('train-progress').value = run.done / run.total;
+  requestCurve();
+}
+
+let curvePending = false;
+function requestCurve() {
+  if (curvePending) return;
+  curvePending = true;
+  requestAnimationFrame(() => { curvePending = false; drawLossCurve($('loss-curve'), history); });
+}
+
+// The samples grid follows the weights being trained, at most about once a second.
+let samplesAt = 0;
+let samplesBusy = false;
+async function refreshTrainingSamples(now = false) {
+  if (samplesBusy || (!now && performance.now() - samplesAt < 1000)) return;
+  samplesBusy = true;
+  try {
+    paintGrid($('train-samples'), await call('trainingSample', { n: 16, seed: TRAIN_SAMPLE_SEED }), 4);
+    samplesAt = performance.now();
+  } catch (e) {
+    notice(e.message);
+  } finally {
+    samplesBusy = false;
+  }
+}

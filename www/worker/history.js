@@ -1,0 +1,24 @@
+// A model's training history: {steps, tests}, each a list of records {step, epoch, loss, recon,
+// kl} (per step: the batch's loss and its parts; per epoch: the test set's). Steps and epochs
+// count over the model's life, across runs.
+
+export const emptyHistory = () => ({ steps: [], tests: [] });
+
+const FIELDS = ['step', 'epoch', 'loss', 'recon', 'kl'];
+
+/** One record from its fields, or from the tuple [step, epoch, loss, recon, kl] that versions
+ *  before named records stored; null if it is neither. */
+function recordFrom(stored) {
+  const values = Array.isArray(stored) ? stored : FIELDS.map((f) => stored?.[f]);
+  if (values.length !== FIELDS.length || !values.every(Number.isFinite)) return null;
+  return Object.fromEntries(FIELDS.map((f, i) => [f, values[i]]));
+}
+
+/** The history stored with a model, read in either form; throws if it is damaged. */
+export function historyFromStore(stored) {
+  const lists = [stored?.steps, stored?.tests];
+  if (!lists.every(Array.isArray)) throw new Error('its training history is damaged');
+  const [steps, tests] = lists.map((list) => list.map(recordFrom));
+  if ([...steps, ...tests].includes(null)) throw new Error('its training history is damaged');
+  return { steps, tests };
+}

@@ -1,0 +1,101 @@
+// The worker's one queue. The model is never used by two jobs at once, and the order is:
+//   1. steps: the state changes that follow from the job just done (a new model, the end of a
+//      training run, a backend switch), in the order they were queued, before anything else;
+//   2. the page's calls, in arrival order;
+//   3. background work (index steps and training steps, taken in turn), one step at a time when
+//      no call waits, so a sketch waits at most one step.
+// A call is answered after the steps it caused, so the page hears of a new model before the
+// answer of the call that loaded it.
+
+// The page often answers one call with the next (an analysis, then its interpolation): for a
+// moment after a call, background work waits, so such chains are not cut by a step each time.
+const GRACE_MS = 15;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// A macrotask boundary between jobs, so the page's messages get in; on the CPU backend reads
+// resolve as microtasks, and setTimeout is clamped to 4 ms when nested.
+const channel = new MessageChannel();
+const wakers = [];
+channel.port1.onmessage = () => wakers.shift()?.();
+const yieldToEvents = () => new Promise((resolve) => { wakers.push(resolve); channel.port2.postMessage(null); });
+
+export class Scheduler {
+  #steps = [];
+  #calls = [];
+  #background;
+  #onStepError;
+  #turn = 0;
+  #running = false;
+  #lastCallAt = -Infinity;
+
+  /** `background()` lists the background jobs that may run now (async functions);
+   *  `onStepError(error)` hears of a step that threw. */
+  constructor({ background, onStepError }) {
+    this.#background = background;
+    this.#onStepError = onStepError;
+  }
+
+  /** Queues a page call: `run()` does the work; `answer({ok, value | error, ms})` is called once
+   *  it and the steps it queued are done. */
+  call(run, answer) {
+    this.#calls.push({ run, answer });
+    this.#pump();
+  }
+
+  /** Queues state-change steps (async functions) to run next, before any call or background job. */
+  step(...steps) {
+    this.#steps.push(...steps);
+    this.#pump();
+  }
+
+  /** Background work may have become possible (a run resumed, an index to build). */
+  wake() {
+    this.#pump();
+  }
+
+  async #runSteps() {
+    while (this.#steps.length) {
+      try {
+        await this.#steps.shift()();
+      } catch (e) {
+        this.#onStepError(e);
+      }
+    }
+  }
+
+  async #pump() {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      for (;;) {
+        await yieldToEvents();
+        if (this.#steps.length) { await this.#runSteps(); continue; }
+        const call = this.#calls.shift();
+        if (call) {
+          const t0 = performance.now();
+          let outcome;
+          try {
+            outcome = { ok: true, value: await call.run() };
+          } catch (error) {
+            outcome = { ok: false, error };
+          }
+          await this.#runSteps();
+          call.answer({ ...outcome, ms: performance.now() - t0 });
+          this.#lastCallAt = performance.now();
+          continue;
+        }
+        const grace = this.#lastCallAt + GRACE_MS - performance.now();
+        if (grace > 0) {
+          await sleep(grace);
+          if (this.#calls.length || this.#steps.length) continue;
+        }
+        const jobs = this.#background();
+        if (!jobs.length) break;
+        await jobs[this.#turn++ % jobs.length]();
+        await this.#runSteps();
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+}
