@@ -1,10 +1,15 @@
-// Times each operation the page uses, first call (kernel compiles) apart from the steady state.
-import init, { Sketchpad, compareBackends } from '../pkg/vae_web.js';
+// Times each operation the page uses on one backend, first call (kernel compiles) apart from the
+// steady state, through the page's own wasm module (the Session API, as www/worker.js uses it).
+// scripts/bench-browser.sh runs it on both backends beside the TF.js peer and prints the ratios.
+import init, { Session, compareBackends } from '../pkg/vae_web.js';
 
 async function bytes(url) {
   return new Uint8Array(await (await fetch(url)).arrayBuffer());
 }
 
+const median = (sorted) => sorted[Math.floor(sorted.length / 2)];
+
+/** Runs `op` n times; first call apart, then the median (and spread) of the rest. */
 async function time(n, op) {
   const ms = [];
   for (let i = 0; i < n; i++) {
@@ -13,11 +18,34 @@ async function time(n, op) {
     ms.push(performance.now() - t0);
   }
   const rest = ms.slice(1).sort((a, b) => a - b);
-  return { firstMs: ms[0], medianMs: rest[Math.floor(rest.length / 2)] ?? ms[0] };
+  return { firstMs: ms[0], medianMs: rest.length ? median(rest) : ms[0], minMs: rest[0] ?? ms[0], maxMs: rest[rest.length - 1] ?? ms[0], n };
 }
 
-self.onmessage = async ({ data: { mode, backend, batch, hidden, capture } }) => {
-  const cap = capture ? await import('./capture.js') : null; // before init(): it patches WebGPU
+/** Sketch `i` of a series: a stroke (a thick line) whose angle, length and place change with i,
+ *  so that no two analyses see the same input. 280 × 280 grey levels, as the page's canvas. */
+function sketch(i) {
+  const size = 280;
+  const grey = new Float32Array(size * size);
+  const angle = (i * 0.61) % Math.PI;
+  const length = 80 + ((i * 37) % 80);
+  const cx = 140 + ((i * 13) % 41) - 20;
+  const cy = 140 + ((i * 29) % 41) - 20;
+  const [dx, dy] = [Math.cos(angle), Math.sin(angle)];
+  for (let t = -length; t <= length; t++) {
+    const x = Math.round(cx + dx * t);
+    const y = Math.round(cy + dy * t);
+    for (let oy = -9; oy <= 9; oy++) for (let ox = -9; ox <= 9; ox++) {
+      const px = x + ox;
+      const py = y + oy;
+      if (px >= 0 && px < size && py >= 0 && py < size && ox * ox + oy * oy <= 81) grey[py * size + px] = 1;
+    }
+  }
+  return grey;
+}
+
+self.onmessage = async ({ data: msg }) => {
+  const { mode, backend, batch, hidden, capture } = msg;
+  const cap = capture ? await import('../diagnosis/capture.js') : null; // before init(): it patches WebGPU
   if (mode === 'check') {
     // The cross-backend check: the same problem on the CPU and on WebGPU (see crates/vae/src/check.rs).
     try {
@@ -30,22 +58,67 @@ self.onmessage = async ({ data: { mode, backend, batch, hidden, capture } }) => 
     }
     return;
   }
+  // Counts (the WebGPU adapter here is a CPU, SwiftShader: the bench asks for fewer there).
+  const { sketches = 200, samples = 20, warmup = 3, trainSteps = 20, epochCheck = false } = msg;
   try {
     const t0 = performance.now();
     await init();
     const [weights, data] = await Promise.all([bytes('../model/default.safetensors'), bytes('../data/mnist.bin')]);
-    const pad = await Sketchpad.create(weights, data, backend);
-    const result = { backend: JSON.parse(pad.backendInfo()), createMs: performance.now() - t0, batch, hidden };
-    const grey = new Float32Array(280 * 280);
-    for (let y = 60; y < 220; y++) for (let x = 130; x < 150; x++) grey[y * 280 + x] = 1;
-    result.indexStep = await time(4, () => pad.indexStep());
-    result.analyse = await time(6, () => pad.analyse(grey, 280, 280, 8));
-    result.sample64 = await time(6, (i) => pad.sample(64, 1, BigInt(i)));
-    pad.trainStart(JSON.stringify({
-      hidden, latent: 20, beta: 1, learningRate: 1e-3, batchSize: batch, epochs: 1, seed: 0, fromScratch: hidden !== 400,
+    const session = await Session.create(weights, data, backend);
+    const result = { backend: JSON.parse(session.backendInfo()), createMs: performance.now() - t0, batch, hidden };
+
+    // The whole neighbour index, as the page has it once settled; each step is 500 digits.
+    const index = [];
+    for (let done = false; !done;) {
+      const s = performance.now();
+      done = JSON.parse(await session.indexStep()).done;
+      index.push(performance.now() - s);
+    }
+    const indexRest = index.slice(1).sort((a, b) => a - b);
+    result.indexStep = { firstMs: index[0], medianMs: indexRest.length ? median(indexRest) : index[0], steps: index.length };
+    result.indexMs = index.reduce((a, b) => a + b, 0);
+
+    // Sketch → full answer (reconstruction, loss and its parts, percentile, map place, 8 neighbours).
+    result.analyse = await time(sketches + 1, async (i) => {
+      const answer = JSON.parse(await session.analyse(sketch(i), 280, 280, 8));
+      if (!answer || answer.neighbours.length !== 8) throw new Error(`analyse ${i}: no full answer`);
+    });
+    result.sample64 = await time(samples + 1, (i) => session.sample(64, 1, BigInt(i)));
+
+    // Training from the default model (or random weights when the width differs); warm-up steps
+    // first (kernel compiles, allocations), then the median step.
+    session.trainStart(JSON.stringify({
+      hidden, latent: 20, beta: 1, learningRate: 1e-3, batchSize: batch, epochs: 100, seed: 0, fromScratch: hidden !== 400,
     }));
-    result.trainStep = await time(12, () => pad.trainStep());
+    const steps = [];
+    for (let s = 0; s < warmup + trainSteps; s++) {
+      const start = performance.now();
+      await session.trainStep();
+      steps.push(performance.now() - start);
+    }
+    await session.trainStop();
+    const timed = steps.slice(warmup).sort((a, b) => a - b);
+    result.trainStep = { firstMs: steps[0], medianMs: median(timed), minMs: timed[0], maxMs: timed[timed.length - 1], warmup, n: timed.length };
     result.samplesPerSecond = (1000 * batch) / result.trainStep.medianMs;
+
+    // One epoch from random weights, seed 0: the first step's loss and the test loss after it must
+    // be the ones the TF.js peer (and `vae train --epochs 1`) computes from the same numbers.
+    if (epochCheck) {
+      const c0 = performance.now();
+      session.trainStart(JSON.stringify({
+        hidden: 400, latent: 20, beta: 1, learningRate: 1e-3, batchSize: 128, epochs: 1, seed: 0, fromScratch: true,
+      }));
+      let firstStepLoss = null;
+      let test = null;
+      for (let guard = 0; !test && guard < 10_000; guard++) {
+        const r = JSON.parse(await session.trainStep());
+        if (r.diverged) throw new Error(`the check epoch diverged: ${r.diverged}`);
+        firstStepLoss ??= r.report?.parts?.loss ?? null;
+        test = r.test;
+        if (r.finished && !test) break;
+      }
+      result.check = { firstStepLoss, epoch1: test, ms: performance.now() - c0 };
+    }
     self.postMessage({ ...result, capture: await cap?.report() });
   } catch (e) {
     self.postMessage({ error: String(e?.message ?? e), capture: await cap?.report() });
