@@ -1,0 +1,205 @@
+// The browser benchmark (run by scripts/bench-browser.sh): ours (the page's wasm module, CPU and
+// WebGPU backends, www/bench/) against the same model and training step in TF.js 4.22 (wasm SIMD and
+// WebGPU backends, scripts/bench/tfjs/), in the same headless Chromium, back to back, everything
+// served from our origin. Then the real page's time to its first answer and the bytes it fetched
+// before it. Prints tables, then one `RATIO <name>=<value>` line per ratio, above 1 meaning we are
+// ahead (ours ÷ peer for throughput, peer ÷ ours for time).
+//   node scripts/bench/browser.mjs [batch (128)] [hidden width (400)]
+// WebGPU here is SwiftShader (a CPU): its step counts are kept small.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { launch } from '../chromium.mjs';
+import { serve } from '../serve.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const batch = Number(process.argv[2] ?? 128);
+const hidden = Number(process.argv[3] ?? 400);
+const LOADS = 3; // fresh-profile loads of the real page
+const server = await serve(0, path.join(ROOT, 'www'), {
+  '/peer/': path.join(ROOT, 'scripts/bench/tfjs'),
+  '/vendor/': path.join(ROOT, 'node_modules/@tensorflow'),
+});
+const origin = `http://127.0.0.1:${server.address().port}`;
+const log = (s) => process.stderr.write(`\x1b[1m== ${s}\x1b[0m\n`);
+const started = Date.now();
+const loadBefore = os.loadavg();
+/** The share of CPU time not idle over the next `ms` (the load average lags by a minute). */
+async function busyShare(ms) {
+  const ticks = () => os.cpus().reduce((a, c) => [a[0] + c.times.user + c.times.nice + c.times.sys + c.times.irq, a[1] + c.times.idle], [0, 0]);
+  const [b0, i0] = ticks();
+  await new Promise((r) => setTimeout(r, ms));
+  const [b1, i1] = ticks();
+  return (b1 - b0) / Math.max(1, b1 - b0 + i1 - i0);
+}
+const busyBefore = await busyShare(2000);
+
+/** Opens `url` in a new tab of `context`, waits for body[data-result], returns it parsed. */
+async function run(context, url, what) {
+  log(`${what}: ${url}`);
+  const t0 = Date.now();
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error(`  [${what}] page error: ${e.message}`));
+  try {
+    await page.goto(`${origin}${url}`);
+    await page.waitForSelector('body[data-result]', { timeout: 900_000 });
+    const result = JSON.parse(await page.getAttribute('body', 'data-result'));
+    if (result.error) throw new Error(`${what}: ${result.error}`);
+    delete result.capture;
+    log(`${what}: done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    return result;
+  } finally {
+    await page.close();
+  }
+}
+
+/** The file that the server sends for `url` (the site is served from www/). */
+function fromDisk(url) {
+  const file = path.join(ROOT, 'www', decodeURIComponent(url.endsWith('/') ? `${url}index.html` : url));
+  return fs.existsSync(file) ? fs.readFileSync(file) : null;
+}
+
+/** The real page on a fresh profile: ms from navigation start to body[data-ready="true"], and every
+ *  response body received by then (the worker's fetches included). */
+async function firstAnswer() {
+  const { context, page } = await launch();
+  await page.addInitScript(() => {
+    new MutationObserver(() => {
+      if (!self.__readyAt && document.body?.dataset.ready === 'true') self.__readyAt = performance.now();
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-ready'], childList: true });
+  });
+  const bodies = [];
+  let ready = false;
+  page.on('requestfinished', async (request) => {
+    const late = ready;
+    if (!request.url().startsWith('http')) return;
+    const response = await request.response();
+    const url = new URL(request.url()).pathname;
+    // A body compiled while streaming (WebAssembly.instantiateStreaming: the wasm module) is not
+    // kept by the browser: read the file the server sent instead.
+    const body = (await response?.body().catch(() => null)) ?? fromDisk(url);
+    if (body) bodies.push({ url, bytes: body.length, gzip: zlib.gzipSync(body, { level: 9 }).length, late });
+  });
+  try {
+    await page.goto(`${origin}/?backend=cpu`);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
+    ready = true;
+    const ms = await page.evaluate(() => self.__readyAt);
+    await new Promise((r) => setTimeout(r, 500)); // let the bodies already received be read
+    return { ms, files: bodies.filter((b) => !b.late) };
+  } finally {
+    await context.close();
+  }
+}
+
+const results = {};
+{
+  log(`the real page, /?backend=cpu, ${LOADS} fresh-profile loads`);
+  results.loads = [];
+  for (let i = 0; i < LOADS; i++) results.loads.push(await firstAnswer());
+}
+{
+  const { context } = await launch();
+  try {
+    results.oursCpu = await run(context, `/bench/?backend=cpu&batch=${batch}&hidden=${hidden}&sketches=200&samples=20&warmup=3&trainSteps=20&epochCheck=${hidden === 400 ? 1 : 0}`, 'ours, CPU');
+    results.tfjsWasm = await run(context, `/peer/?backend=wasm&batch=${batch}&hidden=${hidden}&warmup=3&steps=20&check=${hidden === 400 ? 1 : 0}`, 'TF.js, wasm');
+  } finally {
+    await context.close();
+  }
+}
+{
+  const { context } = await launch({ webgpu: true });
+  try {
+    results.oursWebgpu = await run(context, `/bench/?backend=webgpu&batch=${batch}&hidden=${hidden}&sketches=20&samples=5&warmup=2&trainSteps=5`, 'ours, WebGPU');
+    results.tfjsWebgpu = await run(context, `/peer/?backend=webgpu&batch=${batch}&hidden=${hidden}&warmup=2&steps=5`, 'TF.js, WebGPU');
+  } finally {
+    await context.close();
+  }
+}
+server.close();
+const rawFile = path.join(os.tmpdir(), `bench-browser-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+fs.writeFileSync(rawFile, JSON.stringify(results, null, 1));
+
+// ---- tables --------------------------------------------------------------------------------------
+const { oursCpu: cpu, oursWebgpu: gpu, tfjsWasm: wasm, tfjsWebgpu: tgpu } = results;
+const f = (v, digits = 1) => (v == null || Number.isNaN(v) ? '—' : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+const table = (head, rows) => {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => `| ${cells.map((c, i) => (i ? String(c).padStart(widths[i]) : String(c).padEnd(widths[i]))).join(' | ')} |`;
+  console.log(line(head));
+  console.log(`|${widths.map((w, i) => (i ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`);
+  rows.forEach((r) => console.log(line(r)));
+};
+const medianOf = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+console.log(`\n# ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), CPUs busy before: ${(100 * busyBefore).toFixed(0)} %, load average before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; the run took ${((Date.now() - started) / 1000).toFixed(0)} s`);
+if (busyBefore > 0.1) console.log(`# warning: something else was running (${(100 * busyBefore).toFixed(0)} % busy): the times are noisy`);
+console.log(`# headless Chromium; batch ${batch}, hidden ${hidden}; TF.js ${wasm.version} (wasm: SIMD ${wasm.features.simd}, ${wasm.features.threads} thread); WebGPU adapter: SwiftShader\n`);
+
+console.log('training, same model and step (BCE from logits + KL, Adam), medians after warm-up');
+table(['', 'ours CPU', 'ours WebGPU', 'TF.js wasm', 'TF.js WebGPU'], [
+  ['step, median (ms)', f(cpu.trainStep.medianMs), f(gpu.trainStep.medianMs), f(wasm.stepMs.median), f(tgpu.stepMs.median)],
+  ['samples/s', f(cpu.samplesPerSecond, 0), f(gpu.samplesPerSecond, 0), f(wasm.samplesPerSecond, 0), f(tgpu.samplesPerSecond, 0)],
+  ['first step (ms)', f(cpu.trainStep.firstMs), f(gpu.trainStep.firstMs), f(wasm.firstStepMs), f(tgpu.firstStepMs)],
+  ['timed steps (after warm-up)', `${cpu.trainStep.n} (${cpu.trainStep.warmup})`, `${gpu.trainStep.n} (${gpu.trainStep.warmup})`, `${wasm.stepMs.n} (3)`, `${tgpu.stepMs.n} (2)`],
+  ['start: module + model + data (ms)', f(cpu.createMs, 0), f(gpu.createMs, 0), f(wasm.readyMs, 0), f(tgpu.readyMs, 0)],
+]);
+
+console.log('\nthe page\'s jobs (ours; no peer)');
+table(['', 'CPU', 'WebGPU'], [
+  [`sketch → full answer, median of ${cpu.analyse.n - 1} / ${gpu.analyse.n - 1} (ms)`, f(cpu.analyse.medianMs, 2), f(gpu.analyse.medianMs, 2)],
+  ['64-sample decode, median (ms)', f(cpu.sample64.medianMs, 2), f(gpu.sample64.medianMs, 2)],
+  [`whole neighbour index, ${cpu.indexStep.steps} steps (ms)`, f(cpu.indexMs, 0), f(gpu.indexMs, 0)],
+]);
+
+const loadMs = results.loads.map((l) => l.ms);
+const files = results.loads[0].files;
+const total = files.reduce((a, b) => a + b.bytes, 0);
+const gz = files.reduce((a, b) => a + b.gzip, 0);
+console.log(`\nthe real page (/?backend=cpu, fresh profile, loopback): first answer in ${f(medianOf(loadMs), 0)} ms (median of ${LOADS}: ${loadMs.map((m) => f(m, 0)).join(', ')})`);
+console.log(`fetched before the first answer: ${files.length} files, ${f(total / 1e6, 2)} MB (gzip -9: ${f(gz / 1e6, 2)} MB)`);
+table(['file', 'bytes', 'gzip -9'], files.sort((a, b) => b.bytes - a.bytes).map((b) => [b.url, b.bytes.toLocaleString('en-US'), b.gzip.toLocaleString('en-US')]));
+
+let checkFailed = false;
+if (cpu.check && wasm.check) {
+  console.log('\ncheck: one epoch from our initial weights (seed 0), our batch order and ε, batch 128 (nats/image)');
+  const rows = [
+    ['first step, training loss', cpu.check.firstStepLoss, wasm.check.firstStepLoss, 1e-4],
+    ['after epoch 1, test loss (z sampled)', cpu.check.epoch1?.loss, wasm.check.epoch1.loss, 2e-3],
+    ['after epoch 1, test loss (z = μ)', cpu.check.epoch1?.loss_mu, wasm.check.epoch1.loss_mu, 2e-3],
+  ];
+  table(['figure', 'ours CPU', 'TF.js wasm', 'rel. diff'], rows.map(([name, a, b, tol]) => {
+    const rel = Math.abs(a - b) / Math.abs(a);
+    if (!(rel <= tol)) checkFailed = true;
+    return [name, f(a, 3), f(b, 3), `${rel.toExponential(1)}${rel <= tol ? '' : ` MISMATCH (bound ${tol})`}`];
+  }));
+  console.log(`TF.js alone: untrained test loss ${f(wasm.check.untrained.loss, 2)} (z = μ ${f(wasm.check.untrained.loss_mu, 2)}); `
+    + `the default model's test loss ${f(wasm.check.defaultModel.loss, 2)} (z = μ ${f(wasm.check.defaultModel.loss_mu, 2)})`);
+}
+
+console.log('\nCPU against WebGPU (ours; first call, then the median of the rest)');
+table(['operation (ms)', 'CPU', 'WebGPU', 'WebGPU / CPU'], [
+  ['start (create + self-test)', cpu.createMs, gpu.createMs],
+  ['indexStep, first call', cpu.indexStep.firstMs, gpu.indexStep.firstMs],
+  ['indexStep, median after', cpu.indexStep.medianMs, gpu.indexStep.medianMs],
+  ['analyse, first call', cpu.analyse.firstMs, gpu.analyse.firstMs],
+  ['analyse, median after', cpu.analyse.medianMs, gpu.analyse.medianMs],
+  ['sample64, first call', cpu.sample64.firstMs, gpu.sample64.firstMs],
+  ['sample64, median after', cpu.sample64.medianMs, gpu.sample64.medianMs],
+  ['trainStep, first call', cpu.trainStep.firstMs, gpu.trainStep.firstMs],
+  ['trainStep, median after warm-up', cpu.trainStep.medianMs, gpu.trainStep.medianMs],
+].map(([name, a, b]) => [name, f(a), f(b), f(b / a)]));
+console.log(`training at batch ${batch}, hidden ${hidden}: CPU ${f(cpu.samplesPerSecond, 0)} samples/s, WebGPU ${f(gpu.samplesPerSecond, 0)} samples/s`);
+console.log(`raw results: ${rawFile}\n`);
+
+const ratio = (name, v) => console.log(`RATIO ${name}=${v.toFixed(2)}`);
+ratio('train_cpu_vs_tfjs_wasm', cpu.samplesPerSecond / wasm.samplesPerSecond);
+ratio('train_webgpu_vs_tfjs_webgpu', gpu.samplesPerSecond / tgpu.samplesPerSecond);
+ratio('start_cpu_vs_tfjs_wasm', wasm.readyMs / cpu.createMs);
+ratio('first_answer_vs_tfjs_wasm_first_step', (wasm.readyMs + wasm.firstStepMs) / medianOf(loadMs));
+if (checkFailed) {
+  console.error('the check failed: ours and TF.js do not compute the same losses from the same numbers');
+  process.exitCode = 1;
+}
