@@ -5,7 +5,6 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Forward, Vae};
-use crate::tensor::read;
 use crate::{Error, Result};
 
 /// The two terms of the loss, per image, and the forward pass they came from.
@@ -84,18 +83,6 @@ impl LossTotals {
         Ok(())
     }
 
-    /// Reads a batch's [`LossTerms::sums`] and adds them.
-    pub async fn read_and_add(&mut self, sums: Tensor<1>, n: usize) -> Result<()> {
-        self.add(&read(sums).await?, n)
-    }
-
-    /// Adds another total.
-    pub fn merge(&mut self, other: LossTotals) {
-        self.n += other.n;
-        self.recon += other.recon;
-        self.kl += other.kl;
-    }
-
     pub fn mean(&self, beta: f64) -> LossParts {
         let n = self.n.max(1) as f64;
         let (recon, kl) = (self.recon / n, self.kl / n);
@@ -106,7 +93,7 @@ impl LossTotals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::matrix;
+    use crate::tensor::{matrix, read};
     use crate::test_util::{assert_close, backends, block_on};
 
     #[test]

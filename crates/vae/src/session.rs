@@ -267,10 +267,7 @@ impl Session {
         };
         let now = self.current.inference.analyse(&input).await?;
         let scored = !self.current.index.test_losses.is_empty();
-        let (source, updating) = match &self.previous {
-            Some(previous) if !self.is_whole(&self.current.index) => (previous, true),
-            _ => (&self.current, false),
-        };
+        let (source, updating) = self.shown();
         let (seen, percentile) = if updating {
             let then = source.inference.analyse(&input).await?;
             let percentile = if scored {
@@ -327,10 +324,7 @@ impl Session {
     /// Decodes the point (x, y) of the map on screen with the model that made it: the previous
     /// model's while the current index grows, as for [`Session::analyse`].
     pub async fn decode_map_point(&self, x: f32, y: f32) -> Result<Vec<f32>> {
-        let shown = match &self.previous {
-            Some(previous) if !self.is_whole(&self.current.index) => previous,
-            _ => &self.current,
-        };
+        let (shown, _) = self.shown();
         shown.inference.decode(&shown.index.map.unproject([x, y])).await
     }
 
@@ -431,6 +425,15 @@ impl Session {
     }
 
     // ---- helpers -------------------------------------------------------------------------------
+
+    /// The model and index whose neighbours and map the page shows: the previous whole one while
+    /// the current index grows after a change of model (true), else the current one.
+    fn shown(&self) -> (&Indexed, bool) {
+        match &self.previous {
+            Some(previous) if !self.is_whole(&self.current.index) => (previous, true),
+            _ => (&self.current, false),
+        }
+    }
 
     fn is_whole(&self, index: &LatentIndex) -> bool {
         index.len() == self.data.len() && !index.test_losses.is_empty()

@@ -11,7 +11,7 @@ use crate::limits::LIMITS;
 use crate::loss::{LossParts, LossTerms, LossTotals};
 use crate::model::Vae;
 use crate::rng::Rng;
-use crate::tensor::matrix;
+use crate::tensor::{matrix, read};
 use crate::{Dataset, Error, IMAGE_PIXELS, Result, VaeConfig, VaeWeights};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -129,9 +129,10 @@ impl Trainer {
         let before = self.model.clone();
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self.optim.step(self.options.learning_rate, self.model.clone(), grads);
-        let mut totals = LossTotals::default();
-        totals.read_and_add(sums, n).await?;
-        let parts = totals.mean(self.config.beta);
+        let sums = read(sums).await?;
+        let mut batch_totals = LossTotals::default();
+        batch_totals.add(&sums, n)?;
+        let parts = batch_totals.mean(self.config.beta);
         if !parts.is_finite() {
             self.model = self.last_good.clone();
             return Err(Error::Diverged {
@@ -142,7 +143,7 @@ impl Trainer {
         self.last_good = before;
 
         self.step += 1;
-        self.epoch_totals.merge(totals);
+        self.epoch_totals.add(&sums, n)?;
         let report =
             StepReport { step: self.step, epoch: self.epoch, batch: n, epoch_done: end == self.order.len(), parts };
         self.cursor = end;
