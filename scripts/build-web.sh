@@ -16,3 +16,5 @@ rm -rf "$ROOT/www/pkg"
 "$TOOLS/bin/wasm-bindgen" --target web --no-typescript --out-name vae_web --out-dir "$ROOT/www/pkg" "$opt"
 size=$(stat -c %s "$ROOT/www/pkg/vae_web_bg.wasm"); gz=$(gzip -9 -c "$ROOT/www/pkg/vae_web_bg.wasm" | wc -c)
 log "www/pkg/vae_web_bg.wasm: $((size / 1024)) KiB raw, $((gz / 1024)) KiB gzip -9 (raw $((($(stat -c %s "$raw")) / 1024)) KiB before wasm-opt)"
+log "brotli and gzip copies of the big files, for servers that send them (scripts/precompress.mjs)"
+node "$ROOT/scripts/precompress.mjs" "$ROOT/www"

@@ -52,7 +52,7 @@ async function start() {
   await sample();
   $('app').setAttribute('aria-busy', 'false');
   ready = true;
-  hooks.pageReady();
+  hooks.pageReady(loaded.arrived);
   // WebGPU is warmed up once the page has answered: it takes the worker's thread for much of a
   // few seconds, and the first answer should not wait behind it.
   if (loaded.backend.warming_up) call('warmUpWebgpu').catch((e) => notice(e.message));

@@ -80,15 +80,19 @@ async function firstAnswer() {
     // A body compiled while streaming (WebAssembly.instantiateStreaming: the wasm module) is not
     // kept by the browser: read the file the server sent instead.
     const body = (await response?.body().catch(() => null)) ?? fromDisk(url);
-    if (body) bodies.push({ url, bytes: body.length, gzip: zlib.gzipSync(body, { level: 9 }).length, late });
+    // What crossed the wire: the body as our server sent it (brotli or gzip where it could).
+    const wire = (await request.sizes().catch(() => null))?.responseBodySize;
+    const encoding = (await response?.headerValue('content-encoding').catch(() => null)) ?? 'none';
+    if (body) bodies.push({ url, bytes: body.length, wire, encoding, gzip: zlib.gzipSync(body, { level: 9 }).length, late });
   });
   try {
     await page.goto(`${origin}/?backend=cpu`);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
     ready = true;
     const ms = await page.evaluate(() => self.__readyAt);
+    const phases = JSON.parse(await page.getAttribute('body', 'data-load-phases'));
     await new Promise((r) => setTimeout(r, 500)); // let the bodies already received be read
-    return { ms, files: bodies.filter((b) => !b.late) };
+    return { ms, phases, files: bodies.filter((b) => !b.late) };
   } finally {
     await context.close();
   }
@@ -159,8 +163,14 @@ const files = results.loads[0].files;
 const total = files.reduce((a, b) => a + b.bytes, 0);
 const gz = files.reduce((a, b) => a + b.gzip, 0);
 console.log(`\nthe real page (/?backend=cpu, fresh profile, loopback): first answer in ${f(medianOf(loadMs), 0)} ms (median of ${LOADS}: ${loadMs.map((m) => f(m, 0)).join(', ')})`);
-console.log(`fetched before the first answer: ${files.length} files, ${f(total / 1e6, 2)} MB (gzip -9: ${f(gz / 1e6, 2)} MB)`);
-table(['file', 'bytes', 'gzip -9'], files.sort((a, b) => b.bytes - a.bytes).map((b) => [b.url, b.bytes.toLocaleString('en-US'), b.gzip.toLocaleString('en-US')]));
+const phaseNames = Object.keys(results.loads[0].phases);
+console.log('when each part was there, ms since navigation (the worker: wasm compiled, model and data fetched, session created, stored model read; the page: first samples drawn)');
+table(['load', ...phaseNames], results.loads.map((l, i) => [String(i + 1), ...phaseNames.map((n) => f(l.phases[n], 0))]));
+const wire = files.reduce((a, b) => a + (b.wire ?? b.bytes), 0);
+console.log(`fetched before the first answer: ${files.length} files, ${f(total / 1e6, 2)} MB; on the wire from scripts/serve.mjs ${f(wire / 1e6, 2)} MB (gzip -9 of each: ${f(gz / 1e6, 2)} MB)`);
+table(['file', 'bytes', 'on the wire', 'encoding', 'gzip -9'], files.sort((a, b) => b.bytes - a.bytes).map((b) => [
+  b.url, b.bytes.toLocaleString('en-US'), (b.wire ?? b.bytes).toLocaleString('en-US'), b.encoding, b.gzip.toLocaleString('en-US'),
+]));
 
 let checkFailed = false;
 if (cpu.check && wasm.check) {
@@ -199,6 +209,7 @@ ratio('train_cpu_vs_tfjs_wasm', cpu.samplesPerSecond / wasm.samplesPerSecond);
 ratio('train_webgpu_vs_tfjs_webgpu', gpu.samplesPerSecond / tgpu.samplesPerSecond);
 ratio('start_cpu_vs_tfjs_wasm', wasm.readyMs / cpu.createMs);
 ratio('first_answer_vs_tfjs_wasm_first_step', (wasm.readyMs + wasm.firstStepMs) / medianOf(loadMs));
+console.log(`BYTES first_answer_wire=${wire} first_answer_raw=${total}`);
 if (checkFailed) {
   console.error('the check failed: ours and TF.js do not compute the same losses from the same numbers');
   process.exitCode = 1;

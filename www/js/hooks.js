@@ -18,9 +18,12 @@ function mark(el, fields) {
 
 // ---- the page as a whole: body[data-ready|indexed|idle|backend-settled] -------------------------
 
-/** The page answers: the model is loaded and the first samples are drawn. */
-export function pageReady() {
-  mark(document.body, { ready: 'true', readyMs: sinceStart() });
+/** The page answers: the model is loaded and the first samples are drawn. `arrived`: when each
+ *  part of the start was there in the worker (ms since the epoch), marked as ms since navigation. */
+export function pageReady(arrived = {}) {
+  const phases = Object.fromEntries(Object.entries(arrived).map(([name, at]) => [name, Math.round(at - performance.timeOrigin)]));
+  phases.ready = Math.round(performance.now());
+  mark(document.body, { ready: 'true', readyMs: sinceStart(), loadPhases: JSON.stringify(phases) });
 }
 
 /** The neighbour index is being built for a new model (at start-up and after every change). */

@@ -86,6 +86,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Rewrite a model file (checked on the way), as f32 or, with --f16, in half the bytes (each
+    /// value rounded to f16; the page fetches its default model so and computes in f32).
+    Convert {
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        model: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        f16: bool,
+    },
     /// Preprocess a drawing (MNIST-style) and write [input | reconstruction] as a PNG.
     Reconstruct {
         #[arg(long, default_value = DEFAULT_MODEL)]
@@ -220,6 +230,14 @@ fn run(cli: Cli) -> Result<(), String> {
             let images = block_on(inference.sample(n, temperature, &mut Rng::new(seed)))?;
             image::write_grid(&out, &images, 8, 2)?;
             println!("wrote {n} samples to {}", out.display());
+            Ok(())
+        }
+        Command::Convert { model, out, f16 } => {
+            let weights = VaeWeights::load(&model).map_err(|e| e.to_string())?;
+            let bytes = if f16 { weights.to_safetensors_f16() } else { weights.to_safetensors() };
+            let bytes = bytes.map_err(|e| e.to_string())?;
+            std::fs::write(&out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            println!("wrote {} ({} bytes, {})", out.display(), bytes.len(), if f16 { "f16" } else { "f32" });
             Ok(())
         }
         Command::Reconstruct { model, image, out } => {

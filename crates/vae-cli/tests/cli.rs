@@ -83,6 +83,30 @@ fn eval_of_the_default_model_reports_every_figure_and_it_is_trained() {
     assert!((v["recon"].as_f64().unwrap() + v["kl"].as_f64().unwrap() - loss).abs() < 1e-6);
 }
 
+/// The page fetches the default model as f16 (half the bytes): the committed file must be exactly
+/// `vae convert --f16` of the default model, and score the test set as it does.
+#[test]
+fn the_pages_f16_default_model_is_the_default_model_rounded() {
+    let out = tmp("default-f16.safetensors");
+    vae(&["convert", "--f16", "--out", out.to_str().unwrap()]);
+    let committed = repo("www/model/default-f16.safetensors");
+    // The values, not the bytes: the header's metadata order is not fixed.
+    assert!(
+        vae::VaeWeights::load(&out).unwrap() == vae::VaeWeights::load(&committed).unwrap(),
+        "www/model/default-f16.safetensors is not `vae convert --f16` of the default model: run scripts/train-default.sh's last step"
+    );
+    let loss_mu = |model: &str| {
+        let out = stdout(&vae(&["eval", "--model", model, "--json"]));
+        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["loss_mu"].as_f64().unwrap()
+    };
+    let (f32_loss, f16_loss) =
+        (loss_mu(repo("www/model/default.safetensors").to_str().unwrap()), loss_mu(committed.to_str().unwrap()));
+    assert!(
+        (f32_loss - f16_loss).abs() < 0.02,
+        "f16 rounding moved the test loss (z = μ) from {f32_loss} to {f16_loss}"
+    );
+}
+
 #[test]
 fn an_idx_pair_is_evaluated_whole_plain_or_gzipped() {
     for gzip in [false, true] {

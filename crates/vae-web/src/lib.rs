@@ -60,6 +60,28 @@ pub struct Session {
     backend: Rc<RefCell<Backend>>,
 }
 
+/// A sketch's answer in two parts: its figures as JSON, its images as one `Float32Array` (the
+/// 28×28 input, the reconstruction, then the neighbours in order, 784 grey levels each). As JSON
+/// text, those 10 × 784 floats took longer to write and parse than the analysis itself.
+#[wasm_bindgen]
+pub struct SketchAnswer {
+    json: String,
+    images: Vec<f32>,
+}
+
+#[wasm_bindgen]
+impl SketchAnswer {
+    #[wasm_bindgen(getter)]
+    pub fn json(&self) -> String {
+        self.json.clone()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn images(&self) -> Vec<f32> {
+        self.images.clone()
+    }
+}
+
 #[derive(Serialize)]
 struct Switch {
     /// The session is now on WebGPU.
@@ -154,10 +176,20 @@ impl Session {
         to_js(&self.now(|s| Ok(s.map_points()))?)
     }
 
-    /// Everything the page shows for a sketch (`grey` is `width × height`, ink = 1), or `null`
-    /// for an empty one.
-    pub async fn analyse(&self, grey: Vec<f32>, width: usize, height: usize, k: usize) -> Result<String, JsError> {
-        to_js(&self.run(async |s| s.analyse(&grey, width, height, k).await).await?)
+    /// Everything the page shows for a sketch (`grey` is `width × height`, ink = 1), or
+    /// `undefined` for an empty one.
+    pub async fn analyse(
+        &self,
+        grey: Vec<f32>,
+        width: usize,
+        height: usize,
+        k: usize,
+    ) -> Result<Option<SketchAnswer>, JsError> {
+        let Some(answer) = self.run(async |s| s.analyse(&grey, width, height, k).await).await? else {
+            return Ok(None);
+        };
+        let images = [&answer.input[..], &answer.reconstruction, &answer.neighbour_images].concat();
+        Ok(Some(SketchAnswer { json: to_js(&answer)?, images }))
     }
 
     /// `n` digits from N(0, T² I), `n × 784` grey levels.

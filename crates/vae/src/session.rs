@@ -48,8 +48,11 @@ pub struct IndexProgress {
 /// Everything the page shows for a sketch.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SketchAnswer {
-    /// The 28×28 MNIST-style input.
+    /// The 28×28 MNIST-style input. (The images are not in the JSON form: 10 × 784 floats as
+    /// text cost the page more than the analysis itself; [`SketchAnswer::images`] gives them.)
+    #[serde(skip)]
     pub input: Vec<f32>,
+    #[serde(skip)]
     pub reconstruction: Vec<f32>,
     pub mu: Vec<f32>,
     pub logvar: Vec<f32>,
@@ -60,6 +63,7 @@ pub struct SketchAnswer {
     /// Nearest digits first; each `mu` is under the current model, so a walk to it is one decode.
     pub neighbours: Vec<Neighbour>,
     /// The neighbours' own grey levels, 784 each, in the same order.
+    #[serde(skip)]
     pub neighbour_images: Vec<f32>,
     /// Share of test digits less digit-like than this one, in percent; None until the test set
     /// is scored.

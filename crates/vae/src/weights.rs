@@ -2,12 +2,15 @@
 //!
 //! Files are safetensors laid out like the seed's PyTorch module: `fc1`, `fc21`, `fc22`, `fc3`,
 //! `fc4`, each `.weight` of shape [out, in] and `.bias` of shape [out], f32 little-endian, with the
-//! configuration in the metadata (`hidden`, `latent`, `beta`). So `torch.nn.Module.load_state_dict(
+//! configuration in the metadata (`hidden`, `latent`, `beta`). F16 and BF16 files are read too
+//! (PyTorch saves half-precision models that way), and [`VaeWeights::to_safetensors_f16`] writes
+//! one: the page fetches its default model as f16, half the bytes, and computes in f32. So `torch.nn.Module.load_state_dict(
 //! safetensors.torch.load_file(path))` reads our files and we read theirs (their metadata may be
 //! missing: the shapes then say the hidden width and latent size, and β defaults to 1).
 
 use std::collections::HashMap;
 
+use half::{bf16, f16};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::{Error, IMAGE_PIXELS, Result, VaeConfig, rng::Rng};
@@ -73,18 +76,32 @@ impl VaeWeights {
     }
 
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        self.serialize(Dtype::F32, f32_bytes)
+    }
+
+    /// The same file with every value rounded to the nearest f16 (for transfer: half the bytes;
+    /// reading it back gives these weights rounded, to about 3 significant digits). Refused if a
+    /// value is beyond f16's range (±65 504).
+    pub fn to_safetensors_f16(&self) -> Result<Vec<u8>> {
+        if let Some(v) =
+            self.layers.iter().flat_map(|l| l.weight.iter().chain(&l.bias)).find(|v| v.abs() > f16::MAX.to_f32())
+        {
+            return Err(Error::Weights(format!("the value {v} is beyond f16's range")));
+        }
+        self.serialize(Dtype::F16, |values| values.iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect())
+    }
+
+    fn serialize(&self, dtype: Dtype, bytes_of: fn(&[f32]) -> Vec<u8>) -> Result<Vec<u8>> {
         self.validate()?;
         let names = self.config.layers();
         let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for ((name, inputs, outputs), layer) in names.iter().zip(&self.layers) {
-            owned.push((format!("{name}.weight"), vec![*outputs, *inputs], f32_bytes(&layer.weight)));
-            owned.push((format!("{name}.bias"), vec![*outputs], f32_bytes(&layer.bias)));
+            owned.push((format!("{name}.weight"), vec![*outputs, *inputs], bytes_of(&layer.weight)));
+            owned.push((format!("{name}.bias"), vec![*outputs], bytes_of(&layer.bias)));
         }
         let views = owned
             .iter()
-            .map(|(name, shape, bytes)| {
-                TensorView::new(Dtype::F32, shape.clone(), bytes).map(|view| (name.clone(), view))
-            })
+            .map(|(name, shape, bytes)| TensorView::new(dtype, shape.clone(), bytes).map(|view| (name.clone(), view)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Error::Weights(e.to_string()))?;
         let metadata = HashMap::from([
@@ -130,16 +147,19 @@ impl VaeWeights {
 
         let read = |name: &str, rank: usize| -> Result<(Vec<usize>, Vec<f32>)> {
             let view = tensors.tensor(name).map_err(|e| Error::Weights(format!("{name}: {}", describe(&e))))?;
-            if view.dtype() != Dtype::F32 {
-                return Err(Error::Weights(format!("{name} is {:?}, expected F32", view.dtype())));
-            }
+            let decode: fn(&[u8]) -> f32 = match view.dtype() {
+                Dtype::F32 => |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                Dtype::F16 => |b| f16::from_le_bytes([b[0], b[1]]).to_f32(),
+                Dtype::BF16 => |b| bf16::from_le_bytes([b[0], b[1]]).to_f32(),
+                other => return Err(Error::Weights(format!("{name} is {other:?}, expected F32, F16 or BF16"))),
+            };
             if view.shape().len() != rank {
                 return Err(Error::Weights(format!(
                     "{name} has shape {:?}, expected {rank} dimension(s)",
                     view.shape()
                 )));
             }
-            let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let values = view.data().chunks_exact(view.dtype().bitsize() / 8).map(decode).collect();
             Ok((view.shape().to_vec(), values))
         };
 
@@ -268,6 +288,45 @@ mod tests {
     }
 
     #[test]
+    fn half_precision_files_read_as_their_rounded_values() {
+        let w = small();
+        let rounded = |f: fn(f32) -> f32| {
+            let mut r = w.clone();
+            r.layers.iter_mut().for_each(|l| l.weight.iter_mut().chain(l.bias.iter_mut()).for_each(|v| *v = f(*v)));
+            r
+        };
+        let f16_file = w.to_safetensors_f16().unwrap();
+        assert!(f16_file.len() < w.to_safetensors().unwrap().len() * 6 / 10);
+        assert_eq!(VaeWeights::from_safetensors(&f16_file).unwrap(), rounded(|v| f16::from_f32(v).to_f32()));
+        // BF16, as PyTorch saves `model.bfloat16()`: no metadata, the shapes give the sizes.
+        let views: Vec<(String, Vec<usize>, Vec<u8>)> = w
+            .config
+            .layers()
+            .iter()
+            .zip(&w.layers)
+            .flat_map(|((name, inputs, outputs), l)| {
+                let bf = |v: &[f32]| v.iter().flat_map(|x| bf16::from_f32(*x).to_le_bytes()).collect::<Vec<u8>>();
+                [
+                    (format!("{name}.weight"), vec![*outputs, *inputs], bf(&l.weight)),
+                    (format!("{name}.bias"), vec![*outputs], bf(&l.bias)),
+                ]
+            })
+            .collect();
+        let bf16_file = safetensors::serialize(
+            views.iter().map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::BF16, s.clone(), b).unwrap())),
+            None,
+        )
+        .unwrap();
+        let mut expected = rounded(|v| bf16::from_f32(v).to_f32());
+        expected.config.beta = 1.0;
+        assert_eq!(VaeWeights::from_safetensors(&bf16_file).unwrap(), expected);
+        // Beyond f16's range: refused, not written as infinity.
+        let mut huge = w.clone();
+        huge.layers[1].bias[0] = 1e6;
+        assert!(huge.to_safetensors_f16().unwrap_err().to_string().contains("beyond f16's range"));
+    }
+
+    #[test]
     fn init_is_seeded_and_within_pytorch_bounds() {
         let a = VaeWeights::init(VaeConfig::default(), 1).unwrap();
         assert_eq!(a, VaeWeights::init(VaeConfig::default(), 1).unwrap());
@@ -306,6 +365,13 @@ mod tests {
         inf[0] = f32::INFINITY;
         expect_err(&tamper(&w, "fc4.bias", Some((vec![784], inf))), "fc4.bias holds a non-finite value (inf)");
         expect_err(&vec![0u8; MAX_FILE_BYTES + 1], "a model file is at most");
+        // A tensor of integers (same byte count as its f32s).
+        let good = SafeTensors::deserialize(&good).unwrap();
+        let ints = good.tensors().into_iter().map(|(name, view)| {
+            let dtype = if name == "fc3.bias" { Dtype::I32 } else { Dtype::F32 };
+            (name, TensorView::new(dtype, view.shape().to_vec(), view.data()).unwrap())
+        });
+        expect_err(&safetensors::serialize(ints, None).unwrap(), "fc3.bias is I32, expected F32, F16 or BF16");
     }
 
     #[test]
