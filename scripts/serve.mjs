@@ -90,14 +90,17 @@ function representation(file, stat, accepts) {
 /** Serves `root` at / and each of `mounts` ({'/prefix/': folder}) at its prefix: the benchmark and
  *  diagnosis tools mount their own pages beside the site without shipping them in www/. */
 export function serve(port = 0, root = ROOT, mounts = {}) {
+  // Real paths once: every file's real path is compared against them.
+  const rootBase = fs.realpathSync(root);
+  const mountBases = Object.fromEntries(Object.entries(mounts).map(([prefix, folder]) => [prefix, fs.realpathSync(folder)]));
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed');
       return;
     }
     const url = new URL(req.url, 'http://127.0.0.1');
-    const prefix = Object.keys(mounts).find((p) => url.pathname.startsWith(p));
-    const base = fs.realpathSync(prefix ? mounts[prefix] : root);
+    const prefix = Object.keys(mountBases).find((p) => url.pathname.startsWith(p));
+    const base = prefix ? mountBases[prefix] : rootBase;
     const file = resolveInside(base, prefix ? url.pathname.slice(prefix.length) : url.pathname);
     if (!file) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');

@@ -2,11 +2,12 @@
 //!
 //! Files are safetensors laid out like the seed's PyTorch module: `fc1`, `fc21`, `fc22`, `fc3`,
 //! `fc4`, each `.weight` of shape [out, in] and `.bias` of shape [out], f32 little-endian, with the
-//! configuration in the metadata (`hidden`, `latent`, `beta`). F16 and BF16 files are read too
-//! (PyTorch saves half-precision models that way), and [`VaeWeights::to_safetensors_f16`] writes
-//! one: the page fetches its default model as f16, half the bytes, and computes in f32. So `torch.nn.Module.load_state_dict(
+//! configuration in the metadata (`hidden`, `latent`, `beta`). So `torch.nn.Module.load_state_dict(
 //! safetensors.torch.load_file(path))` reads our files and we read theirs (their metadata may be
-//! missing: the shapes then say the hidden width and latent size, and β defaults to 1).
+//! missing: the shapes then say the hidden width and latent size, and β defaults to 1). F16 and
+//! BF16 files are read too (PyTorch saves half-precision models that way), and
+//! [`VaeWeights::to_safetensors_f16`] writes one: the page fetches its default model as f16, half
+//! the bytes, and computes in f32.
 
 use std::collections::HashMap;
 
