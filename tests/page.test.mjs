@@ -84,6 +84,12 @@ for (const webgpu of BACKENDS) {
       assert.equal(await page.getAttribute('#backend', 'aria-label'), 'Backend');
     });
 
+    await t.test('the start-up\'s background work waits for the first answer', async () => {
+      // The first index step (scoring the test set) once ran before the first samples were drawn.
+      const { readyMs, indexStartedMs } = await page.evaluate(() => document.body.dataset);
+      assert.ok(Number(indexStartedMs) >= Number(readyMs), `the index began at ${indexStartedMs} ms, the page answered at ${readyMs} ms`);
+    });
+
     await t.test('the form\'s limits and the backend choices are the wasm module\'s limits()', async () => {
       // The core's own bounds (the form said latent ≤ 128 and hidden ≤ 2048 before).
       assert.equal(limits.latent.max, 512);

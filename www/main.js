@@ -29,6 +29,7 @@ on('model', ({ model }) => {
   if (ready) sample().catch((e) => notice(e.message));
 });
 on('index', async ({ progress }) => {
+  hooks.indexGrew();
   await showIndexProgress(progress);
   if (progress.done) {
     hooks.indexWhole();
@@ -53,9 +54,8 @@ async function start() {
   $('app').setAttribute('aria-busy', 'false');
   ready = true;
   hooks.pageReady(loaded.arrived);
-  // WebGPU is warmed up once the page has answered: it takes the worker's thread for much of a
-  // few seconds, and the first answer should not wait behind it.
-  if (loaded.backend.warming_up) call('warmUpWebgpu').catch((e) => notice(e.message));
+  // The neighbour index and WebGPU's warm-up start only now, so the first answer waits for neither.
+  call('pageAnswered').catch((e) => notice(e.message));
 }
 
 start().catch((e) => {

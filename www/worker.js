@@ -40,6 +40,7 @@ let history = emptyHistory(); // the page's model's training records (worker/his
  *  epochs the model had before it (the session counts per run, the history over its life). */
 let training = null;
 let indexing = false; // the neighbour index is not whole yet
+let pageAnswered = false; // background work waits for the page's first answer (ops.pageAnswered)
 let webgpuStarted = false;
 let webgpuWaiting = false; // WebGPU is checked and warmed up; the model has not moved over yet
 
@@ -47,7 +48,7 @@ const post = (message) => self.postMessage(message);
 const errorText = (e) => String(e?.message ?? e);
 
 const scheduler = new Scheduler({
-  background: () => [indexing && indexStep, training?.state === 'running' && trainStep].filter(Boolean),
+  background: () => (pageAnswered ? [indexing && indexStep, training?.state === 'running' && trainStep] : []).filter(Boolean),
   onStepError: (e) => post({ event: 'error', error: errorText(e) }),
 });
 
@@ -196,10 +197,14 @@ const ops = {
     scheduler.step(modelSwapped({ keep: false }));
     return { backend: info, model: JSON.parse(session.modelInfo()), history, restored, storedProblem, arrived };
   },
-  // The page asks once it has answered for the first time: warming WebGPU up takes the worker's
-  // thread for much of a few seconds, and the first answer should not wait behind it.
-  warmUpWebgpu() {
-    if (!webgpuStarted) {
+  /** The page has answered for the first time: the start-up's background work may begin (the
+   *  neighbour index; WebGPU's start, check and warm-up, which take the worker's thread for much
+   *  of a few seconds). Before this, nothing but the page's calls runs, so the first answer does
+   *  not wait behind any of it. */
+  pageAnswered() {
+    pageAnswered = true;
+    scheduler.wake();
+    if (!webgpuStarted && JSON.parse(session.backendInfo()).warming_up) {
       webgpuStarted = true;
       prepareWebgpu();
     }

@@ -109,6 +109,21 @@ const results = {};
   try {
     results.oursCpu = await run(context, `/bench/?backend=cpu&batch=${batch}&hidden=${hidden}&sketches=200&samples=20&warmup=3&trainSteps=20&epochCheck=${hidden === 400 ? 1 : 0}`, 'ours, CPU');
     results.tfjsWasm = await run(context, `/peer/?backend=wasm&batch=${batch}&hidden=${hidden}&warmup=3&steps=20&check=${hidden === 400 ? 1 : 0}`, 'TF.js, wasm');
+    // The VM is shared and its speed drifts by tens of percent within minutes (one run measured
+    // our step at 41 ms, six page loads right after at 28-30 ms): a second round of the training
+    // step alone, in turn again, and each side's better round counts.
+    const oursAgain = await run(context, `/bench/?backend=cpu&batch=${batch}&hidden=${hidden}&sketches=1&samples=1&warmup=3&trainSteps=20`, 'ours, CPU, training, round 2');
+    const tfjsAgain = await run(context, `/peer/?backend=wasm&batch=${batch}&hidden=${hidden}&warmup=3&steps=20&check=0`, 'TF.js, wasm, training, round 2');
+    results.cpuRounds = {
+      ours: [results.oursCpu.trainStep.medianMs, oursAgain.trainStep.medianMs],
+      tfjs: [results.tfjsWasm.stepMs.median, tfjsAgain.stepMs.median],
+    };
+    if (oursAgain.trainStep.medianMs < results.oursCpu.trainStep.medianMs) {
+      Object.assign(results.oursCpu, { trainStep: oursAgain.trainStep, samplesPerSecond: oursAgain.samplesPerSecond });
+    }
+    if (tfjsAgain.stepMs.median < results.tfjsWasm.stepMs.median) {
+      Object.assign(results.tfjsWasm, { stepMs: tfjsAgain.stepMs, samplesPerSecond: tfjsAgain.samplesPerSecond });
+    }
   } finally {
     await context.close();
   }
@@ -150,6 +165,9 @@ table(['', 'ours CPU', 'ours WebGPU', 'TF.js wasm', 'TF.js WebGPU'], [
   ['timed steps (after warm-up)', `${cpu.trainStep.n} (${cpu.trainStep.warmup})`, `${gpu.trainStep.n} (${gpu.trainStep.warmup})`, `${wasm.stepMs.n} (3)`, `${tgpu.stepMs.n} (2)`],
   ['start: module + model + data (ms)', f(cpu.createMs, 0), f(gpu.createMs, 0), f(wasm.readyMs, 0), f(tgpu.readyMs, 0)],
 ]);
+
+const rounds = results.cpuRounds;
+console.log(`CPU training step, median of each round (ms): ours ${rounds.ours.map((m) => f(m)).join(', ')}; TF.js wasm ${rounds.tfjs.map((m) => f(m)).join(', ')} (the table and the ratio use each side's better round)`);
 
 console.log('\nthe page\'s jobs (ours; no peer)');
 table(['', 'CPU', 'WebGPU'], [

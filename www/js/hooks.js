@@ -29,6 +29,12 @@ export function pageReady(arrived = {}) {
 /** The neighbour index is being built for a new model (at start-up and after every change). */
 export function indexRebuilding() {
   body.indexed = 'false';
+  delete body.indexStartedMs;
+}
+
+/** The worker has done a step of the index (the first one marks when the index began to grow). */
+export function indexGrew() {
+  if (body.indexStartedMs === undefined) body.indexStartedMs = sinceStart();
 }
 
 /** The neighbour index (and the map drawn from it) is whole. */

@@ -18,19 +18,33 @@ impl Projection {
         if latent <= 2 {
             return Self { mean: vec![0.0; latent], axes: [unit(0), if latent == 2 { unit(1) } else { vec![0.0] }] };
         }
+        // The index refits this after every step of its growth: sums first, one division each at
+        // the end, and the upper triangle only (the matrix is symmetric).
         let mut mean = vec![0f64; latent];
         for row in mu.chunks_exact(latent) {
             for (m, &v) in mean.iter_mut().zip(row) {
-                *m += v as f64 / n as f64;
+                *m += v as f64;
             }
         }
+        mean.iter_mut().for_each(|m| *m /= n as f64);
         let mut cov = vec![0f64; latent * latent];
+        let mut centred = vec![0f64; latent];
         for row in mu.chunks_exact(latent) {
+            for ((c, &v), m) in centred.iter_mut().zip(row).zip(&mean) {
+                *c = v as f64 - m;
+            }
             for i in 0..latent {
-                let di = row[i] as f64 - mean[i];
-                for j in 0..latent {
-                    cov[i * latent + j] += di * (row[j] as f64 - mean[j]) / n as f64;
+                let di = centred[i];
+                for (c, dj) in cov[i * latent + i..(i + 1) * latent].iter_mut().zip(&centred[i..]) {
+                    *c += di * dj;
                 }
+            }
+        }
+        for i in 0..latent {
+            for j in i..latent {
+                let v = cov[i * latent + j] / n as f64;
+                cov[i * latent + j] = v;
+                cov[j * latent + i] = v;
             }
         }
         let first = power_iteration(&cov, latent);

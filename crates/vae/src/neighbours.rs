@@ -33,8 +33,11 @@ pub struct LatentIndex {
     pub mu: Vec<f32>,
     device_mu: Option<Tensor<2>>,
     pub map: Projection,
-    /// Test digits' losses (z = μ), ascending; empty until [`LatentIndex::score_test_set`].
+    /// Test digits' losses (z = μ), ascending; empty until every test digit is scored.
     pub test_losses: Vec<f64>,
+    /// The losses of the test digits scored so far, in the test split's order (scoring goes in
+    /// parts, [`LatentIndex::score_test_part`]).
+    unranked_losses: Vec<f64>,
 }
 
 impl LatentIndex {
@@ -47,6 +50,7 @@ impl LatentIndex {
             device_mu: None,
             map: Projection::fit(&[], latent),
             test_losses: Vec::new(),
+            unranked_losses: Vec::new(),
         }
     }
 
@@ -65,13 +69,31 @@ impl LatentIndex {
 
     /// Computes the test digits' losses that [`LatentIndex::percentile`] ranks against.
     pub async fn score_test_set(&mut self, inference: &Inference, data: &Dataset) -> Result<()> {
-        let mut losses = Vec::new();
-        for chunk in data.indices(crate::Split::Test).chunks(EVAL_BATCH) {
-            losses.extend(inference.losses(&data.images(chunk), None).await?.iter().map(|p| p.loss));
-        }
-        losses.sort_by(f64::total_cmp);
-        self.test_losses = losses;
+        while !self.score_test_part(inference, data, EVAL_BATCH).await? {}
         Ok(())
+    }
+
+    /// Scores the next `n` test digits (at least one); once all are scored they are ranked into
+    /// [`LatentIndex::test_losses`] and this returns true.
+    pub async fn score_test_part(&mut self, inference: &Inference, data: &Dataset, n: usize) -> Result<bool> {
+        let test = data.indices(crate::Split::Test);
+        if test.is_empty() {
+            return Err(Error::Data("the data set has no test digits to rank a score against".into()));
+        }
+        if !self.test_losses.is_empty() {
+            return Ok(true);
+        }
+        let from = self.unranked_losses.len();
+        let part = &test[from..(from + n.max(1)).min(test.len())];
+        let losses = inference.losses(&data.images(part), None).await?;
+        self.unranked_losses.extend(losses.iter().map(|p| p.loss));
+        if self.unranked_losses.len() < test.len() {
+            return Ok(false);
+        }
+        let mut ranked = std::mem::take(&mut self.unranked_losses);
+        ranked.sort_by(f64::total_cmp);
+        self.test_losses = ranked;
+        Ok(true)
     }
 
     /// Encodes the digits at `indices` and adds them (the map is refitted to everything so far).
@@ -212,6 +234,18 @@ mod tests {
             block_on(steps.add(&inf, &data, &indices[20..])).unwrap();
             assert_eq!(steps.mu, index.mu);
             assert_eq!(block_on(steps.nearest(&z, 8)).unwrap(), near);
+            // The test set scored in parts ranks the same losses as scored at once.
+            let mut parts = 0;
+            while !block_on(steps.score_test_part(&inf, &data, 300)).unwrap() {
+                assert!(steps.test_losses.is_empty(), "no ranking from a part of the test set");
+                parts += 1;
+            }
+            assert_eq!(parts, 3, "997 test digits, 300 a part");
+            assert_close(
+                &steps.test_losses.iter().map(|&l| l as f32).collect::<Vec<_>>(),
+                &index.test_losses.iter().map(|&l| l as f32).collect::<Vec<_>>(),
+                1e-5,
+            );
         }
     }
 }

@@ -19,9 +19,10 @@ use crate::rng::Rng;
 use crate::train::StepReport;
 use crate::{Dataset, Error, Result, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights, sketch};
 
-/// Digits added to the neighbour index per [`Session::index_step`]: small enough that a sketch
-/// waits at most one step (well under a second on the CPU).
-pub const INDEX_STEP: usize = 500;
+/// Digits scored or encoded per [`Session::index_step`]. A sketch can wait one step, so a step is
+/// kept to a few frames: in the page's CPU module, scoring 128 test digits (a whole forward pass
+/// each) takes ≈ 40 ms and encoding 128 digits about half of that.
+pub const INDEX_STEP: usize = 128;
 
 /// The shape of the page's model, for the page's labels and file names.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -229,13 +230,13 @@ impl Session {
     }
 
     /// Builds the current model's index one step further: first the test set's losses (for the
-    /// score), then [`INDEX_STEP`] digits at a time. Once it is whole, the previous model's
-    /// index is dropped. Does nothing when it is whole already.
+    /// score), then the digits' latents, [`INDEX_STEP`] digits a step. Once it is whole, the
+    /// previous model's index is dropped. Does nothing when it is whole already.
     pub async fn index_step(&mut self) -> Result<IndexProgress> {
         let index = &mut self.current.index;
         let inference = &self.current.inference;
         if index.test_losses.is_empty() {
-            index.score_test_set(inference, &self.data).await?;
+            index.score_test_part(inference, &self.data, INDEX_STEP).await?;
         } else if index.len() < self.data.len() {
             let next: Vec<usize> = (index.len()..(index.len() + INDEX_STEP).min(self.data.len())).collect();
             index.add(inference, &self.data, &next).await?;
