@@ -60,7 +60,9 @@ async function drawAndCheck(s, label) {
 for (const webgpu of BACKENDS) {
   const name = webgpu ? 'with WebGPU available' : 'without WebGPU';
   test(`the page ${name}`, { timeout: 900_000 }, async (t) => {
-    const s = await openPage({ webgpu });
+    // With WebGPU, every job on it (asked for): "auto" keeps them on the CPU on this software
+    // adapter (the test after this loop).
+    const s = await openPage({ webgpu, query: webgpu ? '?backend=webgpu' : '' });
     after(() => s.close());
     const { page } = s;
     t.diagnostic(`page usable in ${s.readyMs} ms; neighbour index complete in ${s.indexedMs} ms; backend settled (${webgpu ? "WebGPU in use" : "CPU"}) in ${s.settledMs} ms`);
@@ -74,8 +76,8 @@ for (const webgpu of BACKENDS) {
         assert.equal(label, limits.backendLabels.cpu);
         assert.match(reason, /no WebGPU adapter/);
       } else {
-        // With WebGPU available the page must end on it: a fallback to the CPU here means WebGPU
-        // regressed (the self-test or the warm-up failed), and the reason says why.
+        // With WebGPU asked for, the page must be on it: a fallback to the CPU here means WebGPU
+        // regressed (the self-test failed), and the reason says why.
         assert.equal(label, limits.backendLabels.webgpu, `the page fell back to the CPU: ${reason}`);
         assert.equal(label, 'WebGPU');
         assert.equal(await page.$eval('#backend', (e) => e.dataset.kind), 'webgpu');
@@ -227,6 +229,40 @@ for (const webgpu of BACKENDS) {
     });
   });
 }
+
+test('"auto" on a software adapter times each job on both backends and keeps each on the faster CPU', {
+  skip: !BACKENDS.includes(true) && 'BROWSER_BACKENDS excludes webgpu', timeout: 900_000,
+}, async (t) => {
+  // SwiftShader runs WebGPU on this machine's CPU: 30-70x slower than burn-ndarray for every job.
+  // "auto" moved everything to it once (sketches 0.2-0.5 s instead of 5 ms); it must measure.
+  const s = await openPage({ webgpu: true });
+  try {
+    const { page } = s;
+    const jobs = await page.$$eval('#backend-jobs li', (lis) => lis.map((li) => ({ ...li.dataset, text: li.textContent })));
+    t.diagnostic(jobs.map((j) => j.text).join('; '));
+    assert.deepEqual(jobs.map((j) => j.job), ['sketch', 'index', 'training']);
+    for (const job of jobs) {
+      const [cpu, gpu] = [Number(job.cpuMs), Number(job.webgpuMs)];
+      assert.ok(cpu > 0 && gpu > 0 && Number.isFinite(cpu) && Number.isFinite(gpu), `${job.job}: timings ${cpu}, ${gpu}`);
+      assert.ok(gpu > cpu, `${job.job}: SwiftShader measured faster than the CPU (${gpu} vs ${cpu} ms)`);
+      assert.equal(job.place, 'cpu');
+      assert.match(job.text, /^(Sketch|Neighbour index|Training): CPU [\d.]+ ms · WebGPU [\d.]+ ms → CPU \(the CPU is [\d.]+× faster\)$/);
+    }
+    assert.equal(await page.$eval('#backend', (e) => e.dataset.kind), 'cpu');
+    assert.equal(await page.textContent('#backend'), (await wasmLimits(page)).backendLabels.cpu);
+    assert.match(await page.textContent('#adapter'), /^WebGPU adapter: /);
+    // Sketches are answered at the CPU's speed, after the choice.
+    await page.evaluate(() => { window.analyseMs = []; });
+    await traceDigit(page, data.image(DIGITS[7]));
+    const times = (await page.evaluate(() => window.analyseMs)).sort((a, b) => a - b);
+    const median = times[Math.floor(times.length / 2)];
+    t.diagnostic(`sketch → answer after the choice: median ${median.toFixed(1)} ms over ${times.length}`);
+    assert.ok(median < 50, `sketches take ${median} ms: not on the CPU`);
+    assert.deepEqual(s.errors, []);
+  } finally {
+    await s.close();
+  }
+});
 
 test('both backends give the same answers', { skip: BACKENDS.length < 2 && 'BROWSER_BACKENDS names one backend' }, () => {
   const [cpu, gpu] = [answers['without WebGPU'], answers['with WebGPU available']];

@@ -160,7 +160,8 @@ for (const webgpu of BACKENDS) {
 
   test(`training panel on ${backend}`, { timeout: 1_800_000 }, async (t) => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'models-'));
-    const p = await openPage({ webgpu });
+    // WebGPU asked for: "auto" keeps every job on the CPU on this software adapter (page.test.mjs).
+    const p = await openPage({ webgpu, query: webgpu ? '?backend=webgpu' : '' });
     const { page } = p;
     let exported; // the trained model's file
     let trained; // its reconstruction of THREE
@@ -358,7 +359,7 @@ for (const webgpu of BACKENDS) {
     }
 
     assert.ok(exported, 'the export step ran');
-    const fresh = await openPage({ webgpu });
+    const fresh = await openPage({ webgpu, query: webgpu ? '?backend=webgpu' : '' });
     try {
       await t.test('an exported model imports into a fresh page with identical reconstructions', async () => {
         const good = path.join(tmp, 'exported.safetensors');

@@ -42,7 +42,7 @@ let training = null;
 let indexing = false; // the neighbour index is not whole yet
 let pageAnswered = false; // background work waits for the page's first answer (ops.pageAnswered)
 let webgpuStarted = false;
-let webgpuWaiting = false; // WebGPU is checked and warmed up; the model has not moved over yet
+let webgpuWaiting = false; // WebGPU is checked, warmed up and timed; the jobs have not moved yet
 
 const post = (message) => self.postMessage(message);
 const errorText = (e) => String(e?.message ?? e);
@@ -52,12 +52,14 @@ const scheduler = new Scheduler({
   onStepError: (e) => post({ event: 'error', error: errorText(e) }),
 });
 
+/** The WebGPU adapter's name, marked when the browser says it is a fallback (software) adapter. */
 async function adapterName() {
   try {
     const adapter = await navigator.gpu?.requestAdapter();
     if (!adapter) return null;
     const info = adapter.info ?? {};
-    return [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unnamed adapter';
+    const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unnamed adapter';
+    return info.isFallbackAdapter || adapter.isFallbackAdapter ? `${name} (a fallback, software adapter)` : name;
   } catch {
     return null;
   }
@@ -85,28 +87,29 @@ const modelSwapped = ({ keep }) => async function modelSwappedStep() {
 /** The training run is over (finished, diverged, failed, stopped, or ended by a new model). */
 async function trainingEnded() {
   training = null;
-  if (webgpuWaiting) scheduler.step(switchToWebgpu);
+  if (webgpuWaiting) scheduler.step(placeJobs);
 }
 
-/** WebGPU is ready: the model and its index move over. The session refuses during a training run
- *  (its optimiser state lives on the CPU); trainingEnded asks again. */
-async function switchToWebgpu() {
-  const { switched, backend } = JSON.parse(session.useWebgpu());
+/** WebGPU is ready and each job was timed: each moves to its faster backend (the model and its
+ *  index are copied). The session refuses during a training run (its optimiser state lives on its
+ *  device); trainingEnded asks again. */
+async function placeJobs() {
+  const { switched, backend } = JSON.parse(session.placeJobs());
   if (switched || !backend.warming_up) webgpuWaiting = false;
-  if (backend.kind === 'webgpu') backend.adapter = await adapterName();
+  backend.adapter = await adapterName();
   post({ event: 'backend', backend });
 }
 
-/** Starts, checks and warms up WebGPU beside the queue (its waits are GPU work, during which the
- *  calls run). It resolves with the CPU and the reason when WebGPU cannot be used, else ready and
- *  waiting: then the switch is a step. */
+/** Starts, checks, warms up and times WebGPU beside the queue (its waits are GPU work, during
+ *  which the calls run). It resolves with the CPU and the reason when WebGPU cannot be used, else
+ *  ready and waiting: then placing the jobs is a step. */
 function prepareWebgpu() {
   session.prepareWebgpu().then(
     (json) => {
       const backend = JSON.parse(json);
       if (backend.warming_up) {
         webgpuWaiting = true;
-        scheduler.step(switchToWebgpu);
+        scheduler.step(placeJobs);
       } else {
         post({ event: 'backend', backend });
       }
@@ -192,7 +195,7 @@ const ops = {
     const [, weights, data] = await Promise.all([wasmReady, defaultModel, dataFile]);
     session = await noted('session', Session.create(weights, data, backend));
     const info = JSON.parse(session.backendInfo());
-    if (info.kind === 'webgpu') info.adapter = await adapterName();
+    if (info.kind !== 'cpu') info.adapter = await adapterName();
     const { restored, storedProblem } = await noted('stored', restoreStoredModel());
     scheduler.step(modelSwapped({ keep: false }));
     return { backend: info, model: JSON.parse(session.modelInfo()), history, restored, storedProblem, arrived };

@@ -22,15 +22,26 @@ export function nameBackends(labels) {
   const option = (value) => $('backend-choice').querySelector(`option[value="${value}"]`);
   option('cpu').textContent = labels.cpu;
   option('webgpu').textContent = labels.webgpu;
-  option('auto').textContent = `Auto (${labels.webgpu}, else CPU)`;
+  option('auto').textContent = 'Auto (the faster for each job)';
 }
 
-/** Shows the worker's BackendInfo ({kind, label, fallback_reason, warming_up, adapter?}). */
+const PLACE_NAMES = { cpu: 'CPU', webgpu: 'WebGPU' };
+const ms = (v) => (v < 10 ? v.toFixed(1) : v.toFixed(0));
+
+/** Shows the worker's BackendInfo ({kind, label, fallback_reason, warming_up, jobs, adapter?}):
+ *  the label, the adapter, and for each job where it runs, both timings and why. */
 export function showBackend(info) {
   $('backend').textContent = info.label;
-  $('adapter').textContent = info.warming_up ? 'WebGPU is warming up; the CPU answers meanwhile'
-    : info.adapter ? `adapter: ${info.adapter}` : '';
+  const adapter = info.adapter ? `WebGPU adapter: ${info.adapter}` : '';
+  $('adapter').textContent = info.warming_up ? 'WebGPU is being checked and timed; the CPU answers meanwhile' : adapter;
   if (info.fallback_reason) notice(`Using the CPU: ${info.fallback_reason}.`);
+  const measured = info.jobs.some((job) => job.cpu_ms != null);
+  $('backend-jobs').replaceChildren(...(measured ? info.jobs : []).map((job) => {
+    const li = document.createElement('li');
+    li.textContent = `${job.label}: CPU ${ms(job.cpu_ms)} ms · WebGPU ${ms(job.webgpu_ms)} ms → `
+      + `${PLACE_NAMES[job.place]}${info.warming_up ? ' (soon)' : ''} (${job.reason})`;
+    return li;
+  }));
   hooks.backendShown(info);
 }
 

@@ -56,6 +56,11 @@ export function sketchIdle() {
  *  settled once WebGPU is no longer warming up. */
 export function backendShown(info) {
   mark($('backend'), { kind: info.kind, reason: info.fallback_reason ?? undefined });
+  // #backend-jobs li[data-job|place|cpu-ms|webgpu-ms]: each measured job's place and timings.
+  [...$('backend-jobs').children].forEach((li, i) => {
+    const job = info.jobs[i];
+    mark(li, { job: job.job, place: job.place, cpuMs: job.cpu_ms, webgpuMs: job.webgpu_ms });
+  });
   body.backendSettled = String(!info.warming_up);
   if (!info.warming_up) body.settledMs = sinceStart();
 }

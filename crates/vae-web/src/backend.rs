@@ -1,12 +1,14 @@
 //! The backend's lifecycle in the page: the one place that chooses between WebGPU and the CPU.
 //! "auto" answers on burn-ndarray at once; meanwhile WebGPU is started (once per page), checked
-//! against the CPU on a fixed input and warmed up (its kernels compiled); then the session moves
-//! over, or the CPU stays with the reason said.
+//! against the CPU on a fixed input, warmed up (its kernels compiled) and each of the page's jobs
+//! is timed on both; then each job moves to the faster one ([`vae::placement`]), or the CPU stays
+//! with the reason said.
 
 use std::cell::RefCell;
 
 use burn::tensor::Device;
 use serde::Serialize;
+use vae::placement::{self, JobChoice, Place};
 use vae::rng::Rng;
 use vae::{Dataset, Inference, LatentIndex, VaeWeights};
 
@@ -15,55 +17,91 @@ const SELF_TEST_TOLERANCE: f32 = 1e-3;
 
 pub const CPU_LABEL: &str = "CPU (ndarray)";
 pub const WEBGPU_LABEL: &str = "WebGPU";
+/// Some jobs on each: the label names both.
+pub const MIXED_LABEL: &str = "WebGPU + CPU";
 const NO_ADAPTER: &str = "this browser has no WebGPU adapter";
 
-/// Where the page's model runs, and how it got there.
+/// Where the page's jobs run, and how they got there.
 #[derive(Clone)]
 pub enum Backend {
-    /// On the CPU for good: asked for, or WebGPU is missing, failed or disagreed (the reason).
+    /// Every job on the CPU for good: asked for, or WebGPU is missing, failed or disagreed (the
+    /// reason).
     Cpu { fallback_reason: Option<String>, self_test_error: Option<f32> },
-    /// "auto": the CPU answers while WebGPU is started, checked and warmed up.
+    /// "auto": the CPU answers while WebGPU is started, checked, warmed up and timed.
     WarmingUp,
-    /// WebGPU passed its self-test and is warm; the session moves when no training run is on.
-    Ready { device: Device, self_test_error: f32 },
-    /// The session runs on WebGPU.
-    Webgpu { self_test_error: f32 },
+    /// WebGPU passed its self-test and each job was timed on both backends; the session takes
+    /// the chosen places when no training run is on.
+    Ready { device: Device, self_test_error: f32, jobs: Vec<JobChoice> },
+    /// The jobs are where `jobs` says: each on its faster backend ("auto"), or all on WebGPU
+    /// (asked for).
+    Placed { self_test_error: f32, jobs: Vec<JobChoice> },
 }
 
 /// What the page shows about the backend.
 #[derive(Serialize)]
 pub struct BackendInfo {
-    /// "webgpu" or "cpu": where the model runs now.
+    /// Where the jobs run now: "cpu", "webgpu" or "mixed".
     kind: &'static str,
     label: &'static str,
-    /// Why the CPU is used, when WebGPU was wanted.
+    /// Why the CPU is used, when WebGPU was wanted and could not be used.
     fallback_reason: Option<String>,
     /// Largest relative error of WebGPU against the CPU in the self-test, when it ran.
     self_test_error: Option<f32>,
-    /// WebGPU is being started, checked and warmed up (or waits to take over) while the CPU answers.
+    /// WebGPU is being started, checked, warmed up and timed (or waits to take its jobs) while
+    /// the CPU answers.
     warming_up: bool,
+    /// Each job's place, with both timings and the reason once measured.
+    jobs: Vec<JobChoice>,
 }
 
 impl Backend {
     pub fn info(&self) -> BackendInfo {
-        let cpu = |fallback_reason, self_test_error, warming_up| BackendInfo {
-            kind: "cpu",
-            label: CPU_LABEL,
-            fallback_reason,
-            self_test_error,
-            warming_up,
+        let all_cpu = |reason: &str| {
+            let mut jobs = placement::forced(Place::Cpu);
+            jobs.iter_mut().for_each(|j| j.reason = reason.to_string());
+            jobs
         };
         match self {
-            Backend::Cpu { fallback_reason, self_test_error } => cpu(fallback_reason.clone(), *self_test_error, false),
-            Backend::WarmingUp => cpu(None, None, true),
-            Backend::Ready { self_test_error, .. } => cpu(None, Some(*self_test_error), true),
-            Backend::Webgpu { self_test_error } => BackendInfo {
-                kind: "webgpu",
-                label: WEBGPU_LABEL,
+            Backend::Cpu { fallback_reason, self_test_error } => BackendInfo {
+                kind: "cpu",
+                label: CPU_LABEL,
+                fallback_reason: fallback_reason.clone(),
+                self_test_error: *self_test_error,
+                warming_up: false,
+                jobs: all_cpu(fallback_reason.as_deref().unwrap_or("chosen in the page")),
+            },
+            Backend::WarmingUp => BackendInfo {
+                kind: "cpu",
+                label: CPU_LABEL,
+                fallback_reason: None,
+                self_test_error: None,
+                warming_up: true,
+                jobs: all_cpu("WebGPU is being checked and timed"),
+            },
+            Backend::Ready { self_test_error, jobs, .. } => BackendInfo {
+                kind: "cpu",
+                label: CPU_LABEL,
                 fallback_reason: None,
                 self_test_error: Some(*self_test_error),
-                warming_up: false,
+                warming_up: true,
+                jobs: jobs.clone(),
             },
+            Backend::Placed { self_test_error, jobs } => {
+                let on_webgpu = jobs.iter().filter(|j| j.place == Place::Webgpu).count();
+                let (kind, label) = match on_webgpu {
+                    0 => ("cpu", CPU_LABEL),
+                    n if n == jobs.len() => ("webgpu", WEBGPU_LABEL),
+                    _ => ("mixed", MIXED_LABEL),
+                };
+                BackendInfo {
+                    kind,
+                    label,
+                    fallback_reason: None,
+                    self_test_error: Some(*self_test_error),
+                    warming_up: false,
+                    jobs: jobs.clone(),
+                }
+            }
         }
     }
 }
@@ -104,7 +142,7 @@ pub async fn choose(wanted: &str, weights: &VaeWeights, data: &Dataset) -> Resul
         "webgpu" => {
             let device = webgpu_device().await?;
             let self_test_error = checked(&device, weights, data).await.map_err(|(reason, _)| reason)?;
-            Ok((device, Backend::Webgpu { self_test_error }))
+            Ok((device, Backend::Placed { self_test_error, jobs: placement::forced(Place::Webgpu) }))
         }
         "auto" if webgpu_supported().await => Ok((cpu_device(), Backend::WarmingUp)),
         "auto" => Ok((cpu_device(), Backend::Cpu { fallback_reason: Some(NO_ADAPTER.into()), self_test_error: None })),
@@ -112,21 +150,27 @@ pub async fn choose(wanted: &str, weights: &VaeWeights, data: &Dataset) -> Resul
     }
 }
 
-/// Starts WebGPU, checks it and warms it up with `weights`: Ready, or the CPU with the reason.
+/// Starts WebGPU, checks it, warms it up and times each job on it and on the CPU with `weights`:
+/// Ready with each job's place, or the CPU with the reason.
 pub async fn prepare(weights: &VaeWeights, data: &Dataset) -> Backend {
     let device = match webgpu_device().await {
         Ok(device) => device,
         Err(reason) => return Backend::Cpu { fallback_reason: Some(reason), self_test_error: None },
     };
-    match checked(&device, weights, data).await {
-        Err((reason, self_test_error)) => Backend::Cpu { fallback_reason: Some(reason), self_test_error },
-        Ok(self_test_error) => match warm_up(&device, weights, data).await {
-            Ok(()) => Backend::Ready { device, self_test_error },
-            Err(e) => Backend::Cpu {
-                fallback_reason: Some(format!("WebGPU failed while warming up: {e}")),
-                self_test_error: Some(self_test_error),
-            },
-        },
+    let self_test_error = match checked(&device, weights, data).await {
+        Ok(error) => error,
+        Err((reason, self_test_error)) => return Backend::Cpu { fallback_reason: Some(reason), self_test_error },
+    };
+    let failed = |e: vae::Error| Backend::Cpu {
+        fallback_reason: Some(format!("WebGPU failed while warming up: {e}")),
+        self_test_error: Some(self_test_error),
+    };
+    if let Err(e) = warm_up(&device, weights, data).await {
+        return failed(e);
+    }
+    match placement::measure(&cpu_device(), &device, weights, data).await {
+        Ok(timings) => Backend::Ready { device, self_test_error, jobs: placement::choose(&timings) },
+        Err(e) => failed(e),
     }
 }
 
@@ -166,7 +210,7 @@ async fn warm_up(device: &Device, weights: &VaeWeights, data: &Dataset) -> vae::
     inference.sample(64, 1.0, &mut Rng::new(0)).await?;
     inference.variations(&image, 8, &mut Rng::new(0)).await?;
     // The kernels do not depend on the number of rows: a small index compiles what a full one uses.
-    let mut index = LatentIndex::new(inference.latent());
+    let mut index = LatentIndex::new(inference.latent(), device);
     index.add(&inference, data, &(0..64.min(data.len())).collect::<Vec<_>>()).await?;
     index.nearest(&analysed.mu, 8).await?;
     Ok(())

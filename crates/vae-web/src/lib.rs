@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use backend::Backend;
 use serde::Serialize;
+use vae::placement::Devices;
 use vae::session::TrainRequest;
 use vae::{Dataset, LIMITS, VaeWeights};
 use wasm_bindgen::prelude::*;
@@ -84,7 +85,7 @@ impl SketchAnswer {
 
 #[derive(Serialize)]
 struct Switch {
-    /// The session is now on WebGPU.
+    /// The jobs are now in their places.
     switched: bool,
     backend: backend::BackendInfo,
 }
@@ -92,7 +93,8 @@ struct Switch {
 #[wasm_bindgen]
 impl Session {
     /// `weights`: a safetensors file; `data`: the data set file; `backend`: "auto" (the CPU at
-    /// once, WebGPU when [`Session::prepare_webgpu`] has made it ready), "webgpu" or "cpu".
+    /// once; each job on its faster backend once [`Session::prepare_webgpu`] has timed them),
+    /// "webgpu" (every job) or "cpu".
     pub async fn create(weights: Vec<u8>, data: Vec<u8>, backend: String) -> Result<Session, JsError> {
         let weights = VaeWeights::from_safetensors(&weights).map_err(js_err)?;
         let data = Arc::new(Dataset::from_bin(&data).map_err(js_err)?);
@@ -101,10 +103,12 @@ impl Session {
         Ok(Session { core: RefCell::new(Some(core)), backend: Rc::new(RefCell::new(backend)) })
     }
 
-    /// Starts WebGPU, checks it against the CPU and runs each of the page's operations on it once,
-    /// with the model as it is now, while the page goes on answering on the CPU. Resolves to the
+    /// Starts WebGPU, checks it against the CPU, runs each of the page's operations on it once
+    /// and times each job on both, with the model as it is now, while the page goes on answering
+    /// on the CPU (a call answered while a WebGPU timing waits on the GPU counts against WebGPU:
+    /// the choice errs towards the CPU). Resolves to the
     /// backend information (never rejects for WebGPU's sake: a failure is the CPU with its reason).
-    /// Then [`Session::use_webgpu`] moves the session over.
+    /// Then [`Session::place_jobs`] puts each job on its backend.
     #[wasm_bindgen(js_name = prepareWebgpu)]
     pub fn prepare_webgpu(&self) -> Result<js_sys::Promise, JsError> {
         let backend = self.backend.clone();
@@ -122,19 +126,20 @@ impl Session {
         }))
     }
 
-    /// Moves the session to WebGPU once it is ready; not during a training run (its optimiser
-    /// state lives on the CPU), so the page asks again after it.
-    #[wasm_bindgen(js_name = useWebgpu)]
-    pub fn use_webgpu(&self) -> Result<String, JsError> {
+    /// Puts each job where the warm-up's timings chose once WebGPU is ready; not during a
+    /// training run (its optimiser state lives on its device), so the page asks again after it.
+    #[wasm_bindgen(js_name = placeJobs)]
+    pub fn place_jobs(&self) -> Result<String, JsError> {
         let ready = match &*self.backend.borrow() {
-            Backend::Ready { device, self_test_error } => Some((device.clone(), *self_test_error)),
+            Backend::Ready { device, self_test_error, jobs } => Some((device.clone(), *self_test_error, jobs.clone())),
             _ => None,
         };
         let mut switched = false;
-        if let Some((device, self_test_error)) = ready {
-            switched = self.now(|s| s.move_to(device))?;
+        if let Some((device, self_test_error, jobs)) = ready {
+            let devices = Devices::placed(&jobs, &backend::cpu_device(), &device);
+            switched = self.now(|s| s.place(devices))?;
             if switched {
-                *self.backend.borrow_mut() = Backend::Webgpu { self_test_error };
+                *self.backend.borrow_mut() = Backend::Placed { self_test_error, jobs };
             }
         }
         to_js(&Switch { switched, backend: self.backend.borrow().info() })

@@ -9,7 +9,8 @@
 //!
 //! Where each feature lives: the model in [`model`], its loss in [`loss`], training in [`train`];
 //! encode/decode/sample/interpolate/variations/evaluation in [`inference`]; nearest neighbours and
-//! the score's percentile in [`neighbours`]; the 2-D latent map in [`latent_map`]; the page's
+//! the score's percentile in [`neighbours`]; the 2-D latent map in [`latent_map`]; which backend each
+//! of the page's jobs runs on in [`placement`]; the page's
 //! session (current model, growing index, training run and its rules) in [`session`]; sketch
 //! preprocessing in [`sketch`]; the data set in [`data`]; weights files in [`weights`]; the bounds
 //! on every setting in [`limits`]; host ↔ device in [`tensor`]; the cross-backend check in
@@ -25,6 +26,7 @@ pub mod limits;
 pub mod loss;
 pub mod model;
 pub mod neighbours;
+pub mod placement;
 pub mod rng;
 pub mod session;
 pub mod sketch;

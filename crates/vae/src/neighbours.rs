@@ -31,6 +31,9 @@ pub struct LatentIndex {
     pub latent: usize,
     /// `n × latent`, host copy.
     pub mu: Vec<f32>,
+    /// Where the distances are computed: the sketch's device, which may differ from the device
+    /// that encodes the digits (see [`crate::placement`]).
+    search_device: Device,
     device_mu: Option<Tensor<2>>,
     pub map: Projection,
     /// Test digits' losses (z = μ), ascending; empty until every test digit is scored.
@@ -41,12 +44,14 @@ pub struct LatentIndex {
 }
 
 impl LatentIndex {
-    pub fn new(latent: usize) -> Self {
+    /// An empty index whose distances are computed on `search_device`.
+    pub fn new(latent: usize, search_device: &Device) -> Self {
         Self {
             indices: Vec::new(),
             labels: Vec::new(),
             latent,
             mu: Vec::new(),
+            search_device: search_device.clone(),
             device_mu: None,
             map: Projection::fit(&[], latent),
             test_losses: Vec::new(),
@@ -59,7 +64,7 @@ impl LatentIndex {
         if indices.is_empty() {
             return Err(Error::Data("cannot index an empty set of digits".into()));
         }
-        let mut index = Self::new(inference.latent());
+        let mut index = Self::new(inference.latent(), &inference.device);
         index.score_test_set(inference, data).await?;
         for chunk in indices.chunks(EVAL_BATCH) {
             index.add(inference, data, chunk).await?;
@@ -96,7 +101,8 @@ impl LatentIndex {
         Ok(true)
     }
 
-    /// Encodes the digits at `indices` and adds them (the map is refitted to everything so far).
+    /// Encodes the digits at `indices` with `encoder` (on any device) and adds them (the map is
+    /// refitted to everything so far).
     pub async fn add(&mut self, inference: &Inference, data: &Dataset, indices: &[usize]) -> Result<()> {
         if indices.is_empty() {
             return Ok(());
@@ -104,7 +110,7 @@ impl LatentIndex {
         let mu = inference.encode(&data.images(indices)).await?.mu;
         // Only the new rows go to the device: re-uploading everything so far made building the
         // index in steps quadratic.
-        let chunk = matrix(mu.clone(), indices.len(), self.latent, &inference.device);
+        let chunk = matrix(mu.clone(), indices.len(), self.latent, &self.search_device);
         self.device_mu = Some(match self.device_mu.take() {
             Some(so_far) => Tensor::cat(vec![so_far, chunk], 0),
             None => chunk,
@@ -121,10 +127,10 @@ impl LatentIndex {
         self.indices.len()
     }
 
-    /// The same index with its μs on `device` (a host-to-device copy: nothing is re-encoded).
+    /// The same index searched on `device` (a host-to-device copy: nothing is re-encoded).
     pub fn on_device(&self, device: &Device) -> Self {
         let device_mu = (!self.is_empty()).then(|| matrix(self.mu.clone(), self.len(), self.latent, device));
-        Self { device_mu, ..self.clone() }
+        Self { device_mu, search_device: device.clone(), ..self.clone() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -227,7 +233,7 @@ mod tests {
             assert_eq!(index.percentile(f64::INFINITY), 0.0);
             assert_eq!(index.percentile(f64::NEG_INFINITY), 100.0);
             // Built in steps, the index is the same, and it answers (from what it has) before it is whole.
-            let mut steps = LatentIndex::new(4);
+            let mut steps = LatentIndex::new(4, &device);
             assert!(block_on(steps.nearest(&z, 8)).unwrap().is_empty());
             block_on(steps.add(&inf, &data, &indices[..20])).unwrap();
             assert_eq!(block_on(steps.nearest(&z, 8)).unwrap()[0].index, indices[17]);

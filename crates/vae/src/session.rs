@@ -15,14 +15,23 @@ use serde::{Deserialize, Serialize};
 use crate::inference::{EvalReport, Inference, interpolate_latents};
 use crate::limits::LIMITS;
 use crate::neighbours::{LatentIndex, Neighbour};
+use crate::placement::Devices;
 use crate::rng::Rng;
 use crate::train::StepReport;
 use crate::{Dataset, Error, Result, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights, sketch};
 
-/// Digits scored or encoded per [`Session::index_step`]. A sketch can wait one step, so a step is
-/// kept to a few frames: in the page's CPU module, scoring 128 test digits (a whole forward pass
-/// each) takes ≈ 40 ms and encoding 128 digits about half of that.
+/// Digits scored or encoded per [`Session::index_step`] on the CPU. A sketch can wait one step, so
+/// a step is kept to a few frames: in the page's CPU module 128 digits take 20–40 ms.
 pub const INDEX_STEP: usize = 128;
+/// The same on a GPU, where every step costs a fixed dispatch and read-back latency (≈ 0.5 s a
+/// step on the software adapter here, whatever its size): small steps would only multiply it.
+pub const INDEX_STEP_GPU: usize = 512;
+
+/// Digits per index step when the index is built on `device`.
+#[allow(deprecated)] // burn-ndarray is the CPU backend the design names
+pub fn index_step_digits(device: &Device) -> usize {
+    if *device == Device::ndarray() { INDEX_STEP } else { INDEX_STEP_GPU }
+}
 
 /// The shape of the page's model, for the page's labels and file names.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -31,7 +40,7 @@ pub struct ModelInfo {
     pub latent: usize,
     pub beta: f64,
     pub parameters: usize,
-    /// Changes of model so far (load, import, training's epoch ends, Stop, a backend move).
+    /// Changes of model so far (load, import, training's epoch ends, Stop).
     pub generation: u64,
 }
 
@@ -131,9 +140,11 @@ pub struct TrainProgress {
     pub diverged: Option<String>,
 }
 
-/// A model and the neighbour index it built.
+/// A model and the neighbour index it built: the model on the sketch's device, and on the index's
+/// device to encode the digits (the same model when the two are one device).
 struct Indexed {
     inference: Inference,
+    encoder: Inference,
     index: LatentIndex,
 }
 
@@ -149,9 +160,10 @@ struct Run {
 pub struct Session {
     /// Shared, not copied, with whoever else needs the digits (the page's WebGPU warm-up).
     data: Arc<Dataset>,
-    device: Device,
+    /// Where each job runs (see [`crate::placement`]).
+    devices: Devices,
     weights: VaeWeights,
-    /// The current model on `device`.
+    /// The current model, on the sketch's and the index's devices.
     current: Indexed,
     /// The last whole index and the model that built it, kept while the current model's index
     /// grows after a change of model, so the page's neighbours stay sensible meanwhile.
@@ -161,22 +173,23 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session on `device` showing `weights`; its neighbour index starts empty (see
-    /// [`Session::index_step`]).
+    /// A session with every job on `device`, showing `weights`; its neighbour index starts empty
+    /// (see [`Session::index_step`]).
     pub fn new(weights: VaeWeights, data: Arc<Dataset>, device: Device) -> Result<Self> {
         if data.indices(Split::Test).is_empty() || data.indices(Split::Train).is_empty() {
             return Err(Error::Data("the data set needs both training and test digits".into()));
         }
-        let current = Indexed::empty(&weights, &device)?;
-        Ok(Session { data, device, weights, current, previous: None, training: None, generation: 0 })
+        let devices = Devices::all(&device);
+        let current = Indexed::empty(&weights, &devices)?;
+        Ok(Session { data, devices, weights, current, previous: None, training: None, generation: 0 })
     }
 
     pub fn weights(&self) -> &VaeWeights {
         &self.weights
     }
 
-    pub fn device(&self) -> &Device {
-        &self.device
+    pub fn devices(&self) -> &Devices {
+        &self.devices
     }
 
     pub fn data(&self) -> &Arc<Dataset> {
@@ -205,19 +218,16 @@ impl Session {
         Ok(self.model_info())
     }
 
-    /// Moves the model and its index to `device` (a host-to-device copy: nothing is
-    /// re-encoded). Refused (false) during a training run, whose optimiser state lives on the
-    /// old device: ask again when it ends.
-    pub fn move_to(&mut self, device: Device) -> Result<bool> {
+    /// Puts each job on its device: the model and its index are copied over (nothing is
+    /// re-encoded). Refused (false) during a training run, whose optimiser state lives on its
+    /// device: ask again when it ends.
+    pub fn place(&mut self, devices: Devices) -> Result<bool> {
         if self.training.is_some() {
             return Ok(false);
         }
-        self.current = Indexed {
-            inference: Inference::new(&self.weights, &device)?,
-            index: self.current.index.on_device(&device),
-        };
-        self.device = device;
-        self.generation += 1;
+        let index = self.current.index.on_device(&devices.sketch);
+        self.current = Indexed { index, ..Indexed::empty(&self.weights, &devices)? };
+        self.devices = devices;
         Ok(true)
     }
 
@@ -230,15 +240,16 @@ impl Session {
     }
 
     /// Builds the current model's index one step further: first the test set's losses (for the
-    /// score), then the digits' latents, [`INDEX_STEP`] digits a step. Once it is whole, the
+    /// score), then the digits' latents, [`index_step_digits`] a step. Once it is whole, the
     /// previous model's index is dropped. Does nothing when it is whole already.
     pub async fn index_step(&mut self) -> Result<IndexProgress> {
         let index = &mut self.current.index;
-        let inference = &self.current.inference;
+        let inference = &self.current.encoder;
+        let digits = index_step_digits(&self.devices.index);
         if index.test_losses.is_empty() {
-            index.score_test_part(inference, &self.data, INDEX_STEP).await?;
+            index.score_test_part(inference, &self.data, digits).await?;
         } else if index.len() < self.data.len() {
-            let next: Vec<usize> = (index.len()..(index.len() + INDEX_STEP).min(self.data.len())).collect();
+            let next: Vec<usize> = (index.len()..(index.len() + digits).min(self.data.len())).collect();
             index.add(inference, &self.data, &next).await?;
         }
         let progress = self.index_progress();
@@ -370,7 +381,7 @@ impl Session {
         } else {
             VaeWeights { config, ..self.weights.clone() }
         };
-        let trainer = Trainer::new(&weights, self.data.indices(Split::Train), options, &self.device)?;
+        let trainer = Trainer::new(&weights, self.data.indices(Split::Train), options, &self.devices.training)?;
         let steps_per_epoch = trainer.steps_per_epoch();
         // Random weights or a new β make a new model (a new β changes every score); the same
         // weights keep their index.
@@ -448,7 +459,7 @@ impl Session {
     /// meanwhile is the newest whole one: the old model's if it was whole, else the one kept
     /// from before.
     fn set_model(&mut self, weights: VaeWeights) -> Result<()> {
-        let next = Indexed::empty(&weights, &self.device)?;
+        let next = Indexed::empty(&weights, &self.devices)?;
         let old = std::mem::replace(&mut self.current, next);
         if self.is_whole(&old.index) {
             self.previous = Some(old);
@@ -460,9 +471,11 @@ impl Session {
 }
 
 impl Indexed {
-    fn empty(weights: &VaeWeights, device: &Device) -> Result<Self> {
-        let inference = Inference::new(weights, device)?;
-        Ok(Indexed { index: LatentIndex::new(inference.latent()), inference })
+    fn empty(weights: &VaeWeights, devices: &Devices) -> Result<Self> {
+        let inference = Inference::new(weights, &devices.sketch)?;
+        let encoder =
+            if devices.index == devices.sketch { inference.clone() } else { Inference::new(weights, &devices.index)? };
+        Ok(Indexed { index: LatentIndex::new(inference.latent(), &devices.sketch), inference, encoder })
     }
 }
 
@@ -525,11 +538,11 @@ mod tests {
     fn the_index_grows_in_steps_and_a_model_swap_starts_it_over_on_the_new_model() {
         for device in backends() {
             let data = small_dataset();
-            let mut s = Session::new(small(), Arc::new(data.clone()), device).unwrap();
+            let mut s = Session::new(small(), Arc::new(data.clone()), device.clone()).unwrap();
             let first = block_on(s.index_step()).unwrap();
             assert_eq!((first.indexed, first.scored, first.done), (0, true, false), "the test set is scored first");
             let second = block_on(s.index_step()).unwrap();
-            assert_eq!(second.indexed, INDEX_STEP);
+            assert_eq!(second.indexed, index_step_digits(&device));
             let generation = s.model_info().generation;
 
             // A swap drops the half-built index: nothing encoded by the old model stays.
@@ -538,12 +551,49 @@ mod tests {
             assert_eq!(s.model_info().generation, generation + 1);
             assert_eq!(s.index_progress(), IndexProgress { indexed: 0, total: data.len(), scored: false, done: false });
             build_index(&mut s);
-            let fresh = Inference::new(&other, s.device()).unwrap();
+            let fresh = Inference::new(&other, &s.devices().sketch).unwrap();
             let expected = block_on(fresh.encode(&data.images(&[0, 300, 624]))).unwrap().mu;
             let got: Vec<f32> =
                 [0, 300, 624].iter().flat_map(|&i| s.current.index.mu[i * 3..i * 3 + 3].to_vec()).collect();
             crate::test_util::assert_close(&got, &expected, 1e-5);
             assert!(block_on(s.index_step()).unwrap().done, "a whole index stays whole");
+        }
+    }
+
+    #[test]
+    fn jobs_on_different_devices_give_the_answers_of_one_device() {
+        // Every pairing of the backends (ndarray and wgpu natively): sketches on one, the index
+        // and training on the others. The answers must be those of a session on one device.
+        let all = backends();
+        let data = Arc::new(small_dataset());
+        let mut reference = Session::new(small(), data.clone(), all[0].clone()).unwrap();
+        build_index(&mut reference);
+        let expected = block_on(reference.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+        for sketch in &all {
+            for other in &all {
+                let mut s = Session::new(small(), data.clone(), all[0].clone()).unwrap();
+                block_on(s.index_step()).unwrap();
+                let devices = Devices { sketch: sketch.clone(), index: other.clone(), training: other.clone() };
+                assert!(s.place(devices).unwrap());
+                build_index(&mut s);
+                let got = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+                assert_eq!(
+                    got.neighbours.iter().map(|n| n.index).collect::<Vec<_>>(),
+                    expected.neighbours.iter().map(|n| n.index).collect::<Vec<_>>()
+                );
+                crate::test_util::assert_close(&got.reconstruction, &expected.reconstruction, 1e-4);
+                // One rank of the 61 test digits at most: their losses come from another device.
+                assert!((got.percentile.unwrap() - expected.percentile.unwrap()).abs() <= 100.0 / 61.0 + 1e-9);
+
+                // Training runs on its own device, and its epoch's weights come back to the others.
+                s.train_start(request(1)).unwrap();
+                assert!(!s.place(Devices::all(sketch)).unwrap(), "no move during a training run");
+                while s.is_training() {
+                    block_on(s.train_step()).unwrap();
+                }
+                assert_eq!(s.current.inference.device, *sketch);
+                assert_ne!(s.weights(), &small(), "the epoch's weights are the page's model");
+            }
         }
     }
 
@@ -557,7 +607,8 @@ mod tests {
             let partial = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
             assert!(!partial.updating);
             assert_eq!(partial.neighbours.len(), 8);
-            assert!(partial.neighbours.iter().all(|n| n.index < INDEX_STEP));
+            let indexed = s.index_progress().indexed;
+            assert!(partial.neighbours.iter().all(|n| n.index < indexed));
             build_index(&mut s);
             let before = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
             assert!(!before.updating && before.percentile.is_some());
