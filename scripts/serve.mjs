@@ -7,7 +7,8 @@
 // files; with `Content-Encoding`, `Vary: Accept-Encoding`, an ETag and `no-cache` (revalidate:
 // file names carry no hash, so a new build must replace what a browser holds).
 // It sends COOP/COEP so that features needing cross-origin isolation can switch on; the page does
-// not depend on them and works from any static server.
+// not depend on them and works from any static server. With the site's files it sends the site's
+// content security policy, which its pages also carry as a meta tag for static hosts.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,6 +16,11 @@ import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'www');
+/** Scripts, styles, images, fetches and workers from this origin only; no inline script or style,
+ *  no eval: an injected tag or string cannot run. 'wasm-unsafe-eval' lets the page compile its
+ *  WebAssembly module (the model), and allows no eval. The meta tag in every page of www/ is this
+ *  string (tests/serve.test.mjs checks it). */
+export const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'";
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8', '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png',
@@ -88,7 +94,9 @@ function representation(file, stat, accepts) {
 }
 
 /** Serves `root` at / and each of `mounts` ({'/prefix/': folder}) at its prefix: the benchmark and
- *  diagnosis tools mount their own pages beside the site without shipping them in www/. */
+ *  diagnosis tools mount their own pages beside the site without shipping them in www/. The policy
+ *  goes with the root's files only: a mounted folder holds a tool's own pages and code (the TF.js
+ *  peer builds functions from strings), not the site. */
 export function serve(port = 0, root = ROOT, mounts = {}) {
   // Real paths once: every file's real path is compared against them.
   const rootBase = fs.realpathSync(root);
@@ -116,6 +124,7 @@ export function serve(port = 0, root = ROOT, mounts = {}) {
       vary: 'Accept-Encoding',
       'cross-origin-opener-policy': 'same-origin',
       'cross-origin-embedder-policy': 'require-corp',
+      ...(!prefix && { 'content-security-policy': CONTENT_SECURITY_POLICY }),
     };
     if (req.headers['if-none-match'] === etag) {
       res.writeHead(304, headers).end();

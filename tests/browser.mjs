@@ -13,21 +13,38 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
  *  quick local run; CI runs both). Values are `webgpu` flags for openPage. */
 export const BACKENDS = (process.env.BROWSER_BACKENDS ?? 'cpu,webgpu').split(',').map((b) => b.trim() === 'webgpu');
 
-/** Opens the page; records requests, uncaught errors and console errors. */
+/** Reports each content security policy violation where it happens (the page, a worker) as a
+ *  console error, which openPage records: the browser's own console reports miss some (an eval in
+ *  a worker) and Playwright passes on none of a worker's. */
+function reportPolicyViolations() {
+  self.addEventListener('securitypolicyviolation', (e) => console.error(`Content Security Policy violation in ${self.constructor.name}: `
+    + `${e.effectiveDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber}`));
+}
+
+/** Opens the page; records requests to other origins (the worker's too), uncaught errors, console
+ *  errors, and content security policy violations in the page and its worker (kept here in node,
+ *  so that a reload loses none). */
 export async function openPage({ webgpu, query = '' }) {
   const server = await serve(0);
   const origin = `http://127.0.0.1:${server.address().port}`;
   const { context, page } = await launch({ webgpu, viewport: { width: 1400, height: 1200 } });
-  const requests = [];
+  const foreignRequests = []; // a blob: URL's origin is its creator's: the page's own export passes
   const errors = [];
-  page.on('request', (r) => requests.push(r.url()));
+  const violations = [];
+  page.on('request', (r) => { if (new URL(r.url()).origin !== origin) foreignRequests.push(r.url()); });
   page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') (/Content Security Policy/.test(m.text()) ? violations : errors).push(`console: ${m.text()}`);
+  });
   context.on('weberror', (e) => errors.push(`weberror: ${e.error().message}`));
+  await page.addInitScript(reportPolicyViolations);
+  // A worker's listener arrives once Playwright reports the worker, after the worker's first
+  // synchronous run; the fetches it starts there are checked by the page loading at all.
+  page.on('worker', (worker) => worker.evaluate(reportPolicyViolations).catch(() => {}));
   await page.goto(`${origin}/${query}`);
   const { readyMs, indexedMs, settledMs } = await waitLoaded(page);
   return {
-    page, origin, requests, errors, readyMs, indexedMs, settledMs,
+    page, origin, foreignRequests, errors, violations, readyMs, indexedMs, settledMs,
     /** Reloads the page (same browser profile: its IndexedDB stays) and waits as openPage does. */
     async reload() { await page.reload(); return waitLoaded(page); },
     async close() { await context.close(); server.close(); },

@@ -3,6 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, openPage, dataset, traceDigit, waitIdle, readTiles, correlation, wasmLimits } from './browser.mjs';
+import { CONTENT_SECURITY_POLICY } from '../scripts/serve.mjs';
 
 const data = dataset();
 const firstTest = (label) => { for (let i = 0; i < data.n; i++) if (data.isTest(i) && data.label(i) === label) return i; };
@@ -222,10 +223,51 @@ for (const webgpu of BACKENDS) {
       assert.equal(await page.$$eval('#neighbours li', (l) => l.length), 8, 'Random digit (keyboard) is analysed');
     });
 
-    await t.test('only the page\'s own origin is contacted, and nothing throws', async () => {
-      const foreign = s.requests.filter((u) => !u.startsWith(s.origin) && !u.startsWith('data:') && !u.startsWith('blob:'));
-      assert.deepEqual(foreign, []);
+    await t.test('only the page\'s own origin is contacted, nothing breaks the content policy, nothing throws', async () => {
+      assert.deepEqual(s.foreignRequests, []);
+      assert.deepEqual(s.violations, []);
       assert.deepEqual(s.errors, []);
+    });
+
+    // Last: it breaks the policy on purpose, in the page and in its worker. Without the policy the
+    // string and the inline script and handler would run, the element would be styled, and the
+    // fetch would leave for the other origin (COEP would refuse its answer, but only after).
+    await t.test('the content policy is enforced in the page and its worker, and violations are recorded', async () => {
+      const served = await fetch(`${s.origin}/`);
+      assert.equal(served.headers.get('content-security-policy'), CONTENT_SECURITY_POLICY);
+      assert.equal(await page.getAttribute('meta[http-equiv="Content-Security-Policy"]', 'content'), CONTENT_SECURITY_POLICY);
+      const elsewhere = s.origin.replace('127.0.0.1', 'localhost'); // the same server, another origin
+      // The string runs (or not) in a task of its own: DevTools exempts the code it evaluates, not
+      // what that code schedules, from the rule against eval.
+      const attempts = async (elsewhere) => {
+        const ran = {};
+        setTimeout('self.stringRan = true');
+        if (self.document) {
+          document.head.append(Object.assign(document.createElement('script'), { textContent: 'self.inlineScriptRan = true' }));
+          const button = document.createElement('button');
+          button.setAttribute('onclick', 'self.inlineHandlerRan = true');
+          button.click();
+          const styled = document.body.appendChild(document.createElement('p'));
+          styled.setAttribute('style', 'color: rgb(1, 2, 3)');
+          ran.inlineStyle = getComputedStyle(styled).color === 'rgb(1, 2, 3)';
+          styled.remove();
+        }
+        ran.fetchElsewhere = await fetch(elsewhere, { mode: 'no-cors' }).then(() => true, () => false);
+        await new Promise((r) => setTimeout(r, 200)); // the string's task; violation events are tasks too
+        return { ...ran, string: self.stringRan === true, inlineScript: self.inlineScriptRan === true, inlineHandler: self.inlineHandlerRan === true };
+      };
+      const none = { string: false, inlineScript: false, inlineHandler: false, fetchElsewhere: false };
+      const before = s.violations.length;
+      assert.deepEqual(await page.evaluate(attempts, elsewhere), { ...none, inlineStyle: false });
+      const [worker] = page.workers();
+      assert.deepEqual(await worker.evaluate(attempts, elsewhere), none);
+      assert.deepEqual(s.foreignRequests, [], 'the fetches never left');
+      const recorded = s.violations.slice(before).join('\n');
+      for (const [where, directive] of [['Window', 'script-src'], ['Window', 'script-src-elem'], ['Window', 'script-src-attr'],
+        ['Window', 'style-src-attr'], ['Window', 'connect-src'], ['DedicatedWorkerGlobalScope', 'script-src'],
+        ['DedicatedWorkerGlobalScope', 'connect-src']]) {
+        assert.ok(recorded.includes(`violation in ${where}: ${directive} blocked`), `no ${directive} violation recorded in ${where}:\n${recorded}`);
+      }
     });
   });
 }

@@ -1,5 +1,6 @@
 // The static server (scripts/serve.mjs): only files inside the served folder, only GET and HEAD,
-// compressed bodies that decode to the file, with the headers a cache needs.
+// compressed bodies that decode to the file, with the headers a cache needs and the site's content
+// security policy; and the same policy in every page's meta tag.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -7,7 +8,10 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { serve } from '../scripts/serve.mjs';
+import { fileURLToPath } from 'node:url';
+import { serve, CONTENT_SECURITY_POLICY } from '../scripts/serve.mjs';
+
+const WWW = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'www');
 
 /** A raw request (no URL normalisation by a client): {status, headers, body}. */
 function request(port, method, rawPath, headers = {}) {
@@ -28,6 +32,8 @@ test('the static server', async (t) => {
   const site = path.join(tmp, 'site');
   fs.mkdirSync(path.join(site, 'sub'), { recursive: true });
   fs.mkdirSync(path.join(tmp, 'site-other'));
+  fs.mkdirSync(path.join(tmp, 'tool'));
+  fs.writeFileSync(path.join(tmp, 'tool', 'index.html'), 'a mounted tool');
   fs.writeFileSync(path.join(site, 'index.html'), '<!doctype html><title>home</title>');
   fs.writeFileSync(path.join(site, 'sub', 'index.html'), 'sub home');
   const script = `// ${'a long, very compressible line of script. '.repeat(200)}\n`;
@@ -40,7 +46,7 @@ test('the static server', async (t) => {
   fs.symlinkSync(path.join(tmp, 'secret.txt'), path.join(site, 'link-out.txt'));
   fs.symlinkSync(path.join(tmp, 'site-other'), path.join(site, 'dir-out'));
   fs.symlinkSync(path.join(site, 'app.js'), path.join(site, 'link-in.js'));
-  const server = await serve(0, site);
+  const server = await serve(0, site, { '/tool/': path.join(tmp, 'tool') });
   const port = server.address().port;
   t.after(() => {
     server.close();
@@ -106,4 +112,30 @@ test('the static server', async (t) => {
     assert.equal(again.status, 304);
     assert.equal(again.body.length, 0);
   });
+
+  await t.test('the site\'s files carry the content security policy, a mounted tool\'s do not', async () => {
+    for (const p of ['/', '/app.js', '/big.bin']) {
+      assert.equal((await request(port, 'GET', p)).headers['content-security-policy'], CONTENT_SECURITY_POLICY, p);
+    }
+    const revalidated = await request(port, 'GET', '/app.js', { 'if-none-match': (await request(port, 'GET', '/app.js')).headers.etag });
+    assert.equal(revalidated.status, 304);
+    assert.equal(revalidated.headers['content-security-policy'], CONTENT_SECURITY_POLICY);
+    const tool = await request(port, 'GET', '/tool/');
+    assert.equal(tool.body.toString(), 'a mounted tool');
+    assert.equal(tool.headers['content-security-policy'], undefined);
+  });
+});
+
+test('every page in www/ carries the server\'s policy as a meta tag, before anything it governs', () => {
+  const pages = fs.readdirSync(WWW, { recursive: true }).filter((f) => f.endsWith('.html'));
+  assert.ok(pages.includes('index.html') && pages.includes(path.join('bench', 'index.html')), `pages: ${pages}`);
+  for (const page of pages) {
+    const html = fs.readFileSync(path.join(WWW, page), 'utf8');
+    const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html);
+    assert.ok(meta, `${page} has no policy meta tag`);
+    assert.equal(meta[1], CONTENT_SECURITY_POLICY, page);
+    // A meta policy governs only what comes after it.
+    const first = html.search(/<(link|script|style)\b/);
+    assert.ok(first === -1 || meta.index < first, `${page}: the policy comes after a <link>, <script> or <style>`);
+  }
 });

@@ -354,6 +354,11 @@ for (const webgpu of BACKENDS) {
         assert.match(await modelInfo(page), /784 → 400 → 20 → 400 → 784/);
         assert.equal((await status(page)).step, '0');
       });
+
+      await t.test('the whole session kept to the page\'s origin and its content policy', () => {
+        assert.deepEqual(p.foreignRequests, []);
+        assert.deepEqual(p.violations, []);
+      });
     } finally {
       await p.close();
     }
@@ -400,6 +405,11 @@ for (const webgpu of BACKENDS) {
         const cliLoss = Number(/test loss (\d+\.\d+)/.exec(cli)[1]);
         t.diagnostic(`test loss after 1 epoch (seed 0, defaults): page ${pageLoss.toFixed(2)} in ${seconds.toFixed(1)} s, CLI ${cliLoss.toFixed(2)}`);
         assert.ok(Math.abs(pageLoss - cliLoss) < 0.5, `page ${pageLoss} vs CLI ${cliLoss}`);
+      });
+
+      await t.test('the fresh page kept to its origin and its content policy', () => {
+        assert.deepEqual(fresh.foreignRequests, []);
+        assert.deepEqual(fresh.violations, []);
       });
     } finally {
       await fresh.close();
