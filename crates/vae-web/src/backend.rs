@@ -20,6 +20,8 @@ pub const WEBGPU_LABEL: &str = "WebGPU";
 /// Some jobs on each: the label names both.
 pub const MIXED_LABEL: &str = "WebGPU + CPU";
 const NO_ADAPTER: &str = "this browser has no WebGPU adapter";
+/// The reason of a job's place when the page asked for its backend.
+const CHOSEN_IN_THE_PAGE: &str = "chosen in the page";
 
 /// Where the page's jobs run, and how they got there.
 #[derive(Clone)]
@@ -56,11 +58,6 @@ pub struct BackendInfo {
 
 impl Backend {
     pub fn info(&self) -> BackendInfo {
-        let all_cpu = |reason: &str| {
-            let mut jobs = placement::forced(Place::Cpu);
-            jobs.iter_mut().for_each(|j| j.reason = reason.to_string());
-            jobs
-        };
         match self {
             Backend::Cpu { fallback_reason, self_test_error } => BackendInfo {
                 kind: "cpu",
@@ -68,7 +65,7 @@ impl Backend {
                 fallback_reason: fallback_reason.clone(),
                 self_test_error: *self_test_error,
                 warming_up: false,
-                jobs: all_cpu(fallback_reason.as_deref().unwrap_or("chosen in the page")),
+                jobs: placement::forced(Place::Cpu, fallback_reason.as_deref().unwrap_or(CHOSEN_IN_THE_PAGE)),
             },
             Backend::WarmingUp => BackendInfo {
                 kind: "cpu",
@@ -76,7 +73,7 @@ impl Backend {
                 fallback_reason: None,
                 self_test_error: None,
                 warming_up: true,
-                jobs: all_cpu("WebGPU is being checked and timed"),
+                jobs: placement::forced(Place::Cpu, "WebGPU is being checked and timed"),
             },
             Backend::Ready { self_test_error, jobs, .. } => BackendInfo {
                 kind: "cpu",
@@ -142,7 +139,10 @@ pub async fn choose(wanted: &str, weights: &VaeWeights, data: &Dataset) -> Resul
         "webgpu" => {
             let device = webgpu_device().await?;
             let self_test_error = checked(&device, weights, data).await.map_err(|(reason, _)| reason)?;
-            Ok((device, Backend::Placed { self_test_error, jobs: placement::forced(Place::Webgpu) }))
+            Ok((
+                device,
+                Backend::Placed { self_test_error, jobs: placement::forced(Place::Webgpu, CHOSEN_IN_THE_PAGE) },
+            ))
         }
         "auto" if webgpu_supported().await => Ok((cpu_device(), Backend::WarmingUp)),
         "auto" => Ok((cpu_device(), Backend::Cpu { fallback_reason: Some(NO_ADAPTER.into()), self_test_error: None })),

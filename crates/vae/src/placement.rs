@@ -104,8 +104,9 @@ pub fn choose(timings: &[JobTiming]) -> Vec<JobChoice> {
         .collect()
 }
 
-/// Every job on one backend, because the page asked for it (`?backend=cpu|webgpu`).
-pub fn forced(place: Place) -> Vec<JobChoice> {
+/// Every job on one backend, unmeasured, for `reason` (the page asked for it, or WebGPU cannot be
+/// used or is not timed yet).
+pub fn forced(place: Place, reason: &str) -> Vec<JobChoice> {
     Job::ALL
         .iter()
         .map(|&job| JobChoice {
@@ -114,7 +115,7 @@ pub fn forced(place: Place) -> Vec<JobChoice> {
             place,
             cpu_ms: None,
             webgpu_ms: None,
-            reason: "chosen in the page".to_string(),
+            reason: reason.to_string(),
         })
         .collect()
 }
@@ -287,9 +288,9 @@ mod tests {
 
     #[test]
     fn forced_places_every_job_and_unmeasured_jobs_stay_on_the_cpu() {
-        let all = forced(Place::Webgpu);
+        let all = forced(Place::Webgpu, "chosen in the page");
         assert_eq!(all.iter().map(|c| c.job).collect::<Vec<_>>(), Job::ALL);
-        assert!(all.iter().all(|c| c.place == Place::Webgpu && c.cpu_ms.is_none()));
+        assert!(all.iter().all(|c| c.place == Place::Webgpu && c.cpu_ms.is_none() && c.reason == "chosen in the page"));
         assert_eq!(place_of(&[], Job::Training), Place::Cpu);
     }
 }
