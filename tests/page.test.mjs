@@ -120,6 +120,7 @@ for (const webgpu of BACKENDS) {
       const options = await page.$$eval('#backend-choice option', (all) => Object.fromEntries(all.map((o) => [o.value, o.textContent])));
       assert.equal(options.cpu, limits.backendLabels.cpu);
       assert.equal(options.webgpu, limits.backendLabels.webgpu);
+      assert.equal(options['webgpu-training'], limits.backendLabels['webgpu-training']);
     });
 
     await t.test('a traced 1 and 7 are reconstructed, placed and scored', async () => {
@@ -221,6 +222,31 @@ for (const webgpu of BACKENDS) {
       await page.keyboard.press('Enter');
       await waitIdle(page);
       assert.equal(await page.$$eval('#neighbours li', (l) => l.length), 8, 'Random digit (keyboard) is analysed');
+    });
+
+    // With every job on WebGPU a sketch shares the GPU with the training step it overlaps (the
+    // worker lets it in while the step waits on the device): both must come out right.
+    await t.test('a sketch during a training step on the same GPU is answered; training goes on', { skip: !webgpu && 'WebGPU only' }, async () => {
+      const status = () => page.$eval('#train-status', (e) => ({ ...e.dataset }));
+      for (const [name, value] of Object.entries({ latent: 2, hidden: 32, batchSize: 256, epochs: 1, learningRate: 0.003 })) {
+        await page.fill(`#train-form input[name=${name}]`, String(value));
+      }
+      await page.getByRole('button', { name: 'Start from random weights' }).click();
+      await page.waitForFunction(() => Number(document.getElementById('train-status').dataset.step) >= 2, null, { timeout: 120_000 });
+      const answered = await page.evaluate(() => (window.strokeAnswerMs ?? []).length);
+      await traceDigit(page, data.image(DIGITS[7]));
+      await page.waitForFunction((n) => (window.strokeAnswerMs ?? []).length > n, answered, { timeout: 60_000 });
+      const during = await status();
+      const ms = await page.evaluate(() => window.strokeAnswerMs.at(-1));
+      t.diagnostic(`every job on WebGPU: a stroke answered in ${ms.toFixed(0)} ms during training (step ${during.step})`);
+      assert.equal(during.state, 'running', 'answered during the run');
+      const recon = (await readTiles(page, '#reconstruction', 1))[0];
+      assert.ok(recon.every(Number.isFinite) && Math.max(...recon) > 0.1, 'a real reconstruction');
+      const step = Number(during.step);
+      await page.waitForFunction((k) => Number(document.getElementById('train-status').dataset.step) >= k + 2, step, { timeout: 120_000 });
+      await page.getByRole('button', { name: 'Stop' }).click();
+      await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle', null, { timeout: 60_000 });
+      assert.deepEqual(s.errors, []);
     });
 
     await t.test('only the page\'s own origin is contacted, nothing breaks the content policy, nothing throws', async () => {

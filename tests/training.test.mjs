@@ -149,6 +149,11 @@ async function importFile(page, file) {
   return message(page);
 }
 
+// What the page does with stored records, the form and bad files does not depend on the backend;
+// on SwiftShader each of those tests costs a page load with a GPU-built index (≈ 30 s) for nothing
+// the CPU run has not already shown.
+const CPU_ONLY = 'the same on every backend: run on the CPU';
+
 for (const webgpu of BACKENDS) {
   const backend = webgpu ? 'WebGPU' : 'CPU';
   // A training step on SwiftShader's WebGPU (a CPU emulating a GPU) takes about a second whatever
@@ -158,16 +163,23 @@ for (const webgpu of BACKENDS) {
     ? { latent: 2, hidden: 32, batchSize: 256, epochs: 1, learningRate: 0.003 } // 36 steps
     : { latent: 2, hidden: 128, batchSize: 64, epochs: 2, learningRate: 0.001 }; // 2 × 141 steps
 
+  // On WebGPU, training alone: "auto" keeps every job on the CPU on this software adapter
+  // (page.test.mjs), and the sketches stay on the CPU while the GPU trains (the two devices at
+  // once). Every job on WebGPU is page.test.mjs's.
+  const query = webgpu ? '?backend=webgpu-training' : '';
   test(`training panel on ${backend}`, { timeout: 1_800_000 }, async (t) => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'models-'));
-    // WebGPU asked for: "auto" keeps every job on the CPU on this software adapter (page.test.mjs).
-    const p = await openPage({ webgpu, query: webgpu ? '?backend=webgpu' : '' });
+    const p = await openPage({ webgpu, query });
     const { page } = p;
     let exported; // the trained model's file
     let trained; // its reconstruction of THREE
     try {
       await t.test('trains from random weights while the page stays responsive', async () => {
-        assert.equal(await page.getAttribute('#backend', 'data-kind'), webgpu ? 'webgpu' : 'cpu');
+        assert.equal(await page.getAttribute('#backend', 'data-kind'), webgpu ? 'mixed' : 'cpu');
+        if (webgpu) {
+          const places = await page.$$eval('#backend-jobs li', (lis) => lis.map((li) => [li.dataset.job, li.dataset.place]));
+          assert.deepEqual(places, [['sketch', 'cpu'], ['index', 'cpu'], ['training', 'webgpu']]);
+        }
         assert.equal((await status(page)).state, 'idle');
         const samplesBefore = await readTiles(page, '#train-samples', 4, 4);
         const mapBefore = Number(await page.getAttribute('#map', 'data-generation'));
@@ -204,9 +216,8 @@ for (const webgpu of BACKENDS) {
         await page.waitForFunction((n) => (window.strokeAnswerMs ?? []).length > n, answered, { timeout: 120_000 });
         const answerMs = await page.evaluate(() => window.strokeAnswerMs.at(-1));
         t.diagnostic(`${backend}: stroke answered in ${answerMs.toFixed(0)} ms during training`);
-        // SwiftShader's WebGPU takes ~0.3 s for the analysis alone (README), so the 200 ms bound
-        // is for the CPU backend; on WebGPU the stroke must still be answered during training.
-        if (!webgpu) assert.ok(answerMs < 200, `stroke answered in ${answerMs} ms`);
+        // On WebGPU a step takes seconds here: the stroke is answered while the GPU trains.
+        assert.ok(answerMs < 200, `stroke answered in ${answerMs} ms`);
         assert.equal((await status(page)).state, 'running', 'the stroke was answered during training');
 
         await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle', null, { timeout: 1_500_000 });
@@ -257,7 +268,7 @@ for (const webgpu of BACKENDS) {
         assert.ok(maxDiff(await reconstructionOf(page, THREE), trained) <= 1 / 255, 'same weights');
       });
 
-      await t.test('a history stored by the previous version, as tuples, still loads', async () => {
+      await t.test('a history stored by the previous version, as tuples, still loads', { skip: webgpu && CPU_ONLY }, async () => {
         const before = await status(page);
         await updateStored(page, (record) => {
           const tuple = (r) => [r.step, r.epoch, r.loss, r.recon, r.kl];
@@ -300,7 +311,7 @@ for (const webgpu of BACKENDS) {
         assert.deepEqual(p.errors, []);
       });
 
-      await t.test('out-of-range settings are refused in the form', async () => {
+      await t.test('out-of-range settings are refused in the form', { skip: webgpu && CPU_ONLY }, async () => {
         const limits = await wasmLimits(page);
         const cases = [['learningRate', limits.learningRate.max * 1.1, 'Learning rate'], ['learningRate', 0, 'Learning rate'],
           ['batchSize', 0, 'Batch size'], ['batchSize', 1.5, 'Batch size'], ['latent', 0, 'Latent size'],
@@ -340,7 +351,7 @@ for (const webgpu of BACKENDS) {
         assert.deepEqual(p.errors, []);
       });
 
-      await t.test('a corrupt stored model is ignored: the default loads, with a message', async () => {
+      await t.test('a corrupt stored model is ignored: the default loads, with a message', { skip: webgpu && CPU_ONLY }, async () => {
         // A damaged history with good weights.
         await updateStored(page, (record) => ({ ...record, history: { steps: [[1, 1, 500]], tests: [] } }));
         await p.reload();
@@ -364,7 +375,7 @@ for (const webgpu of BACKENDS) {
     }
 
     assert.ok(exported, 'the export step ran');
-    const fresh = await openPage({ webgpu, query: webgpu ? '?backend=webgpu' : '' });
+    const fresh = await openPage({ webgpu, query });
     try {
       await t.test('an exported model imports into a fresh page with identical reconstructions', async () => {
         const good = path.join(tmp, 'exported.safetensors');
@@ -376,7 +387,7 @@ for (const webgpu of BACKENDS) {
         assert.ok(maxDiff(await reconstructionOf(fresh.page, THREE), trained) <= 1 / 255, 'identical reconstructions');
       });
 
-      await t.test('bad model files are refused with what is wrong; the model stays', async () => {
+      await t.test('bad model files are refused with what is wrong; the model stays', { skip: webgpu && CPU_ONLY }, async () => {
         const info = await modelInfo(fresh.page);
         const before = await reconstructionOf(fresh.page, THREE);
         const { maxModelBytes } = await wasmLimits(fresh.page);

@@ -134,10 +134,14 @@ async function indexStep() {
   }
 }
 
+/** One training step: run on the training device (while it waits there, the calls that change
+ *  nothing are answered with the page's model: a sketch need not wait for a GPU's step), then
+ *  applied to the session. */
 async function trainStep() {
   let progress;
   try {
-    progress = JSON.parse(await session.trainStep());
+    await scheduler.overlapping(session.trainStepRun());
+    progress = JSON.parse(session.trainStepEnd());
   } catch (e) {
     progress = { finished: true, error: errorText(e) };
   }
@@ -278,6 +282,10 @@ const ops = {
 };
 
 const WITHOUT_SESSION = new Set(['limits', 'load']);
+/** The calls that read the page's model and change nothing: they may run while a training step
+ *  waits on its device (scheduler.overlapping). */
+const OVERLAPPING = new Set(['limits', 'analyse', 'sample', 'decode', 'decodeMapPoint', 'interpolate', 'variations',
+  'randomTestDigit', 'exportModel']);
 
 self.onmessage = ({ data: { id, op, args } }) => {
   scheduler.call(
@@ -287,5 +295,6 @@ self.onmessage = ({ data: { id, op, args } }) => {
       return ops[op](args ?? {});
     },
     ({ ok, value, error, ms }) => post(ok ? { id, ok, value, ms } : { id, ok, error: errorText(error), ms }),
+    { overlaps: OVERLAPPING.has(op) },
   );
 };

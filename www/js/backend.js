@@ -1,11 +1,11 @@
 // The status line: which backend answers (and, for a CPU fallback, why), how long the last answer
-// took, and the backend choice, which reloads the page with ?backend=auto|webgpu|cpu.
+// took, and the backend choice, which reloads the page with ?backend=auto|webgpu|webgpu-training|cpu.
 import { $, notice } from './dom.js';
 import * as hooks from './hooks.js';
 
 const params = new URLSearchParams(location.search);
 /** The backend the page asks the worker for. */
-export const backendWanted = ['auto', 'webgpu', 'cpu'].includes(params.get('backend')) ? params.get('backend') : 'auto';
+export const backendWanted = ['auto', 'webgpu', 'webgpu-training', 'cpu'].includes(params.get('backend')) ? params.get('backend') : 'auto';
 
 export function initBackend() {
   const choice = $('backend-choice');
@@ -17,11 +17,10 @@ export function initBackend() {
   });
 }
 
-/** Names the choices with the wasm module's labels ({cpu, webgpu}, from limits()). */
+/** Names the choices with the wasm module's labels ({cpu, webgpu, webgpu-training}, from limits()). */
 export function nameBackends(labels) {
   const option = (value) => $('backend-choice').querySelector(`option[value="${value}"]`);
-  option('cpu').textContent = labels.cpu;
-  option('webgpu').textContent = labels.webgpu;
+  for (const value of ['cpu', 'webgpu', 'webgpu-training']) option(value).textContent = labels[value];
   option('auto').textContent = 'Auto (the faster for each job)';
 }
 
@@ -36,10 +35,11 @@ export function showBackend(info) {
   $('adapter').textContent = info.warming_up ? 'WebGPU is being checked and timed; the CPU answers meanwhile' : adapter;
   if (info.fallback_reason) notice(`Using the CPU: ${info.fallback_reason}.`);
   const measured = info.jobs.some((job) => job.cpu_ms != null);
-  $('backend-jobs').replaceChildren(...(measured ? info.jobs : []).map((job) => {
+  // Each job's place when it was measured or differs between jobs (one backend needs no list).
+  $('backend-jobs').replaceChildren(...(measured || info.kind === 'mixed' ? info.jobs : []).map((job) => {
     const li = document.createElement('li');
-    li.textContent = `${job.label}: CPU ${ms(job.cpu_ms)} ms · WebGPU ${ms(job.webgpu_ms)} ms → `
-      + `${PLACE_NAMES[job.place]}${info.warming_up ? ' (soon)' : ''} (${job.reason})`;
+    const timings = job.cpu_ms != null ? `CPU ${ms(job.cpu_ms)} ms · WebGPU ${ms(job.webgpu_ms)} ms → ` : '';
+    li.textContent = `${job.label}: ${timings}${PLACE_NAMES[job.place]}${info.warming_up ? ' (soon)' : ''} (${job.reason})`;
     return li;
   }));
   hooks.backendShown(info);

@@ -3,7 +3,9 @@
 //      training run, a backend switch), in the order they were queued, before anything else;
 //   2. the page's calls, in arrival order;
 //   3. background work (index steps and training steps, taken in turn), one step at a time when
-//      no call waits, so a sketch waits at most one step.
+//      no call waits, so a sketch waits at most one step. A job may wait on a device through
+//      `overlapping(promise)`: meanwhile the calls that may overlap it (`call(…, {overlaps})`) are
+//      answered, in arrival order, so a sketch is not kept waiting by a GPU's training step.
 // A call is answered after the steps it caused, so the page hears of a new model before the
 // answer of the call that loaded it.
 
@@ -27,6 +29,8 @@ export class Scheduler {
   #turn = 0;
   #running = false;
   #lastCallAt = -Infinity;
+  /** Wakes `overlapping` when a call arrives or its promise settles. */
+  #nudge = null;
 
   /** `background()` lists the background jobs that may run now (async functions);
    *  `onStepError(error)` hears of a step that threw. */
@@ -36,10 +40,30 @@ export class Scheduler {
   }
 
   /** Queues a page call: `run()` does the work; `answer({ok, value | error, ms})` is called once
-   *  it and the steps it queued are done. */
-  call(run, answer) {
-    this.#calls.push({ run, answer });
+   *  it and the steps it queued are done. `overlaps`: it changes nothing that a background job
+   *  waiting in `overlapping` could see, so it may run meanwhile. */
+  call(run, answer, { overlaps = false } = {}) {
+    this.#calls.push({ run, answer, overlaps });
+    this.#nudge?.();
     this.#pump();
+  }
+
+  /** For a background job: waits for `promise` (work on a device), answering meanwhile the
+   *  calls at the head of the queue that may overlap it; a call that may not waits, and those
+   *  behind it too. Settles as `promise` does, once no call it let in is still running. */
+  async overlapping(promise) {
+    let settled = false;
+    const wake = () => { settled = true; this.#nudge?.(); };
+    promise.then(wake, wake);
+    while (!settled) {
+      if (this.#calls[0]?.overlaps) {
+        await this.#answer(this.#calls.shift());
+        continue;
+      }
+      await new Promise((resolve) => { this.#nudge = resolve; });
+      this.#nudge = null;
+    }
+    return promise;
   }
 
   /** Queues state-change steps (async functions) to run next, before any call or background job. */
@@ -63,6 +87,19 @@ export class Scheduler {
     }
   }
 
+  async #answer(call) {
+    const t0 = performance.now();
+    let outcome;
+    try {
+      outcome = { ok: true, value: await call.run() };
+    } catch (error) {
+      outcome = { ok: false, error };
+    }
+    await this.#runSteps();
+    call.answer({ ...outcome, ms: performance.now() - t0 });
+    this.#lastCallAt = performance.now();
+  }
+
   async #pump() {
     if (this.#running) return;
     this.#running = true;
@@ -72,16 +109,7 @@ export class Scheduler {
         if (this.#steps.length) { await this.#runSteps(); continue; }
         const call = this.#calls.shift();
         if (call) {
-          const t0 = performance.now();
-          let outcome;
-          try {
-            outcome = { ok: true, value: await call.run() };
-          } catch (error) {
-            outcome = { ok: false, error };
-          }
-          await this.#runSteps();
-          call.answer({ ...outcome, ms: performance.now() - t0 });
-          this.#lastCallAt = performance.now();
+          await this.#answer(call);
           continue;
         }
         const grace = this.#lastCallAt + GRACE_MS - performance.now();

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 
 use burn::tensor::Device;
 use serde::Serialize;
-use vae::placement::{self, JobChoice, Place};
+use vae::placement::{self, Devices, Job, JobChoice, Place};
 use vae::rng::Rng;
 use vae::{Dataset, Inference, LatentIndex, VaeWeights};
 
@@ -19,6 +19,8 @@ pub const CPU_LABEL: &str = "CPU (ndarray)";
 pub const WEBGPU_LABEL: &str = "WebGPU";
 /// Some jobs on each: the label names both.
 pub const MIXED_LABEL: &str = "WebGPU + CPU";
+/// The choice of [`WEBGPU_TRAINING`].
+pub const WEBGPU_TRAINING_LABEL: &str = "WebGPU for training, CPU for the rest";
 const NO_ADAPTER: &str = "this browser has no WebGPU adapter";
 /// The reason of a job's place when the page asked for its backend.
 const CHOSEN_IN_THE_PAGE: &str = "chosen in the page";
@@ -131,22 +133,31 @@ pub async fn webgpu_device() -> Result<Device, String> {
     outcome
 }
 
-/// The device and backend state for the page's choice: "cpu", "webgpu" (an error if it does not
-/// work) or "auto" (the CPU now, WebGPU warming up if there is an adapter).
-pub async fn choose(wanted: &str, weights: &VaeWeights, data: &Dataset) -> Result<(Device, Backend), String> {
+/// The page's choice that puts training alone on WebGPU: the sketches and the index stay on the
+/// CPU, and a stroke is answered while the GPU trains.
+pub const WEBGPU_TRAINING: &str = "webgpu-training";
+
+/// Each job's device and the backend state for the page's choice: "cpu", "webgpu" or
+/// [`WEBGPU_TRAINING`] (an error if WebGPU does not work), or "auto" (the CPU now, WebGPU warming
+/// up if there is an adapter).
+pub async fn choose(wanted: &str, weights: &VaeWeights, data: &Dataset) -> Result<(Devices, Backend), String> {
+    let cpu = Devices::all(&cpu_device());
     match wanted {
-        "cpu" => Ok((cpu_device(), Backend::Cpu { fallback_reason: None, self_test_error: None })),
-        "webgpu" => {
+        "cpu" => Ok((cpu, Backend::Cpu { fallback_reason: None, self_test_error: None })),
+        "webgpu" | WEBGPU_TRAINING => {
             let device = webgpu_device().await?;
             let self_test_error = checked(&device, weights, data).await.map_err(|(reason, _)| reason)?;
-            Ok((
-                device,
-                Backend::Placed { self_test_error, jobs: placement::forced(Place::Webgpu, CHOSEN_IN_THE_PAGE) },
-            ))
+            let jobs = if wanted == "webgpu" {
+                placement::forced(Place::Webgpu, CHOSEN_IN_THE_PAGE)
+            } else {
+                let place = |job| if job == Job::Training { Place::Webgpu } else { Place::Cpu };
+                placement::forced_each(place, CHOSEN_IN_THE_PAGE)
+            };
+            Ok((Devices::placed(&jobs, &cpu_device(), &device), Backend::Placed { self_test_error, jobs }))
         }
-        "auto" if webgpu_supported().await => Ok((cpu_device(), Backend::WarmingUp)),
-        "auto" => Ok((cpu_device(), Backend::Cpu { fallback_reason: Some(NO_ADAPTER.into()), self_test_error: None })),
-        other => Err(format!("unknown backend {other:?}: expected auto, webgpu or cpu")),
+        "auto" if webgpu_supported().await => Ok((cpu, Backend::WarmingUp)),
+        "auto" => Ok((cpu, Backend::Cpu { fallback_reason: Some(NO_ADAPTER.into()), self_test_error: None })),
+        other => Err(format!("unknown backend {other:?}: expected auto, webgpu, {WEBGPU_TRAINING} or cpu")),
     }
 }
 

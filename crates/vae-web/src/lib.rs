@@ -15,7 +15,7 @@ use std::sync::Arc;
 use backend::Backend;
 use serde::Serialize;
 use vae::placement::Devices;
-use vae::session::TrainRequest;
+use vae::session::{TrainRequest, TrainingStep};
 use vae::{Dataset, LIMITS, VaeWeights};
 use wasm_bindgen::prelude::*;
 
@@ -33,7 +33,7 @@ fn to_js<T: Serialize>(value: &T) -> Result<String, JsError> {
 }
 
 /// The bounds the page's form, import and labels use: the core's [`LIMITS`] and the backends'
-/// names. JSON `{latent: {min, max}, …, maxModelBytes, backendLabels: {cpu, webgpu}}`.
+/// names. JSON `{latent: {min, max}, …, maxModelBytes, backendLabels: {cpu, webgpu, webgpu-training}}`.
 #[wasm_bindgen]
 pub fn limits() -> Result<String, JsError> {
     #[derive(Serialize)]
@@ -47,8 +47,14 @@ pub fn limits() -> Result<String, JsError> {
     struct BackendLabels {
         cpu: &'static str,
         webgpu: &'static str,
+        #[serde(rename = "webgpu-training")]
+        webgpu_training: &'static str,
     }
-    let labels = BackendLabels { cpu: backend::CPU_LABEL, webgpu: backend::WEBGPU_LABEL };
+    let labels = BackendLabels {
+        cpu: backend::CPU_LABEL,
+        webgpu: backend::WEBGPU_LABEL,
+        webgpu_training: backend::WEBGPU_TRAINING_LABEL,
+    };
     to_js(&PageLimits { limits: LIMITS, backend_labels: labels })
 }
 
@@ -59,6 +65,9 @@ pub struct Session {
     core: RefCell<Option<vae::Session>>,
     /// Shared with [`Session::prepare_webgpu`]'s background work.
     backend: Rc<RefCell<Backend>>,
+    /// A training step out of the core session, from [`Session::train_step_run`] to
+    /// [`Session::train_step_end`].
+    step: RefCell<Option<TrainingStep>>,
 }
 
 /// A sketch's answer in two parts: its figures as JSON, its images as one `Float32Array` (the
@@ -94,13 +103,17 @@ struct Switch {
 impl Session {
     /// `weights`: a safetensors file; `data`: the data set file; `backend`: "auto" (the CPU at
     /// once; each job on its faster backend once [`Session::prepare_webgpu`] has timed them),
-    /// "webgpu" (every job) or "cpu".
+    /// "webgpu" (every job), "webgpu-training" (training alone) or "cpu".
     pub async fn create(weights: Vec<u8>, data: Vec<u8>, backend: String) -> Result<Session, JsError> {
         let weights = VaeWeights::from_safetensors(&weights).map_err(js_err)?;
         let data = Arc::new(Dataset::from_bin(&data).map_err(js_err)?);
-        let (device, backend) = backend::choose(&backend, &weights, &data).await.map_err(js_err)?;
-        let core = vae::Session::new(weights, data, device).map_err(js_err)?;
-        Ok(Session { core: RefCell::new(Some(core)), backend: Rc::new(RefCell::new(backend)) })
+        let (devices, backend) = backend::choose(&backend, &weights, &data).await.map_err(js_err)?;
+        let core = vae::Session::placed(weights, data, devices).map_err(js_err)?;
+        Ok(Session {
+            core: RefCell::new(Some(core)),
+            backend: Rc::new(RefCell::new(backend)),
+            step: RefCell::new(None),
+        })
     }
 
     /// Starts WebGPU, checks it against the CPU, runs each of the page's operations on it once
@@ -243,10 +256,26 @@ impl Session {
         to_js(&self.now(|s| s.train_start(request))?)
     }
 
-    /// One Adam step of the run (see [`vae::Session::train_step`]).
-    #[wasm_bindgen(js_name = trainStep)]
-    pub async fn train_step(&self) -> Result<String, JsError> {
-        to_js(&self.run(async |s| s.train_step().await).await?)
+    /// Takes one Adam step of the run out of the core session and runs it on the training device
+    /// (see [`vae::Session::begin_step`]). The session answers other calls meanwhile (with the
+    /// page's model); the worker lets only those through that change nothing, and then applies
+    /// the step with [`Session::train_step_end`].
+    #[wasm_bindgen(js_name = trainStepRun)]
+    pub async fn train_step_run(&self) -> Result<(), JsError> {
+        if self.step.borrow().is_some() {
+            return Err(js_err("a training step is waiting to be ended"));
+        }
+        let mut step = self.now(|s| s.begin_step())?;
+        step.advance().await;
+        *self.step.borrow_mut() = Some(step);
+        Ok(())
+    }
+
+    /// Applies the step run by [`Session::train_step_run`] (see [`vae::Session::end_step`]).
+    #[wasm_bindgen(js_name = trainStepEnd)]
+    pub fn train_step_end(&self) -> Result<String, JsError> {
+        let step = self.step.borrow_mut().take().ok_or_else(|| js_err("no training step has run"))?;
+        to_js(&self.now(|s| s.end_step(step))?)
     }
 
     /// Ends the run, keeping the weights reached (see [`vae::Session::train_stop`]).

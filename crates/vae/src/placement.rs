@@ -107,12 +107,17 @@ pub fn choose(timings: &[JobTiming]) -> Vec<JobChoice> {
 /// Every job on one backend, unmeasured, for `reason` (the page asked for it, or WebGPU cannot be
 /// used or is not timed yet).
 pub fn forced(place: Place, reason: &str) -> Vec<JobChoice> {
+    forced_each(|_| place, reason)
+}
+
+/// Each job where `place_of_job` puts it, with `reason` (a placement chosen in the page).
+pub fn forced_each(place_of_job: impl Fn(Job) -> Place, reason: &str) -> Vec<JobChoice> {
     Job::ALL
         .iter()
         .map(|&job| JobChoice {
             job,
             label: job.label(),
-            place,
+            place: place_of_job(job),
             cpu_ms: None,
             webgpu_ms: None,
             reason: reason.to_string(),

@@ -5,7 +5,10 @@
 //!
 //! Each method takes the session whole (`&mut self` / `&self`) for as long as it runs, so two
 //! operations never interleave; a caller that drives it from an event loop (the page's worker)
-//! queues its calls, and the session needs no generation checks or locks of its own.
+//! queues its calls, and the session needs no generation checks or locks of its own. The one
+//! exception is a training step: it can be taken out ([`Session::begin_step`]) and run on the
+//! training device without the session, so that while it waits on a GPU the page's sketches are
+//! answered on the CPU; meanwhile the session refuses whatever would change the model.
 
 use std::sync::Arc;
 
@@ -157,6 +160,53 @@ struct Run {
     checkpoint: String,
 }
 
+/// A training step taken out of its session by [`Session::begin_step`]: [`TrainingStep::advance`]
+/// runs it on the training device, borrowing nothing of the session, and
+/// [`Session::end_step`] applies what it reached.
+pub struct TrainingStep {
+    run: Run,
+    data: Arc<Dataset>,
+    reached: Option<Result<Reached>>,
+}
+
+/// What a step reached: its report, and at an epoch's end the epoch's weights and their test
+/// figures; or divergence.
+enum Reached {
+    Step(StepReport),
+    EpochEnd { report: StepReport, weights: Box<VaeWeights>, test: EvalReport },
+    Diverged(Error),
+}
+
+impl TrainingStep {
+    /// One Adam step; at an epoch's end it also reads the weights and evaluates the test set.
+    /// Running it again does nothing.
+    pub async fn advance(&mut self) {
+        if self.reached.is_none() {
+            self.reached = Some(self.run_once().await);
+        }
+    }
+
+    async fn run_once(&mut self) -> Result<Reached> {
+        let diverged_or = |e: Error| match e {
+            e @ Error::Diverged { .. } => Ok(Reached::Diverged(e)),
+            e => Err(e),
+        };
+        let report = match self.run.trainer.step(&self.data).await {
+            Ok(report) => report,
+            Err(e) => return diverged_or(e),
+        };
+        if !report.epoch_done {
+            return Ok(Reached::Step(report));
+        }
+        let weights = match self.run.trainer.weights().await {
+            Ok(weights) => weights,
+            Err(e) => return diverged_or(e),
+        };
+        let test = self.run.trainer.evaluate(&self.data, &self.data.indices(Split::Test)).await?;
+        Ok(Reached::EpochEnd { report, weights: Box::new(weights), test })
+    }
+}
+
 pub struct Session {
     /// Shared, not copied, with whoever else needs the digits (the page's WebGPU warm-up).
     data: Arc<Dataset>,
@@ -169,6 +219,8 @@ pub struct Session {
     /// grows after a change of model, so the page's neighbours stay sensible meanwhile.
     previous: Option<Indexed>,
     training: Option<Run>,
+    /// The run is out of the session for a step ([`Session::begin_step`]).
+    step_under_way: bool,
     generation: u64,
 }
 
@@ -176,12 +228,25 @@ impl Session {
     /// A session with every job on `device`, showing `weights`; its neighbour index starts empty
     /// (see [`Session::index_step`]).
     pub fn new(weights: VaeWeights, data: Arc<Dataset>, device: Device) -> Result<Self> {
+        Self::placed(weights, data, Devices::all(&device))
+    }
+
+    /// A session with each job on its device in `devices`.
+    pub fn placed(weights: VaeWeights, data: Arc<Dataset>, devices: Devices) -> Result<Self> {
         if data.indices(Split::Test).is_empty() || data.indices(Split::Train).is_empty() {
             return Err(Error::Data("the data set needs both training and test digits".into()));
         }
-        let devices = Devices::all(&device);
         let current = Indexed::empty(&weights, &devices)?;
-        Ok(Session { data, devices, weights, current, previous: None, training: None, generation: 0 })
+        Ok(Session {
+            data,
+            devices,
+            weights,
+            current,
+            previous: None,
+            training: None,
+            step_under_way: false,
+            generation: 0,
+        })
     }
 
     pub fn weights(&self) -> &VaeWeights {
@@ -208,11 +273,12 @@ impl Session {
     }
 
     pub fn is_training(&self) -> bool {
-        self.training.is_some()
+        self.training.is_some() || self.step_under_way
     }
 
     /// Makes `weights` the page's model; ends any training run.
     pub fn load_model(&mut self, weights: VaeWeights) -> Result<ModelInfo> {
+        self.refuse_during_step("load a model")?;
         self.set_model(weights)?;
         self.training = None;
         Ok(self.model_info())
@@ -222,7 +288,7 @@ impl Session {
     /// re-encoded). Refused (false) during a training run, whose optimiser state lives on its
     /// device: ask again when it ends.
     pub fn place(&mut self, devices: Devices) -> Result<bool> {
-        if self.training.is_some() {
+        if self.is_training() {
             return Ok(false);
         }
         let index = self.current.index.on_device(&devices.sketch);
@@ -328,6 +394,7 @@ impl Session {
 
     /// `n` digits from the weights being trained (the page's model when no run is on).
     pub async fn training_sample(&self, n: usize, seed: u64) -> Result<Vec<f32>> {
+        self.refuse_during_step("sample the weights being trained")?;
         let live = self.training.as_ref().map(|run| run.trainer.inference());
         live.as_ref().unwrap_or(&self.current.inference).sample(n, 1.0, &mut Rng::new(seed)).await
     }
@@ -366,7 +433,7 @@ impl Session {
     /// Starts a run. It continues from the page's model unless asked for random weights or given
     /// another shape; β may change either way. The page's model becomes the run's start.
     pub fn train_start(&mut self, r: TrainRequest) -> Result<TrainStarted> {
-        if self.training.is_some() {
+        if self.is_training() {
             return Err(Error::Input("a training run is going on already: stop it first".into()));
         }
         let config = VaeConfig { hidden: r.hidden, latent: r.latent, beta: r.beta };
@@ -397,25 +464,47 @@ impl Session {
     /// model becomes the new weights. A non-finite loss or weight ends the run; the checkpoint
     /// (the model at the last epoch's end) stays the page's model.
     pub async fn train_step(&mut self) -> Result<TrainProgress> {
-        let mut run = self.training.take().ok_or_else(|| Error::Input("no training run is going on".into()))?;
-        let report = match run.trainer.step(&self.data).await {
-            Ok(report) => report,
-            Err(e @ Error::Diverged { .. }) => return Ok(run.diverged(e, "Training stopped; ")),
-            Err(e) => return Err(e),
-        };
-        let mut progress = TrainProgress { report: Some(report), test: None, finished: false, diverged: None };
-        if report.epoch_done {
-            let weights = match run.trainer.weights().await {
-                Ok(weights) => weights,
-                Err(e @ Error::Diverged { .. }) => return Ok(run.diverged(e, "Training stopped; ")),
-                Err(e) => return Err(e),
-            };
-            let test = run.trainer.evaluate(&self.data, &self.data.indices(Split::Test)).await?;
-            self.set_model(weights)?;
-            run.checkpoint = format!("the end of epoch {}", run.trainer.epoch());
-            progress.test = Some(test);
-            progress.finished = run.trainer.epoch() >= run.epochs;
+        let mut step = self.begin_step()?;
+        step.advance().await;
+        self.end_step(step)
+    }
+
+    /// Takes the run out for one step, which runs without the session (see [`TrainingStep`]).
+    /// Until [`Session::end_step`] the page's calls are answered with the page's model (the
+    /// checkpoint), on the sketch's device, and whatever would change the model is refused.
+    pub fn begin_step(&mut self) -> Result<TrainingStep> {
+        self.refuse_during_step("start another step")?;
+        let run = self.training.take().ok_or_else(|| Error::Input("no training run is going on".into()))?;
+        self.step_under_way = true;
+        Ok(TrainingStep { run, data: self.data.clone(), reached: None })
+    }
+
+    /// Applies what a step reached: the run goes on, or it ends (its epochs done, divergence, or
+    /// an error, which is returned); at an epoch's end the page's model becomes the new weights.
+    pub fn end_step(&mut self, step: TrainingStep) -> Result<TrainProgress> {
+        if !self.step_under_way {
+            return Err(Error::Input("no training step is under way".into()));
         }
+        let TrainingStep { mut run, reached, .. } = step;
+        let Some(reached) = reached else {
+            // Not run: the run goes back as it was.
+            self.training = Some(run);
+            self.step_under_way = false;
+            return Err(Error::Input("the training step was ended before it ran".into()));
+        };
+        self.step_under_way = false;
+        let progress = match reached? {
+            Reached::Diverged(e) => return Ok(run.diverged(e, "Training stopped; ")),
+            Reached::Step(report) => {
+                TrainProgress { report: Some(report), test: None, finished: false, diverged: None }
+            }
+            Reached::EpochEnd { report, weights, test } => {
+                self.set_model(*weights)?;
+                run.checkpoint = format!("the end of epoch {}", run.trainer.epoch());
+                let finished = run.trainer.epoch() >= run.epochs;
+                TrainProgress { report: Some(report), test: Some(test), finished, diverged: None }
+            }
+        };
         if !progress.finished {
             self.training = Some(run);
         }
@@ -425,6 +514,7 @@ impl Session {
     /// Ends the run; the page's model becomes its latest weights (or stays the checkpoint, with
     /// the reason, if they are not finite). Without a run, nothing changes.
     pub async fn train_stop(&mut self) -> Result<TrainProgress> {
+        self.refuse_during_step("stop the run")?;
         let Some(mut run) = self.training.take() else {
             return Ok(TrainProgress { report: None, test: None, finished: true, diverged: None });
         };
@@ -441,6 +531,14 @@ impl Session {
     }
 
     // ---- helpers -------------------------------------------------------------------------------
+
+    /// An error while a step is out of the session: what it would change is the step's to change.
+    fn refuse_during_step(&self, what: &str) -> Result<()> {
+        if self.step_under_way {
+            return Err(Error::Input(format!("cannot {what} while a training step is under way: wait for it to end")));
+        }
+        Ok(())
+    }
 
     /// The model and index whose neighbours and map the page shows: the previous whole one while
     /// the current index grows after a change of model (true), else the current one.
@@ -727,6 +825,42 @@ mod tests {
                 assert!(s.train_start(bad).is_err(), "{bad:?} was accepted");
                 assert!(!s.is_training());
             }
+        }
+    }
+
+    #[test]
+    fn a_step_out_of_the_session_leaves_the_page_answering_with_its_model_and_refuses_changes() {
+        for device in backends() {
+            let data = Arc::new(small_dataset());
+            let mut s = Session::new(small(), data.clone(), device.clone()).unwrap();
+            build_index(&mut s);
+            let before = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            s.train_start(request(1)).unwrap();
+            let mut step = s.begin_step().unwrap();
+            assert!(s.is_training());
+            // Changes wait for the step; a second step cannot start.
+            let refused = |e: Error| e.to_string().contains("while a training step is under way");
+            assert!(refused(s.begin_step().err().unwrap()));
+            assert!(refused(block_on(s.train_stop()).unwrap_err()));
+            assert!(refused(s.load_model(small()).unwrap_err()));
+            assert!(refused(block_on(s.training_sample(4, 0)).unwrap_err()));
+            assert!(s.train_start(request(1)).is_err());
+            assert!(!s.place(Devices::all(&device)).unwrap(), "no move during a step");
+            // Ended before it ran: an error, and the run is back as it was.
+            assert!(s.end_step(step).is_err());
+            step = s.begin_step().unwrap();
+            // While the step runs, sketches are answered by the page's model (the checkpoint).
+            block_on(step.advance());
+            let during = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            assert_eq!(during, before, "the page's model answers until the epoch ends");
+            let progress = s.end_step(step).unwrap();
+            assert_eq!(progress.report.unwrap().step, 1);
+            // The run goes on as if the step had been taken in one call.
+            let mut same = Session::new(small(), data.clone(), device.clone()).unwrap();
+            same.train_start(request(1)).unwrap();
+            block_on(same.train_step()).unwrap();
+            let (a, b) = (block_on(s.train_step()).unwrap(), block_on(same.train_step()).unwrap());
+            assert_eq!(a.report.unwrap().parts, b.report.unwrap().parts);
         }
     }
 
