@@ -18,3 +18,5 @@ size=$(stat -c %s "$ROOT/www/pkg/vae_web_bg.wasm"); gz=$(gzip -9 -c "$ROOT/www/p
 log "www/pkg/vae_web_bg.wasm: $((size / 1024)) KiB raw, $((gz / 1024)) KiB gzip -9 (raw $((($(stat -c %s "$raw")) / 1024)) KiB before wasm-opt)"
 log "brotli and gzip copies of the big files, for servers that send them (scripts/precompress.mjs)"
 node "$ROOT/scripts/precompress.mjs" "$ROOT/www"
+log "the offline manifest: the page's files and their SHA-256, for the service worker (scripts/offline-manifest.mjs)"
+node "$ROOT/scripts/offline-manifest.mjs" "$ROOT/www"

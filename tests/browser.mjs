@@ -21,17 +21,22 @@ function reportPolicyViolations() {
     + `${e.effectiveDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber}`));
 }
 
-/** Opens the page; records requests to other origins (the worker's too), uncaught errors, console
- *  errors, and content security policy violations in the page and its worker (kept here in node,
- *  so that a reload loses none). */
-export async function openPage({ webgpu, query = '' }) {
-  const server = await serve(0);
+/** Opens the page (the site in `root`, www/ unless given); records every request of the page and
+ *  its worker, the requests to other origins, uncaught errors, console errors, and content
+ *  security policy violations in the page and its worker (kept here in node, so that a reload
+ *  loses none). */
+export async function openPage({ webgpu, query = '', root }) {
+  const server = await serve(0, root);
   const origin = `http://127.0.0.1:${server.address().port}`;
   const { context, page } = await launch({ webgpu, viewport: { width: 1400, height: 1200 } });
+  const requests = []; // Playwright's requests, in order
   const foreignRequests = []; // a blob: URL's origin is its creator's: the page's own export passes
   const errors = [];
   const violations = [];
-  page.on('request', (r) => { if (new URL(r.url()).origin !== origin) foreignRequests.push(r.url()); });
+  page.on('request', (r) => {
+    requests.push(r);
+    if (new URL(r.url()).origin !== origin) foreignRequests.push(r.url());
+  });
   page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error') (/Content Security Policy/.test(m.text()) ? violations : errors).push(`console: ${m.text()}`);
@@ -44,7 +49,7 @@ export async function openPage({ webgpu, query = '' }) {
   await page.goto(`${origin}/${query}`);
   const { readyMs, indexedMs, settledMs } = await waitLoaded(page);
   return {
-    page, origin, foreignRequests, errors, violations, readyMs, indexedMs, settledMs,
+    page, context, server, origin, requests, foreignRequests, errors, violations, readyMs, indexedMs, settledMs,
     /** Reloads the page (same browser profile: its IndexedDB stays) and waits as openPage does. */
     async reload() { await page.reload(); return waitLoaded(page); },
     async close() { await context.close(); server.close(); },

@@ -10,6 +10,7 @@ import { initMap, showIndexProgress } from './js/map.js';
 import { initSamples, sample } from './js/samples.js';
 import * as training from './js/training.js';
 import * as hooks from './js/hooks.js';
+import { makeAvailableOffline } from './js/offline.js';
 
 let ready = false; // the page has answered once
 
@@ -56,6 +57,10 @@ async function start() {
   hooks.pageReady(loaded.arrived);
   // The neighbour index and WebGPU's warm-up start only now, so the first answer waits for neither.
   call('pageAnswered').catch((e) => notice(e.message));
+  // Only now: installing the service worker fetches and checks every file of the page again
+  // (27 MB, mostly from the HTTP cache), which would compete with the first load for the network
+  // and the CPU. It never fails the page.
+  makeAvailableOffline();
 }
 
 start().catch((e) => {

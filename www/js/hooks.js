@@ -65,6 +65,11 @@ export function backendShown(info) {
   if (!info.warming_up) body.settledMs = sinceStart();
 }
 
+/** The service worker is active: this build is kept for offline use (body[data-offline="ready"]). */
+export function availableOffline() {
+  body.offline = 'ready';
+}
+
 // ---- answers and latencies ------------------------------------------------------------------------
 
 /** Every answer of the worker: its time in the worker (#timing[data-ms]); the analyses of a sketch
