@@ -38,9 +38,14 @@ have_rustup_wasm() {
   compgen -G "$libdir/libstd-*.rlib" >/dev/null
 }
 
-# Installs what building the page needs: a wasm toolchain, wasm-bindgen-cli, wasm-opt.
-setup_web_tools() {
+# The Debian packages building the page needs: a wasm toolchain (unless rustup has one), wasm-opt.
+setup_web_packages() {
   if have_rustup_wasm; then apt_install binaryen; else apt_install rustc-web cargo-web rust-web-src lld-19 binaryen; fi
+}
+
+# Installs what building the page needs: the packages above and wasm-bindgen-cli.
+setup_web_tools() {
+  setup_web_packages
   if [ "$("$TOOLS/bin/wasm-bindgen" --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
     log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (must match the crate exactly)"
     # Not --locked: its lock file pins a crate version the registry lacks.

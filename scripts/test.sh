@@ -13,6 +13,17 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 phase "cargo fmt --check"
 cargo fmt --all -- --check
 
+# The wasm build runs beside the native build and tests: each has long stretches on one core (a
+# big crate's codegen, the link, single-threaded tests) that the other fills. Its output is shown
+# when it ends. The Debian and npm packages first, so that apt never runs twice at once.
+phase "wasm build of the page's module (in the background)"
+setup_web_packages
+setup_browser_tools
+wasm_log="$(mktemp)"
+bash "$ROOT/scripts/build-web.sh" >"$wasm_log" 2>&1 &
+wasm_build=$!
+trap 'kill "$wasm_build" 2>/dev/null || true' EXIT
+
 # clippy-driver compiles our crates for real while linting them, so the lints cost no second
 # (check-mode) build of Burn; dependencies are built by plain rustc as usual.
 phase "native build with clippy -D warnings, and tests (ndarray, wgpu)"
@@ -20,11 +31,14 @@ RUSTC_WORKSPACE_WRAPPER="$(dirname "$(rustup which rustc)")/clippy-driver" \
   CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
   cargo test --workspace --release
 
-phase "wasm build of the page's module"
-bash "$ROOT/scripts/build-web.sh"
+phase "waiting for the wasm build"
+wasm_status=0
+wait "$wasm_build" || wasm_status=$?
+trap - EXIT
+cat "$wasm_log"
+[ "$wasm_status" = 0 ] || { log "the wasm build failed (exit $wasm_status)"; exit "$wasm_status"; }
 
 phase "browser tests (headless Chromium, with and without WebGPU)"
-setup_browser_tools
 node --test --test-concurrency=1 "$ROOT/tests/"
 
 phase "all tests passed"
