@@ -58,10 +58,60 @@ pub fn write_grid(path: &Path, images: &[f32], cols: usize, scale: usize) -> Res
             }
         }
     }
-    let file = std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    write_png(path, w, h, png::ColorType::Grayscale, &out)
+}
+
+/// An 8-bit PNG of `w × h` pixels of `colour`.
+fn write_png(path: &Path, w: usize, h: usize, colour: png::ColorType, pixels: &[u8]) -> Result<(), String> {
+    let failed = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+    let file = std::fs::File::create(path).map_err(|e| failed(&e))?;
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w as u32, h as u32);
-    enc.set_color(png::ColorType::Grayscale);
+    enc.set_color(colour);
     enc.set_depth(png::BitDepth::Eight);
-    let mut writer = enc.write_header().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    writer.write_image_data(&out).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    let mut writer = enc.write_header().map_err(|e| failed(&e))?;
+    writer.write_image_data(pixels).map_err(|e| failed(&e))
+}
+
+/// One colour per digit (Tableau's ten), the page's map colours too.
+const DIGIT_COLOURS: [[u8; 3]; 10] = [
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
+    [148, 103, 189],
+    [140, 86, 75],
+    [227, 119, 194],
+    [127, 127, 127],
+    [188, 189, 34],
+    [23, 190, 207],
+];
+
+/// Writes 2-D points (`n × 2`) as a `size`×`size` RGB scatter on white, each a 3×3 dot in its
+/// digit's colour, the points' extent fitted with a margin.
+pub fn write_scatter(path: &Path, positions: &[f32], labels: &[u8], size: usize) -> Result<(), String> {
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY);
+    for p in positions.chunks_exact(2) {
+        x0 = x0.min(p[0]);
+        x1 = x1.max(p[0]);
+        y0 = y0.min(p[1]);
+        y1 = y1.max(p[1]);
+    }
+    let span = (x1 - x0).max(y1 - y0).max(f32::MIN_POSITIVE);
+    let margin = 8.0;
+    let scale = (size as f32 - 2.0 * margin) / span;
+    let mut out = vec![255u8; size * size * 3];
+    for (p, &label) in positions.chunks_exact(2).zip(labels) {
+        let cx = (margin + (p[0] - x0) * scale) as isize;
+        // Up is up: image rows grow downwards.
+        let cy = (size as f32 - margin - (p[1] - y0) * scale) as isize;
+        for y in cy - 1..=cy + 1 {
+            for x in cx - 1..=cx + 1 {
+                if (0..size as isize).contains(&x) && (0..size as isize).contains(&y) {
+                    let at = (y as usize * size + x as usize) * 3;
+                    out[at..at + 3].copy_from_slice(&DIGIT_COLOURS[label as usize % 10]);
+                }
+            }
+        }
+    }
+    write_png(path, size, size, png::ColorType::Rgb, &out)
 }

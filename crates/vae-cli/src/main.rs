@@ -33,6 +33,14 @@ enum Backend {
     Wgpu,
 }
 
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum MapMethod {
+    /// The first two principal components (linear; a point of the map decodes).
+    Pca,
+    /// t-SNE of the latents (neighbourhoods kept; no decodable coordinates).
+    Tsne,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Train a model and save it as safetensors; prints one line per epoch.
@@ -112,6 +120,27 @@ enum Command {
         /// An IDX images file (or prefix).
         #[arg(long)]
         images: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The data set on a 2-D map of latent space as a PNG scatter coloured by digit: PCA (the
+    /// page's map) or t-SNE of the digits' μ. Prints how often a digit's 10 nearest neighbours on
+    /// the map are the same digit.
+    Map {
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        model: PathBuf,
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+        #[arg(long, value_enum, default_value_t = MapMethod::Pca)]
+        method: MapMethod,
+        /// t-SNE's gradient iterations.
+        #[arg(long, default_value_t = vae::tsne::TsneOptions::default().iterations)]
+        iterations: usize,
+        /// Map N digits spread over the data set (all by default).
+        #[arg(long)]
+        digits: Option<usize>,
+        #[arg(long)]
+        out: PathBuf,
         #[arg(long)]
         json: bool,
     },
@@ -266,6 +295,44 @@ fn run(cli: Cli) -> Result<(), String> {
                 for (i, l) in losses.iter().enumerate() {
                     println!("{i}\t{l:.3}");
                 }
+            }
+            Ok(())
+        }
+        Command::Map { model, data, method, iterations, digits, out, json } => {
+            let device = device(cli.backend)?;
+            let inference = load_model(&model, &device)?;
+            let data = load_data(&data)?;
+            let started = Instant::now();
+            // Spread over the data set, which is stored digit by digit.
+            let all = data.indices(Split::All);
+            let n = digits.unwrap_or(all.len()).clamp(1, all.len());
+            let indices: Vec<usize> = (0..n).map(|i| all[i * all.len() / n]).collect();
+            let index = block_on(vae::LatentIndex::build(&inference, &data, &indices))?;
+            let pca: Vec<f32> = index.mu.chunks(index.latent).flat_map(|z| index.map.project(z)).collect();
+            let positions = match method {
+                MapMethod::Pca => pca,
+                MapMethod::Tsne => {
+                    let options = vae::tsne::TsneOptions { iterations, ..Default::default() };
+                    let mut tsne =
+                        vae::tsne::Tsne::new(&index.mu, index.latent, &pca, options).map_err(|e| e.to_string())?;
+                    tsne.run();
+                    tsne.positions()
+                }
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            let agreement = vae::tsne::knn_label_agreement(&positions, &index.labels, 10);
+            image::write_scatter(&out, &positions, &index.labels, 640)?;
+            let name = if method == MapMethod::Pca { "PCA" } else { "t-SNE" };
+            if json {
+                print_json(serde_json::json!({ "method": name, "digits": index.labels.len(),
+                    "label_agreement_10nn": agreement, "seconds": seconds }));
+            } else {
+                println!(
+                    "{name} map of {} digits in {seconds:.1} s: a digit's 10 nearest on the map share its label {:.1}% of the time; wrote {}",
+                    index.labels.len(),
+                    100.0 * agreement,
+                    out.display()
+                );
             }
             Ok(())
         }

@@ -158,6 +158,24 @@ fn sample_writes_an_8_by_8_grid_and_reconstruct_reads_a_drawing() {
 }
 
 #[test]
+fn map_draws_pca_and_t_sne_maps_and_t_sne_keeps_digits_together() {
+    let agreement = |method: &str| {
+        let out = tmp(&format!("map-{method}.png"));
+        let args = ["map", "--method", method, "--digits", "2000", "--json", "--out", out.to_str().unwrap()];
+        let v: serde_json::Value = serde_json::from_str(&stdout(&vae(&args))).unwrap();
+        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&out).unwrap()));
+        let info = decoder.read_info().unwrap().info().clone();
+        assert_eq!((info.width, info.height, info.color_type), (640, 640, png::ColorType::Rgb));
+        assert_eq!(v["digits"], 2000);
+        v["label_agreement_10nn"].as_f64().unwrap()
+    };
+    let (pca, tsne) = (agreement("pca"), agreement("tsne"));
+    eprintln!("10-NN label agreement on the map, default model, 2 000 digits: PCA {pca:.3}, t-SNE {tsne:.3}");
+    assert!(pca > 0.15 && pca < 0.6, "PCA {pca}");
+    assert!(tsne > 0.75 && tsne > pca + 0.3, "t-SNE {tsne} against PCA {pca}");
+}
+
+#[test]
 fn bad_inputs_exit_non_zero_with_one_line() {
     let junk = tmp("junk.safetensors");
     std::fs::write(&junk, b"definitely not safetensors").unwrap();
@@ -173,6 +191,8 @@ fn bad_inputs_exit_non_zero_with_one_line() {
     refuses(&["sample", "--temperature=-1", "--out", "/tmp/x.png"], "temperature");
     refuses(&["sample", "--n", "many", "--out", "/tmp/x.png"], "invalid value 'many'");
     refuses(&["frobnicate"], "unrecognized subcommand");
+    refuses(&["map", "--method", "umap", "--out", "/tmp/x.png"], "invalid value 'umap'");
+    refuses(&["map", "--method", "tsne", "--digits", "20", "--out", "/tmp/x.png"], "needs at least 180 points");
     // A model with a NaN.
     let mut w = vae::VaeWeights::init(vae::VaeConfig { hidden: 4, latent: 2, beta: 1.0 }, 0).unwrap();
     let nan_path = tmp("nan.safetensors");

@@ -9,7 +9,7 @@
 //!
 //! Where each feature lives: the model in [`model`], its loss in [`loss`], training in [`train`];
 //! encode/decode/sample/interpolate/variations/evaluation in [`inference`]; nearest neighbours and
-//! the score's percentile in [`neighbours`]; the 2-D latent map in [`latent_map`]; which backend each
+//! the score's percentile in [`neighbours`]; the 2-D latent map in [`latent_map`] (PCA) and [`tsne`]; which backend each
 //! of the page's jobs runs on in [`placement`]; the page's
 //! session (current model, growing index, training run and its rules) in [`session`]; sketch
 //! preprocessing in [`sketch`]; the data set in [`data`]; weights files in [`weights`]; the bounds
@@ -32,6 +32,7 @@ pub mod session;
 pub mod sketch;
 pub mod tensor;
 pub mod train;
+pub mod tsne;
 pub mod weights;
 
 pub use burn::tensor::Device;
