@@ -84,6 +84,9 @@ const modelSwapped = ({ keep }) => async function modelSwappedStep() {
   if (keep) await saveModel();
 };
 
+/** A run ended by a new model (import, reset) is over for the page too: no step will say so. */
+const RUN_ENDED_BY_NEW_MODEL = { event: 'train', progress: { finished: true }, state: 'idle' };
+
 /** The training run is over (finished, diverged, failed, stopped, or ended by a new model). */
 async function trainingEnded() {
   training = null;
@@ -261,20 +264,30 @@ const ops = {
     return progress;
   },
 
+  /** What the worker holds now, for checks (tests/concurrency.test.mjs): the model, the backend
+   *  and the training run's state (idle | running | paused). */
+  status: () => ({
+    model: JSON.parse(session.modelInfo()), backend: JSON.parse(session.backendInfo()), training: training?.state ?? 'idle',
+  }),
+
   exportModel: () => session.exportModel(),
   async importModel({ bytes, name }) {
     const { maxModelBytes } = await wasmLimits;
     if (bytes.length > maxModelBytes) {
       throw new Error(`${name} is ${(bytes.length / MB).toFixed(0)} MB; a model file here is at most ${(maxModelBytes / MB).toFixed(0)} MB`);
     }
+    const ended = training !== null;
     const model = JSON.parse(session.loadModel(bytes)); // ends a training run
     history = emptyHistory();
+    if (ended) post(RUN_ENDED_BY_NEW_MODEL);
     scheduler.step(trainingEnded, modelSwapped({ keep: true }));
     return { model, history };
   },
   async resetDefault() {
+    const ended = training !== null;
     session.loadModel(await defaultModel); // ends a training run
     history = emptyHistory();
+    if (ended) post(RUN_ENDED_BY_NEW_MODEL);
     await forgetStoredModel();
     scheduler.step(trainingEnded, modelSwapped({ keep: false }));
     return { model: JSON.parse(session.modelInfo()), history };

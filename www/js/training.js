@@ -144,12 +144,20 @@ async function trainPauseResume() {
     // At once: the worker takes the pause after the step under way.
     setTrainState('paused');
     showTrainStatus();
-    await call('trainPause');
+    followWorker((await call('trainPause')).state);
   } else {
-    await call('trainResume');
+    const { state } = await call('trainResume');
     if (run) { run.rateT0 = performance.now(); run.rateSteps = 0; }
-    setTrainState('running');
+    followWorker(state);
   }
+}
+
+/** The run's state as the worker answered a Pause or Resume: idle if the run ended meanwhile (a
+ *  model imported or reset straight after the click). */
+function followWorker(state) {
+  if (state === 'idle') run = null;
+  setTrainState(state);
+  showTrainStatus();
 }
 
 async function stopTraining() {
