@@ -55,8 +55,10 @@ export function showSketchOnMap(xy) {
 export async function showIndexProgress(p) {
   progress = `Encoding the data set: ${p.indexed} of ${p.total} digits…`;
   if (!p.done) {
+    // The old map stays as it is (only its hint counts the digits): redrawing its 10 000 points
+    // for every step of the index cost the page most of its frames on a software-composited canvas.
     if (map) $('map-hint').textContent = `Updating the map for the new weights: ${p.indexed} of ${p.total} digits…`;
-    draw();
+    else draw();
     return;
   }
   map = { ...p.map, extent: extentOf(p.map.points) };

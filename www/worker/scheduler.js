@@ -57,7 +57,9 @@ export class Scheduler {
     promise.then(wake, wake);
     while (!settled) {
       if (this.#calls[0]?.overlaps) {
-        await this.#answer(this.#calls.shift());
+        // Such calls change nothing, so they queue no steps: those queued meanwhile (by work
+        // outside the queue) wait for the job's end.
+        await this.#answer(this.#calls.shift(), { steps: false });
         continue;
       }
       await new Promise((resolve) => { this.#nudge = resolve; });
@@ -87,7 +89,7 @@ export class Scheduler {
     }
   }
 
-  async #answer(call) {
+  async #answer(call, { steps = true } = {}) {
     const t0 = performance.now();
     let outcome;
     try {
@@ -95,7 +97,7 @@ export class Scheduler {
     } catch (error) {
       outcome = { ok: false, error };
     }
-    await this.#runSteps();
+    if (steps) await this.#runSteps();
     call.answer({ ...outcome, ms: performance.now() - t0 });
     this.#lastCallAt = performance.now();
   }
