@@ -97,7 +97,7 @@ impl Inference {
     }
 
     /// One image's μ, log σ², reconstruction and loss: one forward pass and one read-back (the
-    /// page does this for every stroke).
+    /// page does this for every stroke). An error if the loss is not finite.
     pub async fn analyse(&self, image: &[f32]) -> Result<Analysed> {
         let (x, n) = self.images(image)?;
         if n != 1 {
@@ -119,12 +119,11 @@ impl Inference {
         let (reconstruction, rest) = v.split_at(IMAGE_PIXELS);
         let (mu, rest) = rest.split_at(l);
         let (logvar, terms) = rest.split_at(l);
-        let (recon, kl) = (terms[0] as f64, terms[1] as f64);
         Ok(Analysed {
             mu: mu.to_vec(),
             logvar: logvar.to_vec(),
             reconstruction: reconstruction.to_vec(),
-            parts: LossParts { loss: recon + self.config.beta * kl, recon, kl },
+            parts: LossParts::of_image(terms[0], terms[1], self.config.beta, 0)?,
         })
     }
 
@@ -157,19 +156,14 @@ impl Inference {
     }
 
     /// Per-image loss parts; z = μ when `eps` is None, else μ + σ·ε with ε given (`n × latent`).
+    /// An error if a loss is not finite (see [`LossParts::of_image`]).
     pub async fn losses(&self, images: &[f32], eps: Option<&[f32]>) -> Result<Vec<LossParts>> {
         let (x, n) = self.images(images)?;
         let eps = eps.map(|e| self.latents(e)).transpose()?.map(|(e, _)| e);
         let t = LossTerms::of(&self.model, x, eps);
         let pairs = read(Tensor::stack::<2>(vec![t.recon, t.kl], 1)).await?;
         debug_assert_eq!(pairs.len(), 2 * n);
-        Ok(pairs
-            .chunks_exact(2)
-            .map(|p| {
-                let (recon, kl) = (p[0] as f64, p[1] as f64);
-                LossParts { loss: recon + self.config.beta * kl, recon, kl }
-            })
-            .collect())
+        pairs.chunks_exact(2).enumerate().map(|(i, p)| LossParts::of_image(p[0], p[1], self.config.beta, i)).collect()
     }
 
     /// Mean test figures over `indices` of `data` (sampled z from `rng`, and z = μ).
