@@ -256,6 +256,57 @@ mod tests {
         assert!(samples.iter().all(|v| (0.0..=1.0).contains(v)));
     }
 
+    /// A model trained and saved elsewhere, by PyTorch (`tests/fixtures/pytorch-vae-h16-z2.*`, made
+    /// by `scripts/make-pytorch-fixture.py`: the seed's module, `save_model`, no metadata), reads
+    /// with its sizes taken from the shapes, and scores digits as PyTorch does: the loss `vae score`
+    /// prints and the page shows (z = μ), and μ, against PyTorch's float64 computation. Tolerance:
+    /// 2e-6 relative on the loss (≈ 4e-4 nats at 200): f32 sums of 784 terms round to about 1e-7
+    /// of their size, in whatever order a backend adds them (PyTorch's own f32 is within 1.4e-7);
+    /// 1e-5 on μ (values of size 1–4).
+    #[test]
+    fn a_model_saved_by_pytorch_scores_as_pytorch_does() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+        let bytes = std::fs::read(fixtures.join("pytorch-vae-h16-z2.safetensors")).unwrap();
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        assert!(header.metadata().is_none(), "the fixture must be as PyTorch saves a module: no metadata");
+        let weights = VaeWeights::from_safetensors(&bytes).unwrap();
+        assert_eq!(weights.config, VaeConfig { hidden: 16, latent: 2, beta: 1.0 });
+        let torch: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixtures.join("pytorch-vae-h16-z2.json")).unwrap()).unwrap();
+        let list =
+            |key: &str| -> Vec<f64> { torch[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
+        let digits: Vec<usize> = list("digits").into_iter().map(|d| d as usize).collect();
+        let (loss, mu) = (list("loss_f64"), torch["mu_f64"].as_array().unwrap());
+        let images = dataset().images(&digits);
+        let mut worst = (0f64, 0f64);
+        for device in backends() {
+            let inf = Inference::new(&weights, &device).unwrap();
+            let scores = block_on(inf.losses(&images, None)).unwrap();
+            let encoded = block_on(inf.encode(&images)).unwrap();
+            for (i, expected) in loss.iter().enumerate() {
+                let page = block_on(inf.analyse(&images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS])).unwrap();
+                for got in [scores[i].loss, page.parts.loss] {
+                    let err = (got - expected).abs() / expected.abs();
+                    worst.0 = worst.0.max(err);
+                    assert!(
+                        err <= 2e-6,
+                        "digit {}: loss {got}, PyTorch {expected} (relative error {err:e})",
+                        digits[i]
+                    );
+                }
+                for (j, m) in mu[i].as_array().unwrap().iter().enumerate() {
+                    let err = (encoded.mu[i * 2 + j] as f64 - m.as_f64().unwrap()).abs();
+                    worst.1 = worst.1.max(err);
+                    assert!(err <= 1e-5, "digit {}: μ{j} {} against PyTorch {m}", digits[i], encoded.mu[i * 2 + j]);
+                }
+            }
+        }
+        eprintln!(
+            "PyTorch's model: largest relative error of the loss {:.1e}, of μ {:.1e} (absolute)",
+            worst.0, worst.1
+        );
+    }
+
     #[test]
     fn one_pass_analysis_agrees_with_the_separate_calls() {
         let data = dataset();
