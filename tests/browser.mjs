@@ -8,6 +8,8 @@ import { launch } from '../scripts/chromium.mjs';
 import { serve } from '../scripts/serve.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The native CLI, built by the test command's `cargo test --workspace --release`. */
+export const VAE = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'release', 'vae');
 
 /** Which backends the browser tests run on: both, unless BROWSER_BACKENDS=cpu or =webgpu (for a
  *  quick local run; CI runs both). Values are `webgpu` flags for openPage. */
@@ -194,4 +196,18 @@ export function correlation(a, b) {
   let sab = 0, saa = 0, sbb = 0;
   for (let i = 0; i < n; i++) { sab += (a[i] - ma) * (b[i] - mb); saa += (a[i] - ma) ** 2; sbb += (b[i] - mb) ** 2; }
   return sab / Math.sqrt(saa * sbb);
+}
+
+/** Imports a model file with the training panel's Import button; returns the page's message once
+ *  it says the file was imported or refused. */
+export async function importFile(page, file) {
+  const chooser = page.waitForEvent('filechooser');
+  await page.getByRole('button', { name: 'Import model' }).click();
+  await (await chooser).setFiles(file);
+  const name = path.basename(file);
+  await page.waitForFunction((n) => {
+    const text = document.getElementById('model-message').textContent;
+    return text.startsWith(`Imported ${n}`) || text.startsWith(`Could not import ${n}`);
+  }, name, { timeout: 300_000 });
+  return page.textContent('#model-message');
 }

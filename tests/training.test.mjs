@@ -7,11 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BACKENDS, ROOT, openPage, dataset, traceDigit, readTiles, waitLoaded, wasmLimits } from './browser.mjs';
+import { BACKENDS, VAE, openPage, dataset, traceDigit, readTiles, waitLoaded, wasmLimits, importFile } from './browser.mjs';
 
 const data = dataset();
-// The native CLI, built by the test command's `cargo test --workspace --release`.
-const VAE = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'release', 'vae');
 const aTestDigit = (label) => {
   for (let i = 0; i < data.n; i++) if (data.isTest(i) && data.label(i) === label) return data.image(i);
   throw new Error(`no test ${label}`);
@@ -137,21 +135,9 @@ function badFiles(good, dir, maxModelBytes) {
   return files;
 }
 
-async function importFile(page, file) {
-  const chooser = page.waitForEvent('filechooser');
-  await page.getByRole('button', { name: 'Import model' }).click();
-  await (await chooser).setFiles(file);
-  const name = path.basename(file);
-  await page.waitForFunction((n) => {
-    const text = document.getElementById('model-message').textContent;
-    return text.startsWith(`Imported ${n}`) || text.startsWith(`Could not import ${n}`);
-  }, name, { timeout: 300_000 });
-  return message(page);
-}
-
 // What the page does with stored records, the form and bad files does not depend on the backend;
-// on SwiftShader each of those tests costs a page load with a GPU-built index (≈ 30 s) for nothing
-// the CPU run has not already shown.
+// on SwiftShader each of those tests costs page loads with WebGPU's self-test and slow training
+// steps for nothing the CPU run has not already shown.
 const CPU_ONLY = 'the same on every backend: run on the CPU';
 
 for (const webgpu of BACKENDS) {

@@ -93,9 +93,12 @@ export function digitOnPad(digit) {
   mark($('pad'), { digitIndex: digit?.index, digitLabel: digit?.label });
 }
 
-/** The score shown for an analysis (#score[data-loss|percentile]), or null for none. */
+/** The score shown for an analysis (#score[data-loss|percentile]), or null for none; and the 784
+ *  grey levels it scored, the sketch as the model saw it (window.scoredInput), so that a test can
+ *  score the very same input elsewhere (the CLI). */
 export function scoreShown(analysis) {
   mark($('score'), { loss: analysis?.loss, percentile: analysis?.percentile ?? undefined });
+  window.scoredInput = analysis ? Array.from(analysis.input) : null;
 }
 
 /** One neighbour in the list (li[data-label|distance|index]). */

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use vae::inference::EvalReport;
 use vae::rng::Rng;
-use vae::{Dataset, Device, Inference, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights};
+use vae::{Dataset, Device, IMAGE_PIXELS, Inference, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights};
 
 const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/model/default.safetensors");
 const DEFAULT_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/data/mnist.bin");
@@ -117,7 +117,8 @@ enum Command {
     Score {
         #[arg(long, default_value = DEFAULT_MODEL)]
         model: PathBuf,
-        /// An IDX images file (or prefix).
+        /// An IDX images file (or prefix): unsigned bytes (MNIST's) or 32-bit floats in [0, 1]
+        /// (type 0x0D: any grey level exactly, e.g. a sketch as the page preprocessed it).
         #[arg(long)]
         images: PathBuf,
         #[arg(long)]
@@ -148,6 +149,7 @@ enum Command {
     Encode {
         #[arg(long, default_value = DEFAULT_MODEL)]
         model: PathBuf,
+        /// As for `score`.
         #[arg(long)]
         images: PathBuf,
         #[arg(long)]
@@ -194,6 +196,11 @@ fn load_model(path: &Path, device: &Device) -> Result<Inference, String> {
 
 fn load_data(path: &Path) -> Result<Dataset, String> {
     Dataset::load(path).map_err(|e| e.to_string())
+}
+
+/// Images to score or encode: IDX (unsigned bytes or 32-bit floats) or the compact data file.
+fn load_images(path: &Path) -> Result<Vec<f32>, String> {
+    vae::data::load_images(path).map_err(|e| e.to_string())
 }
 
 fn print_json(value: serde_json::Value) {
@@ -284,10 +291,10 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Score { model, images, json } => {
             let device = device(cli.backend)?;
             let inference = load_model(&model, &device)?;
-            let data = load_data(&images)?;
-            let mut losses = Vec::with_capacity(data.len());
-            for chunk in data.indices(Split::All).chunks(vae::inference::EVAL_BATCH) {
-                losses.extend(block_on(inference.losses(&data.images(chunk), None))?.iter().map(|p| p.loss));
+            let images = load_images(&images)?;
+            let mut losses = Vec::with_capacity(images.len() / IMAGE_PIXELS);
+            for chunk in images.chunks(vae::inference::EVAL_BATCH * IMAGE_PIXELS) {
+                losses.extend(block_on(inference.losses(chunk, None))?.iter().map(|p| p.loss));
             }
             if json {
                 print_json(serde_json::json!({ "loss": losses }));
@@ -339,11 +346,11 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Encode { model, images, json } => {
             let device = device(cli.backend)?;
             let inference = load_model(&model, &device)?;
-            let data = load_data(&images)?;
+            let images = load_images(&images)?;
             let latent = inference.latent();
-            let mut mu = Vec::with_capacity(data.len() * latent);
-            for chunk in data.indices(Split::All).chunks(vae::inference::EVAL_BATCH) {
-                mu.extend(block_on(inference.encode(&data.images(chunk)))?.mu);
+            let mut mu = Vec::with_capacity(images.len() / IMAGE_PIXELS * latent);
+            for chunk in images.chunks(vae::inference::EVAL_BATCH * IMAGE_PIXELS) {
+                mu.extend(block_on(inference.encode(chunk))?.mu);
             }
             let rows: Vec<&[f32]> = mu.chunks(latent).collect();
             if json {

@@ -220,3 +220,64 @@ fn one_epoch_of_training_writes_a_loadable_model() {
     let w = vae::VaeWeights::load(&out).unwrap();
     assert_eq!((w.config.latent, w.config.hidden), (2, 64));
 }
+
+/// An IDX images file of `n` images: unsigned bytes (type 0x08) or 32-bit floats (0x0D), big-endian.
+fn idx_images(name: &str, values: &[f32], floats: bool) -> PathBuf {
+    let n = values.len() / 784;
+    let mut bytes = vec![0, 0, if floats { 0x0D } else { 0x08 }, 3];
+    for d in [n as u32, 28, 28] {
+        bytes.extend(d.to_be_bytes());
+    }
+    for v in values {
+        if floats {
+            bytes.extend(v.to_be_bytes());
+        } else {
+            bytes.push((v * 255.0).round() as u8);
+        }
+    }
+    let path = tmp(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// A model trained and saved by PyTorch (`tests/fixtures/pytorch-vae-h16-z2.*`, made by
+/// `scripts/make-pytorch-fixture.py`: the seed's module, no metadata): `vae score` and `vae encode`
+/// give PyTorch's numbers (its float64 computation) on the same digits, read from an IDX file of
+/// bytes and of floats alike. Tolerance as in the core's test: 2e-6 relative on the loss, 1e-5 on μ.
+#[test]
+fn score_and_encode_of_a_model_saved_by_pytorch_give_pytorchs_numbers() {
+    let torch: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("tests/fixtures/pytorch-vae-h16-z2.json")).unwrap())
+            .unwrap();
+    let model = repo("tests/fixtures/pytorch-vae-h16-z2.safetensors");
+    let model = model.to_str().unwrap();
+    let digits: Vec<usize> = torch["digits"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+    let images = vae::Dataset::load(&repo("www/data/mnist.bin")).unwrap().images(&digits);
+    let expected: Vec<f64> = torch["loss_f64"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let expected_mu = torch["mu_f64"].as_array().unwrap();
+    for floats in [false, true] {
+        let file = idx_images(if floats { "torch-digits-f32" } else { "torch-digits-u8" }, &images, floats);
+        let file = file.to_str().unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&stdout(&vae(&["score", "--model", model, "--images", file, "--json"]))).unwrap();
+        let losses: Vec<f64> = v["loss"].as_array().unwrap().iter().map(|l| l.as_f64().unwrap()).collect();
+        assert_eq!(losses.len(), expected.len());
+        for (got, want) in losses.iter().zip(&expected) {
+            assert!((got - want).abs() <= 2e-6 * want.abs(), "vae score {got}, PyTorch {want} (floats: {floats})");
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&stdout(&vae(&["encode", "--model", model, "--images", file, "--json"]))).unwrap();
+        for (got, want) in v["mu"].as_array().unwrap().iter().zip(expected_mu) {
+            for (g, w) in got.as_array().unwrap().iter().zip(want.as_array().unwrap()) {
+                assert!((g.as_f64().unwrap() - w.as_f64().unwrap()).abs() <= 1e-5, "μ {got} against PyTorch's {want}");
+            }
+        }
+    }
+    let mut bad = images[..784].to_vec();
+    bad[100] = 2.0;
+    let bad = idx_images("bad-floats", &bad, true);
+    refuses(
+        &["score", "--model", model, "--images", bad.to_str().unwrap()],
+        "pixel 100: grey level 2 is not in [0, 1]",
+    );
+}

@@ -21,7 +21,9 @@
 //! # IDX files
 //! MNIST's own format (`*-images-idx3-ubyte`, `*-labels-idx1-ubyte`, optionally gzipped) is read
 //! too. An IDX data set gets the same kind of split (the last tenth of each label, in file order,
-//! is the test set), and tools that evaluate "a whole data set" use all of it.
+//! is the test set), and tools that evaluate "a whole data set" use all of it. Images to score or
+//! encode ([`load_images`]) may also be an IDX file of 32-bit floats (type 0x0D, big-endian, as IDX
+//! defines it), which holds any grey level exactly: a sketch as the page preprocessed it, say.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,9 @@ use crate::{Error, IMAGE_PIXELS, IMAGE_SIDE, Result};
 
 const MAGIC: &[u8; 4] = b"LSMN";
 const HEADER: usize = 16;
+/// IDX element types: unsigned bytes (MNIST's) and 32-bit floats.
+const IDX_U8: u8 = 0x08;
+const IDX_F32: u8 = 0x0D;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -140,7 +145,7 @@ impl Dataset {
     /// An IDX image file and, optionally, its labels (each may be gzipped).
     pub fn from_idx(images: &[u8], labels: Option<&[u8]>) -> Result<Self> {
         let images = gunzip_if_needed(images)?;
-        let (dims, pixels) = parse_idx(&images, 3, "images")?;
+        let (dims, pixels) = parse_idx(&images, 3, "images", IDX_U8)?;
         if dims[1] != IMAGE_SIDE || dims[2] != IMAGE_SIDE {
             return Err(Error::Data(format!("IDX images are {}×{}, expected 28×28", dims[1], dims[2])));
         }
@@ -148,7 +153,7 @@ impl Dataset {
         let labels = match labels {
             Some(bytes) => {
                 let bytes = gunzip_if_needed(bytes)?;
-                let (ldims, labels) = parse_idx(&bytes, 1, "labels")?;
+                let (ldims, labels) = parse_idx(&bytes, 1, "labels", IDX_U8)?;
                 if ldims[0] != n {
                     return Err(Error::Data(format!("{} labels for {n} images", ldims[0])));
                 }
@@ -199,6 +204,39 @@ impl Dataset {
     }
 }
 
+/// Images to score or encode, 784 grey levels each: an IDX images file of 32-bit floats (type
+/// 0x0D, each value in [0, 1]; plain or gzipped), or any data set [`Dataset::load`] reads (all of it).
+pub fn load_images(path: &Path) -> Result<Vec<f32>> {
+    if path.is_file() {
+        let bytes = gunzip_if_needed(&read_file(path)?)?;
+        if bytes.len() >= 4 && bytes[..3] == [0, 0, IDX_F32] {
+            return float_images(&bytes).map_err(|e| Error::Data(format!("{}: {}", path.display(), strip(e))));
+        }
+    }
+    let data = Dataset::load(path)?;
+    Ok(data.images(&data.indices(Split::All)))
+}
+
+fn float_images(bytes: &[u8]) -> Result<Vec<f32>> {
+    let (dims, body) = parse_idx(bytes, 3, "images", IDX_F32)?;
+    if dims[1] != IMAGE_SIDE || dims[2] != IMAGE_SIDE {
+        return Err(Error::Data(format!("IDX images are {}×{}, expected 28×28", dims[1], dims[2])));
+    }
+    if dims[0] == 0 {
+        return Err(Error::Data("the file holds no images".into()));
+    }
+    let values: Vec<f32> = body.chunks_exact(4).map(|b| f32::from_be_bytes([b[0], b[1], b[2], b[3]])).collect();
+    if let Some(i) = values.iter().position(|v| !(0.0..=1.0).contains(v)) {
+        return Err(Error::Data(format!(
+            "image {}, pixel {}: grey level {} is not in [0, 1]",
+            i / IMAGE_PIXELS,
+            i % IMAGE_PIXELS,
+            values[i]
+        )));
+    }
+    Ok(values)
+}
+
 fn strip(e: Error) -> String {
     match e {
         Error::Data(m) => m,
@@ -236,23 +274,25 @@ fn gunzip_if_needed(bytes: &[u8]) -> Result<Vec<u8>> {
     }
 }
 
-/// Parses an unsigned-byte IDX file of `rank` dimensions: magic 0x00 0x00 0x08 rank, then the
-/// dimensions as big-endian u32, then the bytes.
-fn parse_idx<'a>(bytes: &'a [u8], rank: usize, what: &str) -> Result<(Vec<usize>, &'a [u8])> {
+/// Parses an IDX file of `rank` dimensions holding elements of `kind` ([`IDX_U8`] or
+/// [`IDX_F32`]): magic 0x00 0x00 kind rank, then the dimensions as big-endian u32, then the
+/// elements (big-endian).
+fn parse_idx<'a>(bytes: &'a [u8], rank: usize, what: &str, kind: u8) -> Result<(Vec<usize>, &'a [u8])> {
     let header = 4 + 4 * rank;
     if bytes.len() < header || bytes[0] != 0 || bytes[1] != 0 {
         return Err(Error::Data(format!("not an IDX {what} file")));
     }
-    if bytes[2] != 0x08 {
-        return Err(Error::Data(format!("IDX {what} hold type 0x{:02x}, expected unsigned bytes (0x08)", bytes[2])));
+    let (element, name): (usize, _) = if kind == IDX_F32 { (4, "32-bit floats") } else { (1, "unsigned bytes") };
+    if bytes[2] != kind {
+        return Err(Error::Data(format!("IDX {what} hold type 0x{:02x}, expected {name} (0x{kind:02x})", bytes[2])));
     }
     if bytes[3] as usize != rank {
         return Err(Error::Data(format!("IDX {what} have {} dimensions, expected {rank}", bytes[3])));
     }
     let dims: Vec<usize> =
         (0..rank).map(|d| u32::from_be_bytes(bytes[4 + 4 * d..8 + 4 * d].try_into().unwrap()) as usize).collect();
-    let size = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    if size.map(|s| s + header) != Some(bytes.len()) {
+    let size = dims.iter().try_fold(element, |a, &d| a.checked_mul(d));
+    if size.and_then(|s| s.checked_add(header)) != Some(bytes.len()) {
         return Err(Error::Data(format!(
             "IDX {what} file is {} bytes, which does not match its dimensions {dims:?}",
             bytes.len()
@@ -330,6 +370,38 @@ mod tests {
         assert!(err(Dataset::from_idx(b"hello world!", None)).contains("not an IDX"));
         assert!(err(Dataset::from_bin(b"LSMN\x02\0\0\0\0\0\0\0\x1c\0\x1c\0")).contains("version 2"));
         assert!(err(Dataset::from_idx(&idx(3, &[0, 28, 28], &[]), None)).contains("no digits"));
+    }
+
+    #[test]
+    fn float_idx_images_are_read_exactly_and_bad_ones_refused() {
+        let values: Vec<f32> = (0..2 * IMAGE_PIXELS).map(|i| (i as f32 * 0.37).fract()).collect();
+        let floats = |values: &[f32], n: u32| {
+            let mut file = idx(3, &[n, 28, 28], &values.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>());
+            file[2] = IDX_F32;
+            file
+        };
+        assert_eq!(float_images(&floats(&values, 2)).unwrap(), values);
+        let dir = std::env::temp_dir().join(format!("vae-data-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sketch-images-idx3-float");
+        std::fs::write(&path, floats(&values, 2)).unwrap();
+        assert_eq!(load_images(&path).unwrap(), values, "bit for bit");
+        // Unsigned bytes, through the same door: the data set's grey levels.
+        let pixels: Vec<u8> = (0..IMAGE_PIXELS).map(|i| (i % 256) as u8).collect();
+        let bytes_path = dir.join("bytes-images-idx3-ubyte");
+        std::fs::write(&bytes_path, idx(3, &[1, 28, 28], &pixels)).unwrap();
+        assert_eq!(load_images(&bytes_path).unwrap(), pixels.iter().map(|&p| p as f32 / 255.0).collect::<Vec<_>>());
+
+        let err = |r: Result<Vec<f32>>| r.unwrap_err().to_string();
+        let mut bad = values.clone();
+        bad[IMAGE_PIXELS + 16] = 1.5;
+        assert!(err(float_images(&floats(&bad, 2))).contains("image 1, pixel 16: grey level 1.5 is not in [0, 1]"));
+        bad[3] = f32::NAN;
+        assert!(err(float_images(&floats(&bad, 2))).contains("image 0, pixel 3: grey level NaN"));
+        assert!(err(float_images(&floats(&values, 3))).contains("does not match its dimensions"));
+        assert!(err(float_images(&floats(&[], 0))).contains("no images"));
+        let e = Dataset::from_idx(&floats(&values, 2), None).unwrap_err().to_string();
+        assert!(e.contains("hold type 0x0d, expected unsigned bytes (0x08)"), "{e}");
     }
 
     #[test]

@@ -173,10 +173,18 @@ impl LatentIndex {
     }
 }
 
-/// Positions of the `k` smallest values (ties by position), nearest first.
+/// Positions of the `k` smallest values (ties by position), nearest first. NaN (from a latent that
+/// overflowed) is no distance: it comes after every number, whatever its sign bit.
 pub fn top_k_smallest(values: &[f32], k: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..values.len()).collect();
-    let cmp = |a: &usize, b: &usize| values[*a].total_cmp(&values[*b]).then(a.cmp(b));
+    let cmp = |a: &usize, b: &usize| {
+        let (x, y) = (values[*a], values[*b]);
+        match (x.is_nan(), y.is_nan()) {
+            (false, false) => x.total_cmp(&y),
+            nan => nan.0.cmp(&nan.1),
+        }
+        .then(a.cmp(b))
+    };
     let k = k.min(values.len());
     if k == 0 {
         return Vec::new();
@@ -252,6 +260,94 @@ mod tests {
                 &index.test_losses.iter().map(|&l| l as f32).collect::<Vec<_>>(),
                 1e-5,
             );
+        }
+    }
+}
+
+/// Properties of the nearest-neighbour search: top-k against a brute-force sort, on the host and
+/// through the index on a device.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::tensor::matrix;
+    use crate::test_util::{block_on, proptest_config};
+
+    /// Distances with many ties (a few values), and any f32 at all: ±0, ±∞, subnormals, NaN of
+    /// either sign (a latent that overflowed gives NaN distances).
+    fn distance() -> impl Strategy<Value = f32> {
+        prop_oneof![4 => (0u8..6).prop_map(|v| v as f32 * 0.5), 1 => prop::num::f32::ANY]
+    }
+
+    /// The brute force: every position, sorted by value (NaN after everything, whatever its
+    /// sign: it is no distance at all), ties by position; the first k.
+    fn brute_force(values: &[f32], k: usize) -> Vec<usize> {
+        let mut all: Vec<usize> = (0..values.len()).collect();
+        all.sort_by(|&a, &b| {
+            let key = |i: usize| (values[i].is_nan(), if values[i].is_nan() { 0.0 } else { values[i] });
+            let ((na, va), (nb, vb)) = (key(a), key(b));
+            na.cmp(&nb).then(va.total_cmp(&vb)).then(a.cmp(&b))
+        });
+        all.truncate(k);
+        all
+    }
+
+    proptest! {
+        #![proptest_config(proptest_config(256))]
+
+        /// Top-k is the head of the brute-force order, ties broken by position (the digit
+        /// indexed first comes first), for any k (beyond the length too).
+        #[test]
+        fn top_k_is_the_head_of_a_brute_force_sort(values in prop::collection::vec(distance(), 0..300), k in 0usize..320) {
+            prop_assert_eq!(top_k_smallest(&values, k), brute_force(&values, k));
+        }
+    }
+
+    /// Found by the property above: a NaN with its sign bit set sorted before every number
+    /// (`total_cmp`), so an overflowed latent would have been the nearest neighbour.
+    #[test]
+    fn nan_distances_come_last_whatever_their_sign() {
+        let values = [1.0, -f32::NAN, 0.5, f32::NAN, f32::INFINITY];
+        assert!(values[1].is_sign_negative());
+        assert_eq!(top_k_smallest(&values, 5), vec![2, 0, 4, 1, 3]);
+        assert_eq!(top_k_smallest(&values, 2), vec![2, 0]);
+    }
+
+    proptest! {
+        #![proptest_config(proptest_config(32))]
+
+        /// Through the index on a device (ndarray): the k nearest are the brute force's, with
+        /// their index, label, distance and μ. Small integer latents, so that the distances are
+        /// exact on both sides and ties are many: the tie order must match too.
+        #[test]
+        fn the_index_finds_what_a_brute_force_search_finds(
+            (latent, mu, z) in (1usize..5, 0usize..80).prop_flat_map(|(latent, n)| {
+                let v = || (-3i8..=3).prop_map(f32::from);
+                (Just(latent), prop::collection::vec(v(), n * latent), prop::collection::vec(v(), latent))
+            }),
+            k in 0usize..12,
+        ) {
+            let device = crate::test_util::ndarray();
+            let n = mu.len() / latent;
+            let mut index = LatentIndex::new(latent, &device);
+            // Data-set indices and labels unlike the positions, to check the mapping back.
+            index.indices = (0..n).map(|i| 1000 + 7 * i).collect();
+            index.labels = (0..n).map(|i| (i % 10) as u8).collect();
+            index.device_mu = (n > 0).then(|| matrix(mu.clone(), n, latent, &device));
+            index.mu = mu.clone();
+            let d2: Vec<f32> =
+                mu.chunks(latent).map(|m| m.iter().zip(&z).map(|(a, b)| (a - b) * (a - b)).sum()).collect();
+            let expected: Vec<Neighbour> = brute_force(&d2, k)
+                .into_iter()
+                .map(|i| Neighbour {
+                    index: 1000 + 7 * i,
+                    label: (i % 10) as u8,
+                    distance: d2[i].sqrt(),
+                    mu: mu[i * latent..(i + 1) * latent].to_vec(),
+                })
+                .collect();
+            prop_assert_eq!(block_on(index.nearest(&z, k)).unwrap(), expected);
         }
     }
 }

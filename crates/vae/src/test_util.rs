@@ -14,10 +14,9 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// The CPU backend, then Burn's wgpu backend natively (Vulkan; Mesa's lavapipe on CI), so every
 /// test that loops over `backends()` proves both. Set `VAE_TEST_BACKENDS=ndarray` to skip wgpu on a
 /// machine without Vulkan; CI installs lavapipe and runs both.
-#[allow(deprecated)] // burn-ndarray is the CPU backend the design names
 pub fn backends() -> Vec<Device> {
     static WGPU: OnceLock<Device> = OnceLock::new();
-    let mut devices = vec![Device::ndarray()];
+    let mut devices = vec![ndarray()];
     if std::env::var("VAE_TEST_BACKENDS").as_deref() != Ok("ndarray") {
         devices.push(
             WGPU.get_or_init(|| {
@@ -29,6 +28,13 @@ pub fn backends() -> Vec<Device> {
         );
     }
     devices
+}
+
+/// The CPU backend alone, for property tests (many small cases: `check.rs` proves the backends
+/// agree).
+#[allow(deprecated)] // burn-ndarray is the CPU backend the design names
+pub fn ndarray() -> Device {
+    Device::ndarray()
 }
 
 pub fn dataset() -> Dataset {
@@ -73,4 +79,13 @@ pub fn correlation(a: &[f32], b: &[f32]) -> f64 {
         sbb += dy * dy;
     }
     sab / (saa * sbb).sqrt()
+}
+
+/// The property tests' configuration: `cases` per property (kept small: the whole suite runs in
+/// CI), or `PROPTEST_CASES` if set (for a longer hunt: `PROPTEST_CASES=5000 cargo test …`). No
+/// failure files are written: a case a property found is kept as an ordinary regression test
+/// beside it.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(cases);
+    proptest::test_runner::Config { cases, failure_persistence: None, ..Default::default() }
 }

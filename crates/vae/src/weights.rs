@@ -264,7 +264,7 @@ mod tests {
     }
 
     /// Re-serialises `w` with one tensor replaced (or dropped with `None`), and extra tensors added.
-    fn tamper(w: &VaeWeights, name: &str, replacement: Option<(Vec<usize>, Vec<f32>)>) -> Vec<u8> {
+    pub(super) fn tamper(w: &VaeWeights, name: &str, replacement: Option<(Vec<usize>, Vec<f32>)>) -> Vec<u8> {
         let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for ((layer, inputs, outputs), l) in w.config.layers().iter().zip(&w.layers) {
             owned.push((format!("{layer}.weight"), vec![*outputs, *inputs], f32_bytes(&l.weight)));
@@ -399,5 +399,94 @@ mod tests {
         let back = VaeWeights::from_safetensors(&bytes).unwrap();
         assert_eq!(back.layers, w.layers);
         assert_eq!(back.config, VaeConfig { beta: 1.0, ..w.config });
+    }
+}
+
+/// Weights written then read, over any finite values and any configuration in range.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::tests::tamper;
+    use super::*;
+    use crate::rng::Rng;
+    use crate::test_util::proptest_config;
+
+    /// Every value's bits, and β's: "identical" means bit for bit (−0 is not 0, and every NaN
+    /// payload would count, though none is allowed in).
+    fn bits(w: &VaeWeights) -> (usize, usize, u64, Vec<u32>) {
+        let values = w.layers.iter().flat_map(|l| l.weight.iter().chain(&l.bias)).map(|v| v.to_bits()).collect();
+        (w.config.hidden, w.config.latent, w.config.beta.to_bits(), values)
+    }
+
+    /// Any finite f32 drawn by bits (so subnormals, ±0 and ±3.4e38 come up), or a trained-like
+    /// value, or one of the edges.
+    fn value(rng: &mut Rng, kind: u8) -> f32 {
+        match kind {
+            0 => (rng.normal() * 0.1) as f32,
+            1 => loop {
+                let v = f32::from_bits(rng.next_u64() as u32);
+                if v.is_finite() {
+                    break v;
+                }
+            },
+            _ => {
+                let edges =
+                    [0.0, -0.0, f32::MIN_POSITIVE, -f32::MIN_POSITIVE, 1e-45, -1e-45, f32::MAX, f32::MIN, f32::EPSILON];
+                edges[rng.below(edges.len())]
+            }
+        }
+    }
+
+    /// Any configuration within the limits (small, for speed; β anywhere in 0..=100, its edges,
+    /// −0 and the smallest subnormal included) and any finite values.
+    fn weights() -> impl Strategy<Value = VaeWeights> {
+        let beta = prop_oneof![0.0f64..=100.0, Just(0.0), Just(-0.0), Just(100.0), Just(5e-324), Just(0.1)];
+        (1usize..=12, 1usize..=4, beta, any::<u64>(), 0u8..3).prop_map(|(hidden, latent, beta, seed, kind)| {
+            let config = VaeConfig { hidden, latent, beta };
+            let mut rng = Rng::new(seed);
+            let layers = config.layers().map(|(_, inputs, outputs)| LayerWeights {
+                weight: (0..inputs * outputs).map(|_| value(&mut rng, kind)).collect(),
+                bias: (0..outputs).map(|_| value(&mut rng, kind)).collect(),
+            });
+            VaeWeights { config, layers }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(proptest_config(64))]
+
+        /// Written then read: identical, every bit of every value and of β, whatever they are.
+        #[test]
+        fn written_then_read_is_identical(w in weights()) {
+            let back = VaeWeights::from_safetensors(&w.to_safetensors().unwrap()).unwrap();
+            prop_assert_eq!(bits(&back), bits(&w));
+        }
+
+        /// As PyTorch writes them (no metadata): the same values; the shapes give the sizes, β is 1.
+        #[test]
+        fn written_without_metadata_the_values_and_sizes_survive(w in weights()) {
+            let back = VaeWeights::from_safetensors(&tamper(&w, "none", None)).unwrap();
+            let expected = VaeWeights { config: VaeConfig { beta: 1.0, ..w.config }, ..w.clone() };
+            prop_assert_eq!(bits(&back), bits(&expected));
+        }
+
+        /// Written as f16: read back as each value rounded to f16 (bit for bit), or refused when
+        /// a value is beyond f16's range.
+        #[test]
+        fn written_as_f16_then_read_is_each_value_rounded(w in weights()) {
+            let fits = w.layers.iter().flat_map(|l| l.weight.iter().chain(&l.bias)).all(|v| v.abs() <= f16::MAX.to_f32());
+            match w.to_safetensors_f16() {
+                Ok(bytes) => {
+                    prop_assert!(fits);
+                    let mut rounded = w.clone();
+                    rounded.layers.iter_mut().for_each(|l| {
+                        l.weight.iter_mut().chain(l.bias.iter_mut()).for_each(|v| *v = f16::from_f32(*v).to_f32())
+                    });
+                    prop_assert_eq!(bits(&VaeWeights::from_safetensors(&bytes).unwrap()), bits(&rounded));
+                }
+                Err(e) => prop_assert!(!fits && e.to_string().contains("beyond f16's range"), "{}", e),
+            }
+        }
     }
 }
