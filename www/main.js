@@ -18,6 +18,7 @@ onAnswer((answer) => {
   hooks.answered(answer);
 });
 on('error', ({ error }) => notice(error));
+on('storage', ({ message }) => training.storageMessage(message));
 on('backend', ({ backend }) => showBackend(backend));
 on('train', (message) => training.trainingProgress(message));
 on('model', ({ model }) => {
@@ -57,6 +58,11 @@ async function start() {
   // The neighbour index and WebGPU's warm-up start only now, so the first answer waits for neither.
   call('pageAnswered').catch((e) => notice(e.message));
 }
+
+// Hidden or closing: a training run is stored at the step reached (best effort: see worker.js).
+const pageHidden = () => { if (ready) call('pageHidden').catch(() => {}); };
+document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') pageHidden(); });
+addEventListener('pagehide', pageHidden);
 
 start().catch((e) => {
   showLoadFailure();
