@@ -46,7 +46,7 @@ let storedId = null;
 let runStored = false;
 // While a run trains, it is stored at most every AUTOSAVE_MS, and saving takes at most about 1/20
 // of the time (a big model's snapshot costs more): closing the tab keeps the run as last saved.
-const AUTOSAVE_MS = 2000;
+const AUTOSAVE_MS = 1000;
 let lastSaveAt = 0;
 let saveMs = 0;
 /** The training run, or null: {state: 'running' | 'paused', steps, epochs}, with the steps and
