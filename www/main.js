@@ -19,6 +19,7 @@ onAnswer((answer) => {
   hooks.answered(answer);
 });
 on('error', ({ error }) => notice(error));
+on('storage', ({ message }) => training.storageMessage(message));
 on('backend', ({ backend }) => showBackend(backend));
 on('train', (message) => training.trainingProgress(message));
 on('model', ({ model }) => {
@@ -62,6 +63,11 @@ async function start() {
   // and the CPU. It never fails the page.
   makeAvailableOffline();
 }
+
+// Hidden or closing: a training run is stored at the step reached (best effort: see worker.js).
+const pageHidden = () => { if (ready) call('pageHidden').catch(() => {}); };
+document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') pageHidden(); });
+addEventListener('pagehide', pageHidden);
 
 start().catch((e) => {
   showLoadFailure();

@@ -7,7 +7,7 @@
 // that queue.
 import init, { Session, limits } from './pkg/vae_web.js';
 import { Scheduler } from './worker/scheduler.js';
-import { readStoredModel, storeModel, forgetStoredModel } from './worker/storage.js';
+import { readStoredModel, storeModel, forgetStoredModel, onStoredElsewhere } from './worker/storage.js';
 import { emptyHistory, historyFromStore } from './worker/history.js';
 
 const MB = 2 ** 20;
@@ -36,6 +36,20 @@ for (const p of [wasmReady, wasmLimits, defaultModel, dataFile]) p.catch(() => {
 
 let session = null;
 let history = emptyHistory(); // the page's model's training records (worker/history.js)
+/** How many of history.steps belong to the page's model; those after it are the run's since its
+ *  last epoch's end (the run's snapshot holds their weights). */
+let modelSteps = 0;
+/** The write id of the stored record this tab read or last wrote (worker/storage.js): a write
+ *  goes through only over that one. */
+let storedId = null;
+/** The stored record holds a training run (to be replaced when the run ends). */
+let runStored = false;
+// While a run trains, it is stored at most every AUTOSAVE_MS, and saving takes at most about 1/20
+// of the time (a big model's snapshot costs more): closing the tab keeps the run as last saved,
+// a few seconds back at most. Not more often: the default model's run is 7.8 MB a write.
+const AUTOSAVE_MS = 5000;
+let lastSaveAt = 0;
+let saveMs = 0;
 /** The training run, or null: {state: 'running' | 'paused', steps, epochs}, with the steps and
  *  epochs the model had before it (the session counts per run, the history over its life). */
 let training = null;
@@ -65,12 +79,45 @@ async function adapterName() {
   }
 }
 
+const NOT_STORED = 'Another tab stored a newer model in this browser since this tab loaded it, so this tab\'s '
+  + 'model is not stored: it is kept here, in memory (Export model keeps it; reloading loads the other tab\'s).';
+const STORED_ELSEWHERE = 'Another tab stored its model in this browser. This tab\'s model stays here, in memory, and '
+  + 'is no longer stored from this tab (Export model keeps it; reloading loads the other tab\'s).';
+
+/** Stores the page's model, its history and the training run if there is one (its snapshot, and
+ *  its steps since the model's last epoch end), unless another tab stored one since: then it says
+ *  so. Between steps only (a call or a step of the queue). */
 async function saveModel() {
+  const t0 = performance.now();
   try {
-    await storeModel(session.exportModel(), history);
+    const snapshot = await session.runSnapshot();
+    const run = snapshot && training
+      && { snapshot, steps: training.steps, epochs: training.epochs, tail: history.steps.slice(modelSteps) };
+    const record = { weights: session.exportModel(), history: { steps: history.steps.slice(0, modelSteps), tests: history.tests }, run };
+    const { stored, writeId } = await storeModel(record, storedId);
+    if (stored) {
+      storedId = writeId;
+      runStored = Boolean(run);
+    } else {
+      post({ event: 'storage', message: NOT_STORED });
+    }
   } catch (e) {
     post({ event: 'error', error: `The model could not be saved in this browser: ${errorText(e)}` });
+  } finally {
+    lastSaveAt = performance.now();
+    saveMs = lastSaveAt - t0;
   }
+}
+
+onStoredElsewhere((writeId) => {
+  if (writeId !== storedId) post({ event: 'storage', message: STORED_ELSEWHERE });
+});
+
+/** The page is hidden or closing: the run is stored at the step reached. Best effort: a closing
+ *  tab's worker is ended at once (in Chromium no write begun then completes); the autosave and
+ *  Pause are what a closed tab keeps. */
+async function pageHidden() {
+  if (training) await saveModel();
 }
 
 // ---- state changes: each a step of the queue, queued where it happens --------------------------
@@ -87,9 +134,11 @@ const modelSwapped = ({ keep }) => async function modelSwappedStep() {
 /** A run ended by a new model (import, reset) is over for the page too: no step will say so. */
 const RUN_ENDED_BY_NEW_MODEL = { event: 'train', progress: { finished: true }, state: 'idle' };
 
-/** The training run is over (finished, diverged, failed, stopped, or ended by a new model). */
+/** The training run is over (finished, diverged, failed, stopped, or ended by a new model); a
+ *  stored run is replaced by the model alone. */
 async function trainingEnded() {
   training = null;
+  if (runStored) await saveModel();
   if (webgpuWaiting) scheduler.step(placeJobs);
 }
 
@@ -158,8 +207,13 @@ async function trainStep() {
   const testRecord = t && record && { step: record.step, epoch: record.epoch, loss: t.loss, recon: t.recon, kl: t.kl };
   if (testRecord) history.tests.push(testRecord);
   post({ event: 'train', progress, record, testRecord, state: progress.finished ? 'idle' : training.state });
-  // An epoch's end makes its weights the page's model.
-  if (t) scheduler.step(modelSwapped({ keep: true }));
+  // An epoch's end makes its weights the page's model (stored with the run).
+  if (t) {
+    modelSteps = history.steps.length;
+    scheduler.step(modelSwapped({ keep: true }));
+  } else if (!progress.finished && performance.now() - lastSaveAt > Math.max(AUTOSAVE_MS, 20 * saveMs)) {
+    scheduler.step(saveModel);
+  }
   if (progress.finished) scheduler.step(trainingEnded);
 }
 
@@ -174,22 +228,50 @@ function withImages(answer, images) {
 // ---- the page's calls -------------------------------------------------------------------------
 
 /** The model stored in this browser becomes the page's, unless it cannot be used: then it is
- *  dropped and the default stays, with the reason. */
+ *  dropped and the default stays, with the reason. A stored training run comes back paused at
+ *  the step it was stored at; one that cannot be resumed is dropped with the reason, the model
+ *  stays. */
 async function restoreStoredModel() {
+  let stored;
   try {
-    const stored = await readStoredModel();
+    stored = await readStoredModel();
     if (!stored) return { restored: false, storedProblem: null };
     if (!(stored.weights instanceof Uint8Array)) throw new Error('it is not a model file');
     const storedHistory = historyFromStore(stored.history);
     session.loadModel(stored.weights);
     history = storedHistory;
-    return { restored: true, storedProblem: null };
+    modelSteps = history.steps.length;
+    storedId = stored.writeId ?? null;
   } catch (e) {
     history = emptyHistory();
+    modelSteps = 0;
     await forgetStoredModel().catch(() => {});
     return {
       restored: false,
       storedProblem: `The model stored in this browser could not be used (${errorText(e)}); the default model is loaded.`,
+    };
+  }
+  if (!stored.run) return { restored: true, storedProblem: null };
+  try {
+    const { snapshot, steps, epochs, tail } = stored.run;
+    if (!(snapshot instanceof Uint8Array) || !Number.isInteger(steps) || !Number.isInteger(epochs)) {
+      throw new Error('it is damaged');
+    }
+    const tailSteps = historyFromStore({ steps: tail, tests: [] }).steps;
+    const run = JSON.parse(session.restoreRun(snapshot));
+    const last = tailSteps.at(-1)?.step ?? history.steps.at(-1)?.step ?? 0;
+    if (last !== steps + run.step) {
+      session.loadModel(stored.weights); // ends the run; the same model
+      throw new Error(`its history ends at step ${last}, the run at step ${steps + run.step}`);
+    }
+    history.steps.push(...tailSteps);
+    training = { state: 'paused', steps, epochs };
+    runStored = true;
+    return { restored: true, storedProblem: null, run: { ...run, runStep: run.step, step: steps + run.step } };
+  } catch (e) {
+    return {
+      restored: true,
+      storedProblem: `The training run stored in this browser could not be resumed (${errorText(e)}); its model is loaded.`,
     };
   }
 }
@@ -203,9 +285,9 @@ const ops = {
     session = await noted('session', Session.create(weights, data, backend));
     const info = JSON.parse(session.backendInfo());
     if (info.kind !== 'cpu') info.adapter = await adapterName();
-    const { restored, storedProblem } = await noted('stored', restoreStoredModel());
+    const { restored, storedProblem, run } = await noted('stored', restoreStoredModel());
     scheduler.step(modelSwapped({ keep: false }));
-    return { backend: info, model: JSON.parse(session.modelInfo()), history, restored, storedProblem, arrived };
+    return { backend: info, model: JSON.parse(session.modelInfo()), history, restored, storedProblem, run, arrived };
   },
   /** The page has answered for the first time: the start-up's background work may begin (the
    *  neighbour index; WebGPU's start, check and warm-up, which take the worker's thread for much
@@ -242,14 +324,19 @@ const ops = {
   trainStart(request) {
     const started = JSON.parse(session.trainStart(JSON.stringify(request)));
     if (started.fromScratch) history = emptyHistory();
+    modelSteps = history.steps.length;
     training = { state: 'running', steps: history.steps.at(-1)?.step ?? 0, epochs: history.tests.at(-1)?.epoch ?? 0 };
     // The run's start is the page's model from now on (random weights, or the same ones with the
     // form's β): shown at once, stored at the first epoch's end.
     scheduler.step(modelSwapped({ keep: false }));
     return { ...started, history };
   },
-  trainPause() {
-    if (training) training.state = 'paused';
+  /** Pauses after the step under way, and stores the run as it is then. */
+  async trainPause() {
+    if (training) {
+      training.state = 'paused';
+      await saveModel();
+    }
     return { state: training?.state ?? 'idle' };
   },
   trainResume() {
@@ -260,6 +347,8 @@ const ops = {
     const wasTraining = training !== null;
     const progress = JSON.parse(await session.trainStop());
     // The page's model becomes the weights reached (or stays the checkpoint, with the reason).
+    if (!progress.diverged) modelSteps = history.steps.length;
+    runStored = false; // the model's own store (below) replaces the run
     if (wasTraining) scheduler.step(trainingEnded, modelSwapped({ keep: true }));
     return progress;
   },
@@ -280,6 +369,8 @@ const ops = {
     const model = JSON.parse(session.loadModel(bytes)); // ends a training run
     history = emptyHistory();
     if (ended) post(RUN_ENDED_BY_NEW_MODEL);
+    modelSteps = 0;
+    runStored = false; // the model's own store replaces the run
     scheduler.step(trainingEnded, modelSwapped({ keep: true }));
     return { model, history };
   },
@@ -288,10 +379,15 @@ const ops = {
     session.loadModel(await defaultModel); // ends a training run
     history = emptyHistory();
     if (ended) post(RUN_ENDED_BY_NEW_MODEL);
-    await forgetStoredModel();
+    modelSteps = 0;
+    runStored = false;
+    const { stored } = await storeModel(null, storedId);
+    if (stored) storedId = null;
+    else post({ event: 'storage', message: NOT_STORED });
     scheduler.step(trainingEnded, modelSwapped({ keep: false }));
     return { model: JSON.parse(session.modelInfo()), history };
   },
+  pageHidden,
 };
 
 const WITHOUT_SESSION = new Set(['limits', 'load']);

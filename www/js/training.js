@@ -43,13 +43,32 @@ export function applyLimits(limits) {
   maxModelBytes = limits.maxModelBytes;
 }
 
-/** The page's model as the worker loaded it at start-up: its history and how it came back. */
-export function modelLoaded({ model: loadedModel, history: loadedHistory, restored, storedProblem }) {
+/** The page's model as the worker loaded it at start-up: its history, how it came back, and the
+ *  training run stored with it, paused where it was. */
+export function modelLoaded({ model: loadedModel, history: loadedHistory, restored, storedProblem, run: storedRun }) {
   history = loadedHistory;
   fillForm(loadedModel);
   if (storedProblem) modelMessage(storedProblem);
-  else if (restored) modelMessage('Your model from your last visit is back (stored in this browser).', true);
+  else if (storedRun) {
+    modelMessage(`Your training run from your last visit is back, paused at step ${storedRun.step}: Resume continues it.`, true);
+  } else if (restored) modelMessage('Your model from your last visit is back (stored in this browser).', true);
+  if (storedRun) {
+    const f = $('train-form').elements;
+    f.learningRate.value = storedRun.learningRate;
+    f.batchSize.value = storedRun.batchSize;
+    f.epochs.value = storedRun.epochs;
+    run = {
+      batch: storedRun.batchSize, total: storedRun.epochs * storedRun.stepsPerEpoch,
+      done: storedRun.runStep, rateT0: performance.now(), rateSteps: 0,
+    };
+    setTrainState('paused');
+  }
   showTrainStatus();
+}
+
+/** Another tab stored a model, or this tab's could not be stored (worker/storage.js's rule). */
+export function storageMessage(text) {
+  modelMessage(text);
 }
 
 /** The page has a new model (the worker's `model` event). */

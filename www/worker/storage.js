@@ -1,8 +1,17 @@
 // The model kept in this browser (IndexedDB): one record {weights: Uint8Array (safetensors),
-// history, savedAt}, written at every epoch's end, on Stop and on import, read at start-up.
+// history, run?, writeId, savedAt}, read at start-up. `run` is a training run to resume:
+// {snapshot: Uint8Array (the core's run snapshot), steps, epochs (the model's counts before the
+// run), tail (the step records since the model's last epoch end)}; records from before it have
+// none and load as a model alone.
+//
+// Several tabs share the record. Each write carries a fresh `writeId`, and a tab writes only over
+// the record it last read or wrote (compared in the write's own transaction): a tab never
+// overwrites, nor deletes, a model another tab stored after it. Every write is announced on a
+// BroadcastChannel, so the other tabs hear of it at once.
 const DB = 'latent-sketchpad';
 const STORE = 'models';
 const KEY = 'current';
+const channel = new BroadcastChannel('latent-sketchpad-storage');
 
 function database() {
   return new Promise((resolve, reject) => {
@@ -13,13 +22,16 @@ function database() {
   });
 }
 
+/** Runs `act(store, tx)` in one transaction; resolves with what it returns (a request's result, or
+ *  a function's value once the transaction is complete). */
 async function transaction(mode, act) {
   const db = await database();
   try {
     return await new Promise((resolve, reject) => {
       const tx = db.transaction(STORE, mode);
-      const request = act(tx.objectStore(STORE));
-      tx.oncomplete = () => resolve(request.result);
+      let outcome;
+      const request = act(tx.objectStore(STORE), (value) => { outcome = value; });
+      tx.oncomplete = () => resolve(outcome !== undefined ? outcome : request?.result);
       tx.onerror = () => reject(tx.error);
       tx.onabort = () => reject(tx.error ?? new Error('the transaction was aborted'));
     });
@@ -28,10 +40,33 @@ async function transaction(mode, act) {
   }
 }
 
+const idOf = (record) => record?.writeId ?? null;
+
 /** The stored record as it was written (unchecked), or undefined. */
 export const readStoredModel = () => transaction('readonly', (s) => s.get(KEY));
 
-export const storeModel = (weights, history) =>
-  transaction('readwrite', (s) => s.put({ weights, history, savedAt: Date.now() }, KEY));
+/** Writes `record` (or deletes the record, for null) if the stored one is still the one with
+ *  `expectedId` (null: none, or one from before write ids). Resolves with {stored: true, writeId}
+ *  or, when another tab wrote since, {stored: false}. */
+export async function storeModel(record, expectedId) {
+  const writeId = record ? crypto.randomUUID() : null;
+  const outcome = await transaction('readwrite', (s, settle) => {
+    const get = s.get(KEY);
+    get.onsuccess = () => {
+      if (idOf(get.result) !== expectedId) { settle({ stored: false }); return; }
+      if (record) s.put({ ...record, writeId, savedAt: Date.now() }, KEY);
+      else s.delete(KEY);
+      settle({ stored: true, writeId });
+    };
+  });
+  if (outcome.stored) channel.postMessage({ writeId });
+  return outcome;
+}
 
+/** Deletes the record whatever it is (one this tab could not use at start-up). */
 export const forgetStoredModel = () => transaction('readwrite', (s) => s.delete(KEY));
+
+/** Calls `handler(writeId)` when another tab stores or deletes the record. */
+export function onStoredElsewhere(handler) {
+  channel.onmessage = ({ data }) => handler(data?.writeId ?? null);
+}

@@ -278,6 +278,19 @@ impl Session {
         to_js(&self.now(|s| s.end_step(step))?)
     }
 
+    /// The training run as bytes (see [`vae::Session::run_snapshot`]), or `undefined` without one.
+    #[wasm_bindgen(js_name = runSnapshot)]
+    pub async fn run_snapshot(&self) -> Result<Option<Vec<u8>>, JsError> {
+        self.run(async |s| s.run_snapshot().await).await
+    }
+
+    /// Makes a stored run the session's, paused where it was (see [`vae::Session::restore_run`]):
+    /// JSON `RunInfo`, or the reason it cannot be resumed (the model stays).
+    #[wasm_bindgen(js_name = restoreRun)]
+    pub fn restore_run(&self, bytes: Vec<u8>) -> Result<String, JsError> {
+        to_js(&self.now(|s| s.restore_run(&bytes))?)
+    }
+
     /// Ends the run, keeping the weights reached (see [`vae::Session::train_stop`]).
     #[wasm_bindgen(js_name = trainStop)]
     pub async fn train_stop(&self) -> Result<String, JsError> {

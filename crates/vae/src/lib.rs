@@ -16,6 +16,7 @@
 //! on every setting in [`limits`]; host ↔ device in [`tensor`]; the cross-backend check in
 //! [`check`].
 
+pub mod adam;
 pub mod check;
 pub mod config;
 pub mod data;
@@ -30,6 +31,7 @@ pub mod placement;
 pub mod rng;
 pub mod session;
 pub mod sketch;
+pub mod snapshot;
 pub mod tensor;
 pub mod train;
 pub mod tsne;

@@ -80,7 +80,7 @@ impl LossParts {
 }
 
 /// Running totals over many batches.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct LossTotals {
     pub n: usize,
     pub recon: f64,

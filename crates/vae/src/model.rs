@@ -65,6 +65,15 @@ impl Vae {
         Ok(weights)
     }
 
+    /// fc1, fc21, fc22, fc3, fc4.
+    pub fn into_layers(self) -> [Linear; 5] {
+        [self.fc1, self.fc21, self.fc22, self.fc3, self.fc4]
+    }
+
+    pub fn from_layers([fc1, fc21, fc22, fc3, fc4]: [Linear; 5]) -> Self {
+        Self { fc1, fc21, fc22, fc3, fc4 }
+    }
+
     pub fn latent(&self) -> usize {
         self.fc21.weight.dims()[1]
     }

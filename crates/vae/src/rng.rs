@@ -21,6 +21,17 @@ impl Rng {
         Self { s: [next(), next(), next(), next()] }
     }
 
+    /// The generator's whole state, to continue its stream later ([`Rng::from_state`]).
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// A generator that continues where [`Rng::state`] was taken; None for the all-zero state,
+    /// which no seed gives and from which xoshiro would give only zeros.
+    pub fn from_state(s: [u64; 4]) -> Option<Self> {
+        (s != [0; 4]).then_some(Self { s })
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);

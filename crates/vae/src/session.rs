@@ -20,6 +20,7 @@ use crate::limits::LIMITS;
 use crate::neighbours::{LatentIndex, Neighbour};
 use crate::placement::Devices;
 use crate::rng::Rng;
+use crate::snapshot::RunSnapshot;
 use crate::train::StepReport;
 use crate::{Dataset, Error, Result, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights, sketch};
 
@@ -128,6 +129,21 @@ pub struct TrainStarted {
     pub steps_per_epoch: usize,
     /// True when the run starts from random weights (the page's model changed to them).
     pub from_scratch: bool,
+    pub model: ModelInfo,
+}
+
+/// A training run that goes on, as the page shows it (after [`Session::restore_run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunInfo {
+    pub steps_per_epoch: usize,
+    /// The run's target, and the epochs and steps it has done.
+    pub epochs: usize,
+    pub epoch: usize,
+    pub step: u64,
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub seed: u64,
     pub model: ModelInfo,
 }
 
@@ -530,6 +546,50 @@ impl Session {
         }
     }
 
+    /// The training run as bytes ([`crate::snapshot`]), to be resumed exactly by
+    /// [`Session::restore_run`] in this or another session; None without a run. Taken between
+    /// steps (refused while one is out).
+    pub async fn run_snapshot(&mut self) -> Result<Option<Vec<u8>>> {
+        self.refuse_during_step("take a snapshot of the run")?;
+        let Some(run) = self.training.as_mut() else {
+            return Ok(None);
+        };
+        let trainer = run.trainer.state().await?;
+        RunSnapshot { trainer, epochs: run.epochs, checkpoint: run.checkpoint.clone() }.to_bytes().map(Some)
+    }
+
+    /// Makes a run taken by [`Session::run_snapshot`] this session's run, going on exactly where it
+    /// was (not running: the next [`Session::train_step`] is its next step). The page's model
+    /// stays: it is the run's checkpoint, and must have the run's shape and β. Everything is
+    /// checked first; a damaged or foreign snapshot is refused with what is wrong and nothing
+    /// changes.
+    pub fn restore_run(&mut self, bytes: &[u8]) -> Result<RunInfo> {
+        if self.is_training() {
+            return Err(Error::Input("a training run is going on already: stop it first".into()));
+        }
+        let snapshot = RunSnapshot::from_bytes(bytes)?;
+        let (run, model) = (snapshot.trainer.weights.config, self.weights.config);
+        if run != model {
+            return Err(Error::Input(format!(
+                "the training run is for a model with hidden width {}, latent size {} and β {}, the page's has {}, {} and {}",
+                run.hidden, run.latent, run.beta, model.hidden, model.latent, model.beta
+            )));
+        }
+        let trainer = Trainer::resume(snapshot.trainer, self.data.indices(Split::Train), &self.devices.training)?;
+        let info = RunInfo {
+            steps_per_epoch: trainer.steps_per_epoch(),
+            epochs: snapshot.epochs,
+            epoch: trainer.epoch(),
+            step: trainer.steps(),
+            learning_rate: trainer.options().learning_rate,
+            batch_size: trainer.options().batch_size,
+            seed: trainer.options().seed,
+            model: self.model_info(),
+        };
+        self.training = Some(Run { trainer, epochs: snapshot.epochs, checkpoint: snapshot.checkpoint });
+        Ok(info)
+    }
+
     // ---- helpers -------------------------------------------------------------------------------
 
     /// An error while a step is out of the session: what it would change is the step's to change.
@@ -862,6 +922,110 @@ mod tests {
             let (a, b) = (block_on(s.train_step()).unwrap(), block_on(same.train_step()).unwrap());
             assert_eq!(a.report.unwrap().parts, b.report.unwrap().parts);
         }
+    }
+
+    /// Every step's report and test figures until the run ends, and the model it leaves.
+    fn finish(s: &mut Session) -> (Vec<TrainProgress>, VaeWeights) {
+        let mut all = Vec::new();
+        while s.is_training() {
+            all.push(block_on(s.train_step()).unwrap());
+        }
+        (all, s.weights().clone())
+    }
+
+    #[test]
+    fn a_run_snapshot_resumes_exactly_in_a_fresh_session() {
+        for device in backends() {
+            let data = Arc::new(small_dataset());
+            // 564 training digits in batches of 64: 9 steps an epoch, 18 in all.
+            let run = TrainRequest { batch_size: 64, ..request(2) };
+            let mut whole = Session::new(small(), data.clone(), device.clone()).unwrap();
+            whole.train_start(run).unwrap();
+            let (expected, expected_model) = finish(&mut whole);
+            assert_eq!(expected.len(), 18);
+            // Snapshots before any step, mid-epoch, at an epoch's end and mid second epoch.
+            for taken_at in [0, 5, 9, 13] {
+                let mut first = Session::new(small(), data.clone(), device.clone()).unwrap();
+                first.train_start(run).unwrap();
+                for _ in 0..taken_at {
+                    block_on(first.train_step()).unwrap();
+                }
+                let bytes = block_on(first.run_snapshot()).unwrap().expect("a run is going on");
+                // The page's model is the checkpoint: stored beside the run, as the page does.
+                let checkpoint = first.weights().clone();
+                drop(first);
+                let mut resumed = Session::new(checkpoint, data.clone(), device.clone()).unwrap();
+                let info = resumed.restore_run(&bytes).unwrap();
+                assert_eq!(
+                    (info.step, info.epoch, info.epochs, info.steps_per_epoch),
+                    (taken_at as u64, taken_at / 9, 2, 9)
+                );
+                // The snapshot reads back to what it was written from.
+                let again = block_on(resumed.run_snapshot()).unwrap().unwrap();
+                assert_eq!(RunSnapshot::from_bytes(&again).unwrap(), RunSnapshot::from_bytes(&bytes).unwrap());
+                let (rest, model) = finish(&mut resumed);
+                // Bit for bit: the same operations on the same inputs in the same order.
+                assert_eq!(rest, expected[taken_at..], "resumed at step {taken_at} on {device:?}");
+                assert_eq!(model, expected_model);
+            }
+        }
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_run_snapshot_is_refused_and_nothing_changes() {
+        let device = backends()[0].clone();
+        let data = Arc::new(small_dataset());
+        let mut s = Session::new(small(), data.clone(), device.clone()).unwrap();
+        assert_eq!(block_on(s.run_snapshot()).unwrap(), None, "no run, no snapshot");
+        s.train_start(request(2)).unwrap();
+        for _ in 0..3 {
+            block_on(s.train_step()).unwrap();
+        }
+        let good = block_on(s.run_snapshot()).unwrap().unwrap();
+        let parsed = RunSnapshot::from_bytes(&good).unwrap();
+        let edited = |change: &dyn Fn(&mut RunSnapshot)| {
+            let mut r = parsed.clone();
+            change(&mut r);
+            r.to_bytes().unwrap()
+        };
+        let mut garbage = good.clone();
+        garbage[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        // The header says another width than the tensors have.
+        let header_len = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+        let header = String::from_utf8(good[8..8 + header_len].to_vec()).unwrap();
+        assert!(header.contains(r#""hidden":"16""#));
+        let reshaped =
+            [&good[..8], header.replace(r#""hidden":"16""#, r#""hidden":"17""#).as_bytes(), &good[8 + header_len..]]
+                .concat();
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"not a run".to_vec(), "not a safetensors file"),
+            (good[..good.len() / 2].to_vec(), "not a safetensors file"),
+            (garbage, "not a safetensors file"),
+            (small().to_safetensors().unwrap(), r#"its format is "pt""#),
+            (edited(&|r| r.trainer.step += 1), "counts 4 steps at epoch 0, digit 192"),
+            (edited(&|r| r.trainer.cursor = 100), "is at digit 100"),
+            (edited(&|r| r.trainer.order[0] = 10_000), "not this data set's 564 training digits"),
+            (edited(&|r| r.trainer.moments = None), "has no Adam moments after 3 steps"),
+            (edited(&|r| r.trainer.moments.as_mut().unwrap().second[2].bias[0] = f32::NAN), "second moments"),
+            (edited(&|r| r.trainer.rng = [0; 4]), "empty random generator"),
+            (edited(&|r| r.epochs = 0), "epochs 0 is outside"),
+            (edited(&|r| r.trainer.epoch = 2), "the run is over"),
+            (reshaped, "weights.fc1.weight is F32 [16, 784], expected F32 [17, 784]"),
+        ];
+        let mut fresh = Session::new(small(), data.clone(), device.clone()).unwrap();
+        for (bytes, expected) in cases {
+            let e = fresh.restore_run(&bytes).unwrap_err().to_string();
+            assert!(e.contains(expected), "expected {expected:?} in {e:?}");
+            assert!(!fresh.is_training(), "a refused run leaves none");
+            assert_eq!(fresh.weights(), &small(), "the model stays");
+        }
+        // A run for another model (β here) is refused too; one for this model goes.
+        let mut other =
+            Session::new(VaeWeights { config: VaeConfig { beta: 2.0, ..small().config }, ..small() }, data, device)
+                .unwrap();
+        assert!(other.restore_run(&good).unwrap_err().to_string().contains("the page's has 16, 3 and 2"));
+        fresh.restore_run(&good).unwrap();
+        assert!(fresh.restore_run(&good).is_err(), "one run at a time");
     }
 
     #[test]

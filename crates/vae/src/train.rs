@@ -1,17 +1,21 @@
 //! The training loop, written by hand (burn-train blocks on wasm): Adam, one call = one step, so a
-//! page can drive it step by step and stay responsive; epoch helpers on top.
+//! page can drive it step by step and stay responsive; epoch helpers on top. Its whole state can be
+//! taken out ([`Trainer::state`]) and a trainer made from it ([`Trainer::resume`]) that goes on
+//! exactly as the first would have.
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+use crate::adam::Adam;
 use crate::inference::{EvalReport, Inference};
 use crate::limits::LIMITS;
 use crate::loss::{LossParts, LossTerms, LossTotals};
 use crate::model::Vae;
 use crate::rng::Rng;
 use crate::tensor::{matrix, read};
+use crate::weights::LayerWeights;
 use crate::{Dataset, Error, IMAGE_PIXELS, Result, VaeConfig, VaeWeights};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -49,12 +53,38 @@ pub struct StepReport {
     pub parts: LossParts,
 }
 
+/// Adam's moments, laid out as the model's weights (PyTorch's layout), after `time` steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdamMoments {
+    pub time: u64,
+    pub first: [LayerWeights; 5],
+    pub second: [LayerWeights; 5],
+}
+
+/// A trainer's whole state on the host (see [`Trainer::state`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainerState {
+    pub weights: VaeWeights,
+    /// None before the first step.
+    pub moments: Option<AdamMoments>,
+    pub options: TrainerOptions,
+    /// The training stream (shuffles and ε) and the evaluation's (ε of the test loss).
+    pub rng: [u64; 4],
+    pub eval_rng: [u64; 4],
+    /// This epoch's order of the training digits, and the next batch's start in it.
+    pub order: Vec<usize>,
+    pub cursor: usize,
+    pub epoch: usize,
+    pub step: u64,
+    pub epoch_totals: LossTotals,
+}
+
 pub struct Trainer {
     model: Vae,
     /// The weights whose loss was last found finite (before their update): what divergence
     /// restores, since the update that made the loss non-finite was the one after them.
     last_good: Vae,
-    optim: ModuleOptimizer,
+    optim: Adam,
     config: VaeConfig,
     options: TrainerOptions,
     device: Device,
@@ -84,8 +114,7 @@ impl Trainer {
         Ok(Self {
             last_good: model.clone(),
             model,
-            // PyTorch's Adam defaults, as the seed uses (Burn's default ε is 1e-5).
-            optim: AdamConfig::new().with_epsilon(1e-8).init(),
+            optim: Adam::default(),
             config: weights.config,
             options,
             device,
@@ -98,6 +127,116 @@ impl Trainer {
             step: 0,
             epoch_totals: LossTotals::default(),
         })
+    }
+
+    /// Everything the trainer is, on the host: the weights, Adam's moments and step count, both
+    /// random streams, the epoch's order and where it is in it. Refused (as divergence) if the
+    /// weights are not finite, as [`Trainer::weights`].
+    pub async fn state(&mut self) -> Result<TrainerState> {
+        let weights = self.weights().await?;
+        let moments = match &self.optim.moments {
+            None => None,
+            Some((m1, m2)) => {
+                let read = async |m: &Vae, which: &str| {
+                    m.to_weights(self.config.beta)
+                        .await
+                        .map(|w| w.layers)
+                        .map_err(|e| Error::Diverged { step: self.step, what: format!("Adam's {which} moments: {e}") })
+                };
+                Some(AdamMoments {
+                    time: self.optim.time,
+                    first: read(m1, "first").await?,
+                    second: read(m2, "second").await?,
+                })
+            }
+        };
+        Ok(TrainerState {
+            weights,
+            moments,
+            options: self.options,
+            rng: self.rng.state(),
+            eval_rng: self.eval_rng.state(),
+            order: self.order.clone(),
+            cursor: self.cursor,
+            epoch: self.epoch,
+            step: self.step,
+            epoch_totals: self.epoch_totals,
+        })
+    }
+
+    /// A trainer that goes on from `state` as the one it was taken from would have (the same
+    /// batches, ε and updates), training on `train` (the same digits, or it is refused). Every part
+    /// of the state is checked; an error says what is wrong. The last good weights (divergence's
+    /// fallback) start as the state's weights.
+    pub fn resume(state: TrainerState, train: Vec<usize>, device: &Device) -> Result<Self> {
+        let bad = |what: String| Err(Error::Input(format!("the training run's state {what}")));
+        state.options.validate()?;
+        state.weights.validate()?;
+        let config = state.weights.config;
+        let mut sorted = state.order.clone();
+        sorted.sort_unstable();
+        let mut expected = train.clone();
+        expected.sort_unstable();
+        if sorted != expected {
+            return bad(format!(
+                "orders {} digits that are not this data set's {} training digits",
+                state.order.len(),
+                train.len()
+            ));
+        }
+        let batch = state.options.batch_size;
+        let steps_per_epoch = train.len().div_ceil(batch) as u64;
+        if state.cursor >= train.len() || !state.cursor.is_multiple_of(batch) {
+            return bad(format!("is at digit {} of an epoch of {} in batches of {batch}", state.cursor, train.len()));
+        }
+        if state.step != state.epoch as u64 * steps_per_epoch + (state.cursor / batch) as u64 {
+            return bad(format!("counts {} steps at epoch {}, digit {}", state.step, state.epoch, state.cursor));
+        }
+        let (Some(rng), Some(eval_rng)) = (Rng::from_state(state.rng), Rng::from_state(state.eval_rng)) else {
+            return bad("has an empty random generator".into());
+        };
+        let totals = state.epoch_totals;
+        if !(totals.recon.is_finite() && totals.kl.is_finite()) {
+            return bad("has non-finite loss totals".into());
+        }
+        let device = device.clone().autodiff();
+        let optim = match state.moments {
+            None if state.step == 0 => Adam::default(),
+            None => return bad(format!("has no Adam moments after {} steps", state.step)),
+            Some(m) => {
+                if m.time != state.step {
+                    return bad(format!("has Adam at step {} and training at step {}", m.time, state.step));
+                }
+                let moments = |layers, which: &str| {
+                    let w = VaeWeights { config, layers };
+                    w.validate().map_err(|e| Error::Input(format!("the training run's Adam {which} moments: {e}")))?;
+                    Vae::from_weights(&w, &device.clone().without_autodiff())
+                };
+                let (first, second) = (moments(m.first, "first")?, moments(m.second, "second")?);
+                Adam { time: m.time, moments: Some((first, second)) }
+            }
+        };
+        let model = Vae::from_weights(&state.weights, &device)?;
+        Ok(Self {
+            last_good: model.clone(),
+            model,
+            optim,
+            config,
+            options: state.options,
+            device,
+            rng,
+            eval_rng,
+            train,
+            order: state.order,
+            cursor: state.cursor,
+            epoch: state.epoch,
+            step: state.step,
+            epoch_totals: totals,
+        })
+    }
+
+    pub fn options(&self) -> TrainerOptions {
+        self.options
     }
 
     pub fn steps_per_epoch(&self) -> usize {
