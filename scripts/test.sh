@@ -15,10 +15,13 @@ cargo fmt --all -- --check
 
 # The wasm build runs beside the native build and tests: each has long stretches on one core (a
 # big crate's codegen, the link, single-threaded tests) that the other fills. Its output is shown
-# when it ends. The Debian and npm packages first, so that apt never runs twice at once.
-phase "wasm build of the page's module (in the background)"
-setup_web_packages
+# when it ends. The tools first, alone: apt must never run twice at once, and in a cold run
+# `cargo install wasm-bindgen-cli` beside the native build was still compiling after 20 minutes,
+# holding back the wasm build behind it.
+phase "tools for the page's build and the browser tests"
+setup_web_tools
 setup_browser_tools
+phase "wasm build of the page's module (in the background)"
 wasm_log="$(mktemp)"
 bash "$ROOT/scripts/build-web.sh" >"$wasm_log" 2>&1 &
 wasm_build=$!
