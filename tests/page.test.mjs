@@ -185,7 +185,9 @@ for (const webgpu of BACKENDS) {
 
     await t.test('Random digit puts random test digits of every kind on the pad', async () => {
       const labels = new Set();
-      for (let i = 0; i < 20; i++) {
+      // Fewer on WebGPU, where each answer takes a second here: choosing the digit is the page's.
+      const tries = webgpu ? 6 : 20;
+      for (let i = 0; i < tries; i++) {
         await page.click('#random-digit');
         await waitIdle(page);
         const { digitIndex, digitLabel } = await page.$eval('#pad', (p) => ({ ...p.dataset }));
@@ -201,7 +203,7 @@ for (const webgpu of BACKENDS) {
         assert.ok(r > 0.95, `the input is not digit ${index} (correlation ${r.toFixed(3)})`);
         assert.equal(await page.$$eval('#neighbours li', (l) => l.length), 8);
       }
-      assert.ok(labels.size > 1, `20 random test digits were all ${[...labels]}s`);
+      assert.ok(labels.size > 1, `${tries} random test digits were all ${[...labels]}s`);
       // Clearing the pad takes the mark away.
       await page.click('#clear');
       assert.equal(await page.$eval('#pad', (p) => p.dataset.digitIndex), undefined);

@@ -8,7 +8,7 @@
 import init, { Session, limits } from './pkg/vae_web.js';
 import { Scheduler } from './worker/scheduler.js';
 import { readStoredModel, storeModel, forgetStoredModel, onStoredElsewhere } from './worker/storage.js';
-import { emptyHistory, historyFromStore } from './worker/history.js';
+import { emptyHistory, historyForStore, historyFromStore } from './worker/history.js';
 
 const MB = 2 ** 20;
 
@@ -92,8 +92,8 @@ async function saveModel() {
   try {
     const snapshot = await session.runSnapshot();
     const run = snapshot && training
-      && { snapshot, steps: training.steps, epochs: training.epochs, tail: history.steps.slice(modelSteps) };
-    const record = { weights: session.exportModel(), history: { steps: history.steps.slice(0, modelSteps), tests: history.tests }, run };
+      && { snapshot, steps: training.steps, epochs: training.epochs, tail: history.steps.toArray(modelSteps) };
+    const record = { weights: session.exportModel(), history: historyForStore(history, modelSteps), run };
     const { stored, writeId } = await storeModel(record, storedId);
     if (stored) {
       storedId = writeId;
@@ -264,7 +264,7 @@ async function restoreStoredModel() {
       session.loadModel(stored.weights); // ends the run; the same model
       throw new Error(`its history ends at step ${last}, the run at step ${steps + run.step}`);
     }
-    history.steps.push(...tailSteps);
+    history.steps.append(tailSteps);
     training = { state: 'paused', steps, epochs };
     runStored = true;
     return { restored: true, storedProblem: null, run: { ...run, runStep: run.step, step: steps + run.step } };
@@ -287,7 +287,7 @@ const ops = {
     if (info.kind !== 'cpu') info.adapter = await adapterName();
     const { restored, storedProblem, run } = await noted('stored', restoreStoredModel());
     scheduler.step(modelSwapped({ keep: false }));
-    return { backend: info, model: JSON.parse(session.modelInfo()), history, restored, storedProblem, run, arrived };
+    return { backend: info, model: JSON.parse(session.modelInfo()), history: historyForStore(history), restored, storedProblem, run, arrived };
   },
   /** The page has answered for the first time: the start-up's background work may begin (the
    *  neighbour index; WebGPU's start, check and warm-up, which take the worker's thread for much
@@ -329,7 +329,7 @@ const ops = {
     // The run's start is the page's model from now on (random weights, or the same ones with the
     // form's β): shown at once, stored at the first epoch's end.
     scheduler.step(modelSwapped({ keep: false }));
-    return { ...started, history };
+    return { ...started, history: historyForStore(history) };
   },
   /** Pauses after the step under way, and stores the run as it is then. */
   async trainPause() {
@@ -372,7 +372,7 @@ const ops = {
     modelSteps = 0;
     runStored = false; // the model's own store replaces the run
     scheduler.step(trainingEnded, modelSwapped({ keep: true }));
-    return { model, history };
+    return { model, history: historyForStore(history) };
   },
   async resetDefault() {
     const ended = training !== null;
@@ -385,7 +385,7 @@ const ops = {
     if (stored) storedId = null;
     else post({ event: 'storage', message: NOT_STORED });
     scheduler.step(trainingEnded, modelSwapped({ keep: false }));
-    return { model: JSON.parse(session.modelInfo()), history };
+    return { model: JSON.parse(session.modelInfo()), history: historyForStore(history) };
   },
   pageHidden,
 };

@@ -9,7 +9,7 @@ const SERIES = [
 ];
 const TEST_COLOUR = '#c0392b';
 
-/** Draws `history` ({steps, tests}: records {step, epoch, loss, recon, kl}) on `canvas`. */
+/** Draws `history` ({steps: StepRecords, tests: records {step, epoch, loss, recon, kl}}) on `canvas`. */
 export function drawLossCurve(canvas, history) {
   const ctx = canvas.getContext('2d');
   const W = canvas.width, H = canvas.height, L = 44, R = 10, T = 22, B = 24;
@@ -23,12 +23,17 @@ export function drawLossCurve(canvas, history) {
     ctx.fillText('The loss per step appears here while training.', L, H / 2);
     return;
   }
-  const values = [...steps.flatMap((r) => [r.loss, r.recon, r.kl]), ...tests.map((r) => r.loss)].filter((v) => v > 0);
+  // The range of every positive value (no spread into arguments: a run has tens of thousands).
+  let min = Infinity, max = -Infinity;
+  for (const values of [...SERIES.map((s) => steps.column(s.part)), tests.map((r) => r.loss)]) {
+    for (const v of values) if (v > 0) { min = Math.min(min, v); max = Math.max(max, v); }
+  }
   // Below 1 nat (a KL term at the very start) is pressed onto the floor of the chart.
-  let lo = Math.log10(Math.max(1, Math.min(...values)));
-  let hi = Math.log10(Math.max(...values));
+  let lo = Math.log10(Math.max(1, min));
+  let hi = Math.log10(max);
   if (hi - lo < 0.5) { lo -= 0.25; hi += 0.25; }
-  const x0 = steps[0].step - 1, x1 = Math.max(steps.at(-1).step, x0 + 1);
+  const stepOf = steps.column('step');
+  const x0 = stepOf[0] - 1, x1 = Math.max(stepOf[steps.length - 1], x0 + 1);
   const X = (step) => L + ((step - x0) / (x1 - x0)) * (W - L - R);
   const Y = (v) => T + (1 - (Math.log10(Math.max(v, 10 ** lo)) - lo) / (hi - lo)) * (H - T - B);
   ctx.strokeStyle = '#eee';
@@ -50,11 +55,13 @@ export function drawLossCurve(canvas, history) {
     ctx.strokeStyle = s.colour;
     ctx.lineWidth = 1.5;
     ctx.beginPath();
-    let ema = null;
-    steps.forEach((r, i) => {
-      ema = ema === null ? r[s.part] : ema + alpha * (r[s.part] - ema);
-      if (i === 0) ctx.moveTo(X(r.step), Y(ema)); else ctx.lineTo(X(r.step), Y(ema));
-    });
+    const part = steps.column(s.part);
+    let ema = part[0];
+    ctx.moveTo(X(stepOf[0]), Y(ema));
+    for (let i = 1; i < part.length; i++) {
+      ema += alpha * (part[i] - ema);
+      ctx.lineTo(X(stepOf[i]), Y(ema));
+    }
     ctx.stroke();
   }
   ctx.fillStyle = TEST_COLOUR;

@@ -7,11 +7,14 @@ import { paintGrid } from './paint.js';
 import { call } from './rpc.js';
 import { drawLossCurve } from './loss-curve.js';
 import * as hooks from './hooks.js';
+import { StepRecords } from './records.js';
 
 const TRAIN_SAMPLE_SEED = 7; // the same z every time, so the grid visibly sharpens
 const MB = 2 ** 20;
 
-let history = { steps: [], tests: [] }; // the model's training records, as the worker keeps them
+let history = { steps: new StepRecords(), tests: [] }; // the model's training records, as the worker keeps them
+/** A history as the worker sends it (plain lists), kept compact. */
+const historyFrom = ({ steps, tests }) => ({ steps: StepRecords.from(steps), tests });
 let trainState = 'idle'; // idle | running | paused
 let run = null; // {batch, total, done, rateT0, rateSteps}: this run's progress and speed
 let model = null; // {hidden, latent, beta, parameters}
@@ -46,7 +49,7 @@ export function applyLimits(limits) {
 /** The page's model as the worker loaded it at start-up: its history, how it came back, and the
  *  training run stored with it, paused where it was. */
 export function modelLoaded({ model: loadedModel, history: loadedHistory, restored, storedProblem, run: storedRun }) {
-  history = loadedHistory;
+  history = historyFrom(loadedHistory);
   fillForm(loadedModel);
   if (storedProblem) modelMessage(storedProblem);
   else if (storedRun) {
@@ -144,7 +147,7 @@ async function startTraining(fromScratch) {
   if (!request) return;
   modelMessage(null);
   const started = await call('trainStart', { ...request, fromScratch, seed: 0 });
-  history = started.history;
+  history = historyFrom(started.history);
   run = {
     batch: request.batchSize, total: request.epochs * started.stepsPerEpoch, done: 0,
     rateT0: performance.now(), rateSteps: 0,
@@ -189,7 +192,7 @@ async function stopTraining() {
 
 async function resetDefault() {
   const result = await call('resetDefault');
-  history = result.history;
+  history = historyFrom(result.history);
   fillForm(result.model);
   modelMessage('The default model is back.', true);
   showTrainStatus();
@@ -216,7 +219,7 @@ async function importModel(file) {
     modelMessage(`Importing ${file.name}…`, true);
     const bytes = new Uint8Array(await file.arrayBuffer());
     const result = await call('importModel', { bytes, name: file.name });
-    history = result.history;
+    history = historyFrom(result.history);
     fillForm(result.model);
     modelMessage(`Imported ${file.name}.`, true);
     showTrainStatus();

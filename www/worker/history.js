@@ -1,8 +1,15 @@
-// A model's training history: {steps, tests}, each a list of records {step, epoch, loss, recon,
-// kl} (per step: the batch's loss and its parts; per epoch: the test set's). Steps and epochs
-// count over the model's life, across runs.
+// A model's training history: {steps, tests}, records {step, epoch, loss, recon, kl} (per step:
+// the batch's loss and its parts, kept as StepRecords; per epoch: the test set's, a list). Steps
+// and epochs count over the model's life, across runs. Stored and sent to the page as plain lists
+// (historyForStore), read back by historyFromStore.
+import { StepRecords } from '../js/records.js';
 
-export const emptyHistory = () => ({ steps: [], tests: [] });
+export const emptyHistory = () => ({ steps: new StepRecords(), tests: [] });
+
+/** The history's first `steps` step records (all by default) and its tests, as plain lists. */
+export function historyForStore(history, steps = history.steps.length) {
+  return { steps: history.steps.toArray(0, steps), tests: history.tests };
+}
 
 const FIELDS = ['step', 'epoch', 'loss', 'recon', 'kl'];
 
@@ -20,5 +27,5 @@ export function historyFromStore(stored) {
   if (!lists.every(Array.isArray)) throw new Error('its training history is damaged');
   const [steps, tests] = lists.map((list) => list.map(recordFrom));
   if ([...steps, ...tests].includes(null)) throw new Error('its training history is damaged');
-  return { steps, tests };
+  return { steps: StepRecords.from(steps), tests };
 }

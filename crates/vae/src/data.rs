@@ -208,13 +208,23 @@ impl Dataset {
 /// 0x0D, each value in [0, 1]; plain or gzipped), or any data set [`Dataset::load`] reads (all of it).
 pub fn load_images(path: &Path) -> Result<Vec<f32>> {
     if path.is_file() {
-        let bytes = gunzip_if_needed(&read_file(path)?)?;
-        if bytes.len() >= 4 && bytes[..3] == [0, 0, IDX_F32] {
-            return float_images(&bytes).map_err(|e| Error::Data(format!("{}: {}", path.display(), strip(e))));
+        let bytes = read_file(path)?;
+        if let Some(images) = float_images_file(&bytes) {
+            return images.map_err(|e| Error::Data(format!("{}: {}", path.display(), strip(e))));
         }
     }
     let data = Dataset::load(path)?;
     Ok(data.images(&data.indices(Split::All)))
+}
+
+/// The images of an IDX file of 32-bit floats (plain or gzipped), or None when `bytes` is not one
+/// (then it may be a data set: [`Dataset::load`]).
+pub fn float_images_file(bytes: &[u8]) -> Option<Result<Vec<f32>>> {
+    let bytes = match gunzip_if_needed(bytes) {
+        Ok(bytes) => bytes,
+        Err(e) => return Some(Err(e)),
+    };
+    (bytes.len() >= 4 && bytes[..3] == [0, 0, IDX_F32]).then(|| float_images(&bytes))
 }
 
 fn float_images(bytes: &[u8]) -> Result<Vec<f32>> {
@@ -262,12 +272,20 @@ fn labels_for(images: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The most a gzipped file may unpack to: MNIST's 70 000 digits are 55 MB; a small file that
+/// unpacks to gigabytes (deflate reaches 1 000 : 1) is refused before it exhausts memory.
+pub const MAX_GUNZIPPED_BYTES: u64 = 256 << 20;
+
 fn gunzip_if_needed(bytes: &[u8]) -> Result<Vec<u8>> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(bytes)
+            .take(MAX_GUNZIPPED_BYTES + 1)
             .read_to_end(&mut out)
             .map_err(|e| Error::Data(format!("cannot gunzip: {e}")))?;
+        if out.len() as u64 > MAX_GUNZIPPED_BYTES {
+            return Err(Error::Data(format!("it unpacks to more than {} MiB", MAX_GUNZIPPED_BYTES >> 20)));
+        }
         Ok(out)
     } else {
         Ok(bytes.to_vec())
@@ -345,6 +363,23 @@ mod tests {
         assert_eq!((data.labels[1000], data.labels[1001]), (0, 1));
         let img = data.image(0);
         assert!(img.iter().all(|&p| (0.0..=1.0).contains(&p)) && img.iter().any(|&p| p > 0.9));
+    }
+
+    #[test]
+    fn a_gzipped_file_that_unpacks_past_the_bound_is_refused_not_unpacked() {
+        use std::io::Write;
+        // An IDX header, then 257 MiB of zeros: about 1.2 MB gzipped at the fastest level.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&idx(3, &[342_392, 28, 28], &[])).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..257 {
+            gz.write_all(&zeros).unwrap();
+        }
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < 2 << 20, "{} bytes", bomb.len());
+        let Err(e) = Dataset::from_idx(&bomb, None) else { panic!("the bomb was unpacked") };
+        assert!(e.to_string().contains("unpacks to more than 256 MiB"), "{e}");
+        assert!(matches!(float_images_file(&bomb), Some(Err(_))));
     }
 
     #[test]
