@@ -90,11 +90,14 @@ const STORED_ELSEWHERE = 'Another tab stored its model in this browser. This tab
 async function saveModel() {
   const t0 = performance.now();
   try {
-    const snapshot = await session.runSnapshot();
+    // Read by the last training step when it was asked to (an autosave) or ended an epoch, while
+    // the page's calls were answered; else read now (Pause, a hidden page).
+    const snapshot = session.takeStepSnapshot() ?? await session.runSnapshot();
     const run = snapshot && training
       && { snapshot, steps: training.steps, epochs: training.epochs, tail: history.steps.toArray(modelSteps) };
     const record = { weights: session.exportModel(), history: historyForStore(history, modelSteps), run };
-    const { stored, writeId } = await storeModel(record, storedId);
+    // The write changes nothing the page's calls see: they are answered meanwhile.
+    const { stored, writeId } = await scheduler.overlapping(storeModel(record, storedId));
     if (stored) {
       storedId = writeId;
       runStored = Boolean(run);
@@ -191,8 +194,9 @@ async function indexStep() {
  *  applied to the session. */
 async function trainStep() {
   let progress;
+  const autosave = performance.now() - lastSaveAt > Math.max(AUTOSAVE_MS, 20 * saveMs);
   try {
-    await scheduler.overlapping(session.trainStepRun());
+    await scheduler.overlapping(session.trainStepRun(autosave));
     progress = JSON.parse(session.trainStepEnd());
   } catch (e) {
     progress = { finished: true, error: errorText(e) };
@@ -211,7 +215,7 @@ async function trainStep() {
   if (t) {
     modelSteps = history.steps.length;
     scheduler.step(modelSwapped({ keep: true }));
-  } else if (!progress.finished && performance.now() - lastSaveAt > Math.max(AUTOSAVE_MS, 20 * saveMs)) {
+  } else if (!progress.finished && autosave) {
     scheduler.step(saveModel);
   }
   if (progress.finished) scheduler.step(trainingEnded);

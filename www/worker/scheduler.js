@@ -31,6 +31,9 @@ export class Scheduler {
   #lastCallAt = -Infinity;
   /** Wakes `overlapping` when a call arrives or its promise settles. */
   #nudge = null;
+  /** A call is being answered (its work, then the steps it queued): none behind it may be
+   *  answered first, so `overlapping` then only waits. */
+  #answering = false;
 
   /** `background()` lists the background jobs that may run now (async functions);
    *  `onStepError(error)` hears of a step that threw. */
@@ -50,13 +53,15 @@ export class Scheduler {
 
   /** For a background job: waits for `promise` (work on a device), answering meanwhile the
    *  calls at the head of the queue that may overlap it; a call that may not waits, and those
-   *  behind it too. Settles as `promise` does, once no call it let in is still running. */
+   *  behind it too. Settles as `promise` does, once no call it let in is still running. Within a
+   *  call (a Pause that stores the run, a model's store after an import) it only waits: answers
+   *  keep the calls' order. */
   async overlapping(promise) {
     let settled = false;
     const wake = () => { settled = true; this.#nudge?.(); };
     promise.then(wake, wake);
     while (!settled) {
-      if (this.#calls[0]?.overlaps) {
+      if (!this.#answering && this.#calls[0]?.overlaps) {
         // Such calls change nothing, so they queue no steps: those queued meanwhile (by work
         // outside the queue) wait for the job's end.
         await this.#answer(this.#calls.shift(), { steps: false });
@@ -91,6 +96,7 @@ export class Scheduler {
 
   async #answer(call, { steps = true } = {}) {
     const t0 = performance.now();
+    this.#answering = true;
     let outcome;
     try {
       outcome = { ok: true, value: await call.run() };
@@ -98,6 +104,7 @@ export class Scheduler {
       outcome = { ok: false, error };
     }
     if (steps) await this.#runSteps();
+    this.#answering = false;
     call.answer({ ...outcome, ms: performance.now() - t0 });
     this.#lastCallAt = performance.now();
   }

@@ -19,8 +19,26 @@ use vae::session::{TrainRequest, TrainingStep};
 use vae::{Dataset, LIMITS, VaeWeights};
 use wasm_bindgen::prelude::*;
 
+#[cfg(target_family = "wasm")]
+unsafe extern "C" {
+    /// wasm-ld's runner of the module's constructors: the `inventory` registrations of pliron
+    /// (CubeCL's IR), a few thousand of them.
+    fn __wasm_call_ctors();
+}
+
 #[wasm_bindgen(start)]
 pub fn start() {
+    // Once, here, and never again: while no export calls it, wasm-ld takes the module for a
+    // "command" and runs every constructor at the top of every export — each call from JS,
+    // wasm-bindgen's own handle bookkeeping included, so each WebGPU call (a handle or more).
+    // Profiled in Chromium before this: 80 % of the worker's time during WebGPU training, about
+    // 5 ms a kernel launch. The constructors only register (idempotently), so once is enough.
+    #[cfg(target_family = "wasm")]
+    // SAFETY: the linker's synthesized function; it runs before any other call into the module
+    // (wasm-bindgen calls the start function first) and `inventory`'s constructors are idempotent.
+    unsafe {
+        __wasm_call_ctors()
+    };
     console_error_panic_hook::set_once();
 }
 
@@ -260,12 +278,13 @@ impl Session {
     /// (see [`vae::Session::begin_step`]). The session answers other calls meanwhile (with the
     /// page's model); the worker lets only those through that change nothing, and then applies
     /// the step with [`Session::train_step_end`].
+    /// `snapshot`: the step also reads the run for [`Session::take_step_snapshot`].
     #[wasm_bindgen(js_name = trainStepRun)]
-    pub async fn train_step_run(&self) -> Result<(), JsError> {
+    pub async fn train_step_run(&self, snapshot: bool) -> Result<(), JsError> {
         if self.step.borrow().is_some() {
             return Err(js_err("a training step is waiting to be ended"));
         }
-        let mut step = self.now(|s| s.begin_step())?;
+        let mut step = self.now(|s| s.begin_step(snapshot))?;
         step.advance().await;
         *self.step.borrow_mut() = Some(step);
         Ok(())
@@ -276,6 +295,13 @@ impl Session {
     pub fn train_step_end(&self) -> Result<String, JsError> {
         let step = self.step.borrow_mut().take().ok_or_else(|| js_err("no training step has run"))?;
         to_js(&self.now(|s| s.end_step(step))?)
+    }
+
+    /// The run as read by the last step, if it was asked to (see
+    /// [`vae::Session::take_step_snapshot`]), or `undefined`.
+    #[wasm_bindgen(js_name = takeStepSnapshot)]
+    pub fn take_step_snapshot(&self) -> Result<Option<Vec<u8>>, JsError> {
+        self.now(|s| s.take_step_snapshot())
     }
 
     /// The training run as bytes (see [`vae::Session::run_snapshot`]), or `undefined` without one.

@@ -21,7 +21,7 @@ use crate::neighbours::{LatentIndex, Neighbour};
 use crate::placement::Devices;
 use crate::rng::Rng;
 use crate::snapshot::RunSnapshot;
-use crate::train::StepReport;
+use crate::train::{StepReport, TrainerState};
 use crate::{Dataset, Error, Result, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights, sketch};
 
 /// Digits scored or encoded per [`Session::index_step`] on the CPU. A sketch can wait one step, so
@@ -182,7 +182,11 @@ struct Run {
 pub struct TrainingStep {
     run: Run,
     data: Arc<Dataset>,
+    /// Read the run's state after the step, for a snapshot ([`Session::take_step_snapshot`]).
+    snapshot: bool,
     reached: Option<Result<Reached>>,
+    /// The run's state after the step, if asked for and the run goes on.
+    state: Option<Result<TrainerState>>,
 }
 
 /// What a step reached: its report, and at an epoch's end the epoch's weights and their test
@@ -198,7 +202,19 @@ impl TrainingStep {
     /// Running it again does nothing.
     pub async fn advance(&mut self) {
         if self.reached.is_none() {
-            self.reached = Some(self.run_once().await);
+            let reached = self.run_once().await;
+            // The snapshot is read here, out of the session, so that the page's calls are not
+            // kept waiting by the read of weights and Adam's moments from the training device.
+            // At an epoch's end always: the page stores the run with each epoch's model.
+            let wanted = match &reached {
+                Ok(Reached::Step(_)) => self.snapshot,
+                Ok(Reached::EpochEnd { .. }) => self.run.trainer.epoch() < self.run.epochs,
+                _ => false,
+            };
+            if wanted {
+                self.state = Some(self.run.trainer.state().await);
+            }
+            self.reached = Some(reached);
         }
     }
 
@@ -237,6 +253,8 @@ pub struct Session {
     training: Option<Run>,
     /// The run is out of the session for a step ([`Session::begin_step`]).
     step_under_way: bool,
+    /// The run after the last step, read during it ([`Session::take_step_snapshot`]).
+    step_snapshot: Option<Result<Vec<u8>>>,
     generation: u64,
 }
 
@@ -261,6 +279,7 @@ impl Session {
             previous: None,
             training: None,
             step_under_way: false,
+            step_snapshot: None,
             generation: 0,
         })
     }
@@ -480,7 +499,7 @@ impl Session {
     /// model becomes the new weights. A non-finite loss or weight ends the run; the checkpoint
     /// (the model at the last epoch's end) stays the page's model.
     pub async fn train_step(&mut self) -> Result<TrainProgress> {
-        let mut step = self.begin_step()?;
+        let mut step = self.begin_step(false)?;
         step.advance().await;
         self.end_step(step)
     }
@@ -488,11 +507,16 @@ impl Session {
     /// Takes the run out for one step, which runs without the session (see [`TrainingStep`]).
     /// Until [`Session::end_step`] the page's calls are answered with the page's model (the
     /// checkpoint), on the sketch's device, and whatever would change the model is refused.
-    pub fn begin_step(&mut self) -> Result<TrainingStep> {
+    /// `snapshot`: the step also reads the run as it is after it, for
+    /// [`Session::take_step_snapshot`] (what [`Session::run_snapshot`] would give then, read
+    /// while the page's calls are still answered); a step that ends an epoch always does, if the
+    /// run goes on.
+    pub fn begin_step(&mut self, snapshot: bool) -> Result<TrainingStep> {
         self.refuse_during_step("start another step")?;
         let run = self.training.take().ok_or_else(|| Error::Input("no training run is going on".into()))?;
         self.step_under_way = true;
-        Ok(TrainingStep { run, data: self.data.clone(), reached: None })
+        self.step_snapshot = None;
+        Ok(TrainingStep { run, data: self.data.clone(), snapshot, reached: None, state: None })
     }
 
     /// Applies what a step reached: the run goes on, or it ends (its epochs done, divergence, or
@@ -501,7 +525,7 @@ impl Session {
         if !self.step_under_way {
             return Err(Error::Input("no training step is under way".into()));
         }
-        let TrainingStep { mut run, reached, .. } = step;
+        let TrainingStep { mut run, reached, state, .. } = step;
         let Some(reached) = reached else {
             // Not run: the run goes back as it was.
             self.training = Some(run);
@@ -522,9 +546,21 @@ impl Session {
             }
         };
         if !progress.finished {
+            // Taken after the checkpoint moved, so it names the right one.
+            self.step_snapshot = state.map(|state| {
+                RunSnapshot { trainer: state?, epochs: run.epochs, checkpoint: run.checkpoint.clone() }.to_bytes()
+            });
             self.training = Some(run);
         }
         Ok(progress)
+    }
+
+    /// The run as bytes after the last step, if that step read it ([`Session::begin_step`]: when
+    /// asked to, or at an epoch's end) and the run went on; taken once. An error if the read failed.
+    pub fn take_step_snapshot(&mut self) -> Result<Option<Vec<u8>>> {
+        let taken = self.step_snapshot.take().transpose()?;
+        // Not after the run ended (Stop, a new model).
+        Ok(taken.filter(|_| self.training.is_some()))
     }
 
     /// Ends the run; the page's model becomes its latest weights (or stays the checkpoint, with
@@ -896,11 +932,11 @@ mod tests {
             build_index(&mut s);
             let before = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
             s.train_start(request(1)).unwrap();
-            let mut step = s.begin_step().unwrap();
+            let mut step = s.begin_step(false).unwrap();
             assert!(s.is_training());
             // Changes wait for the step; a second step cannot start.
             let refused = |e: Error| e.to_string().contains("while a training step is under way");
-            assert!(refused(s.begin_step().err().unwrap()));
+            assert!(refused(s.begin_step(false).err().unwrap()));
             assert!(refused(block_on(s.train_stop()).unwrap_err()));
             assert!(refused(s.load_model(small()).unwrap_err()));
             assert!(refused(block_on(s.training_sample(4, 0)).unwrap_err()));
@@ -908,7 +944,7 @@ mod tests {
             assert!(!s.place(Devices::all(&device)).unwrap(), "no move during a step");
             // Ended before it ran: an error, and the run is back as it was.
             assert!(s.end_step(step).is_err());
-            step = s.begin_step().unwrap();
+            step = s.begin_step(false).unwrap();
             // While the step runs, sketches are answered by the page's model (the checkpoint).
             block_on(step.advance());
             let during = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
@@ -921,6 +957,47 @@ mod tests {
             block_on(same.train_step()).unwrap();
             let (a, b) = (block_on(s.train_step()).unwrap(), block_on(same.train_step()).unwrap());
             assert_eq!(a.report.unwrap().parts, b.report.unwrap().parts);
+        }
+    }
+
+    #[test]
+    fn a_snapshot_read_during_a_step_is_the_run_as_it_is_after_the_step() {
+        for device in backends() {
+            let data = Arc::new(small_dataset());
+            // 9 steps an epoch, 18 in all.
+            let run = TrainRequest { batch_size: 64, ..request(2) };
+            let mut s = Session::new(small(), data.clone(), device.clone()).unwrap();
+            s.train_start(run).unwrap();
+            for step in 1..=18 {
+                let asked = matches!(step, 3 | 18);
+                let mut taken = s.begin_step(asked).unwrap();
+                block_on(taken.advance());
+                let progress = s.end_step(taken).unwrap();
+                let during = s.take_step_snapshot().unwrap();
+                assert_eq!(s.take_step_snapshot().unwrap(), None, "taken once");
+                match step {
+                    // Mid-epoch, and at the first epoch's end (its checkpoint is then that epoch).
+                    3 | 9 => {
+                        let during = RunSnapshot::from_bytes(&during.expect("asked for")).unwrap();
+                        let after = block_on(s.run_snapshot()).unwrap().unwrap();
+                        assert_eq!(during, RunSnapshot::from_bytes(&after).unwrap(), "step {step} on {device:?}");
+                        if step == 9 {
+                            assert_eq!(during.checkpoint, "the end of epoch 1");
+                        }
+                    }
+                    // The run is over: nothing to resume.
+                    18 => assert!(progress.finished && during.is_none()),
+                    _ => assert_eq!(during, None, "not asked for at step {step}"),
+                }
+            }
+            // Not asked for, at an epoch's end: read all the same (the page stores each epoch).
+            s.train_start(run).unwrap();
+            for step in 1..=9 {
+                let mut taken = s.begin_step(false).unwrap();
+                block_on(taken.advance());
+                s.end_step(taken).unwrap();
+                assert_eq!(s.take_step_snapshot().unwrap().is_some(), step == 9);
+            }
         }
     }
 
