@@ -89,7 +89,7 @@ function fire(page, actions, digit) {
       'call:map': () => direct('decodeMapPoint', { x: 0.1, y: -0.2 }),
       'call:variations': () => direct('variations', { image: grey, n: 8, seed: 5 }),
       'call:interpolate': () => direct('interpolate', { a: [0.5, -0.5], b: [-1, 1], steps: 10 }),
-      'call:trainingSample': () => direct('trainingSample', { n: 16, seed: 7 }),
+      'call:trainingSample': () => direct('trainingSample'),
       'call:digit': () => direct('randomTestDigit', { seed: 11 }),
       'call:status': () => direct('status'),
     };

@@ -50,6 +50,12 @@ let runStored = false;
 const AUTOSAVE_MS = 5000;
 let lastSaveAt = 0;
 let saveMs = 0;
+// The page's grid of digits from the weights being trained: the same z every time, so the grid
+// visibly sharpens; drawn by a training step at most every TRAINING_SAMPLES.everyMs and sent with
+// its progress, so that the page need not ask (its call would wait for the step, and a sketch
+// behind it too).
+const TRAINING_SAMPLES = { n: 16, seed: 7n, everyMs: 1000 };
+let trainingSamplesAt = -Infinity;
 /** The training run, or null: {state: 'running' | 'paused', steps, epochs}, with the steps and
  *  epochs the model had before it (the session counts per run, the history over its life). */
 let training = null;
@@ -195,9 +201,13 @@ async function indexStep() {
 async function trainStep() {
   let progress;
   const autosave = performance.now() - lastSaveAt > Math.max(AUTOSAVE_MS, 20 * saveMs);
+  const sampling = performance.now() - trainingSamplesAt >= TRAINING_SAMPLES.everyMs;
+  let samples;
   try {
-    await scheduler.overlapping(session.trainStepRun(autosave));
+    await scheduler.overlapping(session.trainStepRun(autosave, sampling ? TRAINING_SAMPLES.n : 0, TRAINING_SAMPLES.seed));
     progress = JSON.parse(session.trainStepEnd());
+    samples = session.takeStepSamples();
+    if (samples) trainingSamplesAt = performance.now();
   } catch (e) {
     progress = { finished: true, error: errorText(e) };
   }
@@ -210,7 +220,7 @@ async function trainStep() {
   const t = progress.test;
   const testRecord = t && record && { step: record.step, epoch: record.epoch, loss: t.loss, recon: t.recon, kl: t.kl };
   if (testRecord) history.tests.push(testRecord);
-  post({ event: 'train', progress, record, testRecord, state: progress.finished ? 'idle' : training.state });
+  post({ event: 'train', progress, record, testRecord, samples, state: progress.finished ? 'idle' : training.state });
   // An epoch's end makes its weights the page's model (stored with the run).
   if (t) {
     modelSteps = history.steps.length;
@@ -318,7 +328,8 @@ const ops = {
     }
   },
   sample: ({ n, temperature, seed }) => session.sample(n, temperature, BigInt(seed)),
-  trainingSample: ({ n, seed }) => session.trainingSample(n, BigInt(seed)),
+  /** The grid of digits from the weights being trained (the page's model when no run is on). */
+  trainingSample: () => session.trainingSample(TRAINING_SAMPLES.n, TRAINING_SAMPLES.seed),
   decode: ({ z }) => session.decode(z),
   decodeMapPoint: ({ x, y }) => session.decodeMapPoint(x, y),
   interpolate: ({ a, b, steps }) => session.interpolate(a, b, steps),

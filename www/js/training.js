@@ -9,7 +9,6 @@ import { drawLossCurve } from './loss-curve.js';
 import * as hooks from './hooks.js';
 import { StepRecords } from './records.js';
 
-const TRAIN_SAMPLE_SEED = 7; // the same z every time, so the grid visibly sharpens
 const MB = 2 ** 20;
 
 let history = { steps: new StepRecords(), tests: [] }; // the model's training records, as the worker keeps them
@@ -79,11 +78,11 @@ export function modelChanged(m) {
   model = m;
   $('model-info').textContent = `Model: 784 → ${m.hidden} → ${m.latent} → ${m.hidden} → 784, β = ${m.beta}, `
     + `${m.parameters.toLocaleString('en')} parameters`;
-  refreshTrainingSamples(true);
+  refreshTrainingSamples();
 }
 
 /** A training step (and, at an epoch's end, its test) from the worker's `train` event. */
-export function trainingProgress({ progress, record, testRecord, state }) {
+export function trainingProgress({ progress, record, testRecord, samples, state }) {
   if (record) {
     history.steps.push(record);
     if (run) { run.done++; run.rateSteps++; }
@@ -99,7 +98,8 @@ export function trainingProgress({ progress, record, testRecord, state }) {
   if (state === 'idle' && trainState !== 'idle') { setTrainState('idle'); run = null; }
   if (progress.diverged) hooks.trainingState('diverged');
   showTrainStatus();
-  refreshTrainingSamples(Boolean(testRecord));
+  if (samples) paintGrid($('train-samples'), samples, 4);
+  else if (state !== 'running') refreshTrainingSamples();
 }
 
 function modelMessage(text, ok = false) {
@@ -261,15 +261,14 @@ function requestCurve() {
   requestAnimationFrame(() => { curvePending = false; drawLossCurve($('loss-curve'), history); });
 }
 
-// The samples grid follows the weights being trained, at most about once a second.
-let samplesAt = 0;
+// The samples grid follows the weights being trained: during a run the steps bring them (about
+// once a second); otherwise the page asks.
 let samplesBusy = false;
-async function refreshTrainingSamples(now = false) {
-  if (samplesBusy || (!now && performance.now() - samplesAt < 1000)) return;
+async function refreshTrainingSamples() {
+  if (samplesBusy || trainState === 'running') return;
   samplesBusy = true;
   try {
-    paintGrid($('train-samples'), await call('trainingSample', { n: 16, seed: TRAIN_SAMPLE_SEED }), 4);
-    samplesAt = performance.now();
+    paintGrid($('train-samples'), await call('trainingSample'), 4);
   } catch (e) {
     notice(e.message);
   } finally {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use backend::Backend;
 use serde::Serialize;
 use vae::placement::Devices;
-use vae::session::{TrainRequest, TrainingStep};
+use vae::session::{StepReads, TrainRequest, TrainingStep};
 use vae::{Dataset, LIMITS, VaeWeights};
 use wasm_bindgen::prelude::*;
 
@@ -278,13 +278,15 @@ impl Session {
     /// (see [`vae::Session::begin_step`]). The session answers other calls meanwhile (with the
     /// page's model); the worker lets only those through that change nothing, and then applies
     /// the step with [`Session::train_step_end`].
-    /// `snapshot`: the step also reads the run for [`Session::take_step_snapshot`].
+    /// The step also reads the run for [`Session::take_step_snapshot`] if `snapshot`, and draws
+    /// `samples` digits (seeded with `seed`) for [`Session::take_step_samples`] unless 0.
     #[wasm_bindgen(js_name = trainStepRun)]
-    pub async fn train_step_run(&self, snapshot: bool) -> Result<(), JsError> {
+    pub async fn train_step_run(&self, snapshot: bool, samples: usize, seed: u64) -> Result<(), JsError> {
         if self.step.borrow().is_some() {
             return Err(js_err("a training step is waiting to be ended"));
         }
-        let mut step = self.now(|s| s.begin_step(snapshot))?;
+        let reads = StepReads { snapshot, samples: (samples > 0).then_some((samples, seed)) };
+        let mut step = self.now(|s| s.begin_step(reads))?;
         step.advance().await;
         *self.step.borrow_mut() = Some(step);
         Ok(())
@@ -302,6 +304,13 @@ impl Session {
     #[wasm_bindgen(js_name = takeStepSnapshot)]
     pub fn take_step_snapshot(&self) -> Result<Option<Vec<u8>>, JsError> {
         self.now(|s| s.take_step_snapshot())
+    }
+
+    /// The digits drawn by the last step, if it was asked to (see
+    /// [`vae::Session::take_step_samples`]), or `undefined`.
+    #[wasm_bindgen(js_name = takeStepSamples)]
+    pub fn take_step_samples(&self) -> Result<Option<Vec<f32>>, JsError> {
+        self.now(|s| s.take_step_samples())
     }
 
     /// The training run as bytes (see [`vae::Session::run_snapshot`]), or `undefined` without one.

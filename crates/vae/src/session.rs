@@ -182,11 +182,23 @@ struct Run {
 pub struct TrainingStep {
     run: Run,
     data: Arc<Dataset>,
-    /// Read the run's state after the step, for a snapshot ([`Session::take_step_snapshot`]).
-    snapshot: bool,
+    reads: StepReads,
     reached: Option<Result<Reached>>,
     /// The run's state after the step, if asked for and the run goes on.
     state: Option<Result<TrainerState>>,
+    /// Digits from the weights after the step, if asked for.
+    samples: Option<Result<Vec<f32>>>,
+}
+
+/// What a training step also reads from the training device after it, while the page's calls are
+/// still answered, so that nothing waits for that device afterwards (on a GPU a read waits for the
+/// step's work to finish).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepReads {
+    /// The run as it is after the step ([`Session::take_step_snapshot`]).
+    pub snapshot: bool,
+    /// `(n, seed)`: `n` digits from the weights after the step ([`Session::take_step_samples`]).
+    pub samples: Option<(usize, u64)>,
 }
 
 /// What a step reached: its report, and at an epoch's end the epoch's weights and their test
@@ -207,12 +219,16 @@ impl TrainingStep {
             // kept waiting by the read of weights and Adam's moments from the training device.
             // At an epoch's end always: the page stores the run with each epoch's model.
             let wanted = match &reached {
-                Ok(Reached::Step(_)) => self.snapshot,
+                Ok(Reached::Step(_)) => self.reads.snapshot,
                 Ok(Reached::EpochEnd { .. }) => self.run.trainer.epoch() < self.run.epochs,
                 _ => false,
             };
             if wanted {
                 self.state = Some(self.run.trainer.state().await);
+            }
+            if let (Ok(Reached::Step(_) | Reached::EpochEnd { .. }), Some((n, seed))) = (&reached, self.reads.samples) {
+                let sample = self.run.trainer.inference().sample(n, 1.0, &mut Rng::new(seed)).await;
+                self.samples = Some(sample);
             }
             self.reached = Some(reached);
         }
@@ -255,6 +271,8 @@ pub struct Session {
     step_under_way: bool,
     /// The run after the last step, read during it ([`Session::take_step_snapshot`]).
     step_snapshot: Option<Result<Vec<u8>>>,
+    /// Digits from the weights after the last step, drawn during it ([`Session::take_step_samples`]).
+    step_samples: Option<Result<Vec<f32>>>,
     generation: u64,
 }
 
@@ -280,6 +298,7 @@ impl Session {
             training: None,
             step_under_way: false,
             step_snapshot: None,
+            step_samples: None,
             generation: 0,
         })
     }
@@ -499,7 +518,7 @@ impl Session {
     /// model becomes the new weights. A non-finite loss or weight ends the run; the checkpoint
     /// (the model at the last epoch's end) stays the page's model.
     pub async fn train_step(&mut self) -> Result<TrainProgress> {
-        let mut step = self.begin_step(false)?;
+        let mut step = self.begin_step(StepReads::default())?;
         step.advance().await;
         self.end_step(step)
     }
@@ -507,16 +526,16 @@ impl Session {
     /// Takes the run out for one step, which runs without the session (see [`TrainingStep`]).
     /// Until [`Session::end_step`] the page's calls are answered with the page's model (the
     /// checkpoint), on the sketch's device, and whatever would change the model is refused.
-    /// `snapshot`: the step also reads the run as it is after it, for
-    /// [`Session::take_step_snapshot`] (what [`Session::run_snapshot`] would give then, read
-    /// while the page's calls are still answered); a step that ends an epoch always does, if the
-    /// run goes on.
-    pub fn begin_step(&mut self, snapshot: bool) -> Result<TrainingStep> {
+    /// `reads`: what the step also reads after it, while the page's calls are still answered —
+    /// the run as [`Session::run_snapshot`] would give it then (a step that ends an epoch always
+    /// does, if the run goes on), and digits as [`Session::training_sample`] would draw them then.
+    pub fn begin_step(&mut self, reads: StepReads) -> Result<TrainingStep> {
         self.refuse_during_step("start another step")?;
         let run = self.training.take().ok_or_else(|| Error::Input("no training run is going on".into()))?;
         self.step_under_way = true;
         self.step_snapshot = None;
-        Ok(TrainingStep { run, data: self.data.clone(), snapshot, reached: None, state: None })
+        self.step_samples = None;
+        Ok(TrainingStep { run, data: self.data.clone(), reads, reached: None, state: None, samples: None })
     }
 
     /// Applies what a step reached: the run goes on, or it ends (its epochs done, divergence, or
@@ -525,7 +544,8 @@ impl Session {
         if !self.step_under_way {
             return Err(Error::Input("no training step is under way".into()));
         }
-        let TrainingStep { mut run, reached, state, .. } = step;
+        let TrainingStep { mut run, reached, state, samples, .. } = step;
+        self.step_samples = samples;
         let Some(reached) = reached else {
             // Not run: the run goes back as it was.
             self.training = Some(run);
@@ -561,6 +581,12 @@ impl Session {
         let taken = self.step_snapshot.take().transpose()?;
         // Not after the run ended (Stop, a new model).
         Ok(taken.filter(|_| self.training.is_some()))
+    }
+
+    /// The digits drawn after the last step, if it was asked to ([`Session::begin_step`]); taken
+    /// once. An error if drawing them failed.
+    pub fn take_step_samples(&mut self) -> Result<Option<Vec<f32>>> {
+        self.step_samples.take().transpose()
     }
 
     /// Ends the run; the page's model becomes its latest weights (or stays the checkpoint, with
@@ -932,11 +958,11 @@ mod tests {
             build_index(&mut s);
             let before = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
             s.train_start(request(1)).unwrap();
-            let mut step = s.begin_step(false).unwrap();
+            let mut step = s.begin_step(StepReads::default()).unwrap();
             assert!(s.is_training());
             // Changes wait for the step; a second step cannot start.
             let refused = |e: Error| e.to_string().contains("while a training step is under way");
-            assert!(refused(s.begin_step(false).err().unwrap()));
+            assert!(refused(s.begin_step(StepReads::default()).err().unwrap()));
             assert!(refused(block_on(s.train_stop()).unwrap_err()));
             assert!(refused(s.load_model(small()).unwrap_err()));
             assert!(refused(block_on(s.training_sample(4, 0)).unwrap_err()));
@@ -944,7 +970,7 @@ mod tests {
             assert!(!s.place(Devices::all(&device)).unwrap(), "no move during a step");
             // Ended before it ran: an error, and the run is back as it was.
             assert!(s.end_step(step).is_err());
-            step = s.begin_step(false).unwrap();
+            step = s.begin_step(StepReads::default()).unwrap();
             // While the step runs, sketches are answered by the page's model (the checkpoint).
             block_on(step.advance());
             let during = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
@@ -961,7 +987,7 @@ mod tests {
     }
 
     #[test]
-    fn a_snapshot_read_during_a_step_is_the_run_as_it_is_after_the_step() {
+    fn a_snapshot_and_samples_read_during_a_step_are_as_read_after_it() {
         for device in backends() {
             let data = Arc::new(small_dataset());
             // 9 steps an epoch, 18 in all.
@@ -970,11 +996,19 @@ mod tests {
             s.train_start(run).unwrap();
             for step in 1..=18 {
                 let asked = matches!(step, 3 | 18);
-                let mut taken = s.begin_step(asked).unwrap();
+                let samples = (step == 5).then_some((4, 11));
+                let mut taken = s.begin_step(StepReads { snapshot: asked, samples }).unwrap();
                 block_on(taken.advance());
                 let progress = s.end_step(taken).unwrap();
                 let during = s.take_step_snapshot().unwrap();
                 assert_eq!(s.take_step_snapshot().unwrap(), None, "taken once");
+                // Digits drawn during the step are those the weights after it draw.
+                let sampled = s.take_step_samples().unwrap();
+                assert_eq!(sampled.is_some(), step == 5);
+                if let Some(sampled) = sampled {
+                    assert_eq!(sampled, block_on(s.training_sample(4, 11)).unwrap(), "on {device:?}");
+                    assert_eq!(s.take_step_samples().unwrap(), None, "taken once");
+                }
                 match step {
                     // Mid-epoch, and at the first epoch's end (its checkpoint is then that epoch).
                     3 | 9 => {
@@ -993,10 +1027,11 @@ mod tests {
             // Not asked for, at an epoch's end: read all the same (the page stores each epoch).
             s.train_start(run).unwrap();
             for step in 1..=9 {
-                let mut taken = s.begin_step(false).unwrap();
+                let mut taken = s.begin_step(StepReads::default()).unwrap();
                 block_on(taken.advance());
                 s.end_step(taken).unwrap();
                 assert_eq!(s.take_step_snapshot().unwrap().is_some(), step == 9);
+                assert_eq!(s.take_step_samples().unwrap(), None, "not asked for");
             }
         }
     }
