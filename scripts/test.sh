@@ -29,10 +29,20 @@ trap 'kill "$wasm_build" 2>/dev/null || true' EXIT
 
 # clippy-driver compiles our crates for real while linting them, so the lints cost no second
 # (check-mode) build of Burn; dependencies are built by plain rustc as usual.
+# The host side of Burn's GPU backend (CubeCL's kernels and their launching, wgpu, naga), used only
+# by the wgpu tests and the CLI's `--backend wgpu`, at opt-level 1 in this test build: the tests spend
+# seconds in it, where optimising it fully took ≈ 880 s of the cold native build's 2 600 s of CPU
+# (docs/speed.md). Everything on the CPU path (burn-ndarray, autodiff, our crates) keeps opt-level 3,
+# and so do `cargo build --release` and the page's wasm build.
+gpu_host_opt_level_1=()
+for crate in cubek-matmul cubek-quant cubek-interpolate cubek-convolution cubek-reduce cubek-tile \
+  cubek-pool cubek-attention burn-cubecl cubecl-wgpu cubecl-opt naga wgpu-core wgpu-hal ash wgpu; do
+  gpu_host_opt_level_1+=(--config "profile.release.package.$crate.opt-level=1")
+done
 phase "native build with clippy -D warnings, and tests (ndarray, wgpu)"
 RUSTC_WORKSPACE_WRAPPER="$(dirname "$(rustup which rustc)")/clippy-driver" \
   CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
-  cargo test --workspace --release
+  cargo test --workspace --release "${gpu_host_opt_level_1[@]}"
 
 phase "waiting for the wasm build"
 wasm_status=0
