@@ -27,11 +27,14 @@ async function waitAvailableOffline(page) {
 }
 
 /** The origin's caches as {name: [paths of the files in it, sorted]}. */
-function cachedFiles(page) {
-  return page.evaluate(async () => Object.fromEntries(await Promise.all((await caches.keys()).map(async (name) => {
-    const requests = await (await caches.open(name)).keys();
-    return [name, requests.map((r) => new URL(r.url).pathname.slice(1)).sort()];
-  }))));
+function cachedFiles(page, files) {
+  // Never caches.open(): it creates the cache it names, so opening one that the service worker
+  // deletes meanwhile brings it back, empty, for good (seen on a slow machine). match() with a
+  // cache's name creates nothing.
+  return page.evaluate(async (files) => Object.fromEntries(await Promise.all((await caches.keys()).map(async (name) => {
+    const held = await Promise.all(files.map(async (f) => ((await caches.match(`/${f}`, { cacheName: name })) ? f : null)));
+    return [name, held.filter(Boolean).sort()];
+  }))), files);
 }
 
 const cacheName = (p, version) => `latent-sketchpad ${p.origin}/ ${version}`;
@@ -48,8 +51,9 @@ async function until(check, ms = 300_000) {
 /** Waits until the origin's caches are exactly this build's, whole. */
 async function waitCached(p, manifest) {
   const expected = { [cacheName(p, manifest.version)]: Object.keys(manifest.files).sort() };
-  await until(async () => JSON.stringify(await cachedFiles(p.page)) === JSON.stringify(expected));
-  assert.deepEqual(await cachedFiles(p.page), expected);
+  const files = Object.keys(manifest.files);
+  await until(async () => JSON.stringify(await cachedFiles(p.page, files)) === JSON.stringify(expected));
+  assert.deepEqual(await cachedFiles(p.page, files), expected);
 }
 
 /** The site's files that the requests asked for, sorted (the page itself is index.html). */
