@@ -100,7 +100,7 @@ self.onmessage = async ({ data: msg }) => {
     }));
     // One training step as the page's worker takes it (run, then applied).
     const trainStep = async () => {
-      await session.trainStepRun(false);
+      await session.trainStepRun(false, 0, 0n); // no snapshot, no samples
       return session.trainStepEnd();
     };
     const steps = [];
