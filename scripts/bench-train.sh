@@ -6,6 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 epochs="${1:-2}"
+apt_install mesa-vulkan-drivers libvulkan1
 cargo build --release --workspace -q
 vae="$CARGO_TARGET_DIR/release/vae"
 out="$(mktemp -d)"

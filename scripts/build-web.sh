@@ -2,9 +2,18 @@
 # Builds everything the page needs under www/ (www/pkg: the wasm module and its JS glue), so that
 # www/ is a static site any file server can serve.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-setup_web_tools
+setup_web_packages
+# wasm-bindgen-cli is needed only after the module is built: on a fresh machine it compiles beside
+# the module's build, at a lower priority (the module's build is the longer).
+bindgen_log="$(mktemp)"
+nice -n 10 bash -c "source '$ROOT/scripts/lib.sh'; setup_wasm_bindgen" >"$bindgen_log" 2>&1 &
+bindgen_install=$!
+trap 'kill "$bindgen_install" 2>/dev/null || true' EXIT
 log "building crates/vae-web for wasm32 (profile wasm-release)"
 cargo_wasm build --manifest-path "$ROOT/Cargo.toml" -p vae-web --profile wasm-release
+wait "$bindgen_install" || { cat "$bindgen_log"; log "installing wasm-bindgen-cli failed"; exit 1; }
+trap - EXIT
+cat "$bindgen_log"
 raw="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-release/vae_web.wasm"
 opt="$WASM_TARGET_DIR/vae_web.opt.wasm"
 # wasm-opt BEFORE wasm-bindgen: Debian's binaryen 108 breaks wasm-bindgen's externref table after it.

@@ -15,6 +15,8 @@ WASM_BINDGEN_VERSION=0.2.130
 # exist only under target_feature = "simd128". Both routes below pass it.
 WASM_RUSTFLAGS="-C target-feature=+simd128"
 TOOLS="$ROOT/.tools"
+# clippy-driver's arguments for "clippy -D warnings" when it is the workspace's rustc wrapper.
+CLIPPY_DENY_WARNINGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 
 log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 
@@ -40,12 +42,11 @@ have_rustup_wasm() {
 
 # The Debian packages building the page needs: a wasm toolchain (unless rustup has one), wasm-opt.
 setup_web_packages() {
-  if have_rustup_wasm; then apt_install binaryen; else apt_install rustc-web cargo-web rust-web-src lld-19 binaryen; fi
+  if have_rustup_wasm; then apt_install binaryen; else apt_install rustc-web cargo-web rust-web-src rust-web-clippy lld-19 binaryen; fi
 }
 
-# Installs what building the page needs: the packages above and wasm-bindgen-cli.
-setup_web_tools() {
-  setup_web_packages
+# Installs wasm-bindgen-cli at the crate's version, unless it is there.
+setup_wasm_bindgen() {
   if [ "$("$TOOLS/bin/wasm-bindgen" --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
     log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (must match the crate exactly)"
     # Not --locked: its lock file pins a crate version the registry lacks.
@@ -63,12 +64,17 @@ setup_browser_tools() {
 }
 
 # cargo_wasm ARGS… : cargo for wasm32-unknown-unknown, by rustup's target where installed, else by
-# Debian's rustc-web with std built from source.
+# Debian's rustc-web with std built from source. With WASM_CLIPPY=1 (the test command) our crates
+# are compiled by that toolchain's clippy-driver, warnings denied: the lint costs no second build,
+# and vae-web, which only the wasm build compiles, is linted for the target it is built for.
 cargo_wasm() {
+  local lint=()
   if have_rustup_wasm; then
-    RUSTFLAGS="$WASM_RUSTFLAGS" CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "$@" --target wasm32-unknown-unknown
+    [ "${WASM_CLIPPY:-}" = 1 ] && lint=(RUSTC_WORKSPACE_WRAPPER="$(dirname "$(rustup which rustc)")/clippy-driver" CLIPPY_ARGS="$CLIPPY_DENY_WARNINGS")
+    env "${lint[@]}" RUSTFLAGS="$WASM_RUSTFLAGS" CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "$@" --target wasm32-unknown-unknown
   else
-    PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C linker=wasm-ld-19 $WASM_RUSTFLAGS" \
+    [ "${WASM_CLIPPY:-}" = 1 ] && lint=(RUSTC_WORKSPACE_WRAPPER=/usr/bin/clippy-driver CLIPPY_ARGS="$CLIPPY_DENY_WARNINGS")
+    env "${lint[@]}" PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C linker=wasm-ld-19 $WASM_RUSTFLAGS" \
       CARGO_TARGET_DIR="$WASM_TARGET_DIR" /usr/bin/cargo "$@" --target wasm32-unknown-unknown \
       -Zbuild-std=std,panic_abort
   fi

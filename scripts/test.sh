@@ -1,55 +1,60 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run). Installs what is missing, then: formatting; the native
-# build with clippy -D warnings on our crates; the core's tests on burn-ndarray and on Burn's wgpu
-# backend (Vulkan: Mesa's lavapipe on a CPU machine); the CLI end to end; the wasm build of the
-# page's module; the page in headless Chromium with and without WebGPU.
+# build with clippy -D warnings on the core and the CLI; the core's tests on burn-ndarray; the CLI
+# end to end; the wasm build of the page's module, with clippy -D warnings on it; the page in
+# headless Chromium with and without WebGPU, where WebGPU is checked against the CPU.
+# The core's tests on Burn's wgpu backend natively are scripts/test-native-gpu.sh's: building
+# CubeCL and wgpu natively too would cost this command a third build of Burn's heaviest parts.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 start=$(date +%s)
 phase() { log "$1 ($(( $(date +%s) - start )) s so far)"; }
-apt_install mesa-vulkan-drivers libvulkan1
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add rustfmt clippy
 
 phase "cargo fmt --check"
 cargo fmt --all -- --check
 
-# The wasm build runs beside the native build and tests: each has long stretches on one core (a
-# big crate's codegen, the link, single-threaded tests) that the other fills. Its output is shown
-# when it ends. The tools first, alone: apt must never run twice at once, and in a cold run
-# `cargo install wasm-bindgen-cli` beside the native build was still compiling after 20 minutes,
-# holding back the wasm build behind it.
-phase "tools for the page's build and the browser tests"
-setup_web_tools
-setup_browser_tools
-phase "wasm build of the page's module (in the background)"
+# Three things run at once, so that both cores stay busy from the first second: the native build
+# and tests, the wasm build (after its Debian packages), and the installs for the browser tests.
+# The wasm build, the longest (Burn with both backends, for wasm32, std from source), sets the
+# pace: the native build runs at a lower priority, filling the cores while the wasm build waits
+# on its one-core stretches (a big crate's codegen, the link) and while apt and npm download.
+# Each one's output is shown when it ends.
+#
+# The native build: clippy-driver compiles our crates for real while linting them, so the lints
+# cost no second (check-mode) build of Burn; dependencies are built by plain rustc as usual.
+# vae-web is left out: natively it would pull in Burn's GPU backend; the wasm build compiles and
+# lints it. --no-default-features: the CLI without its `wgpu` feature (`--backend wgpu` says so).
+phase "native build with clippy -D warnings, and tests (ndarray), in the background"
+native_log="$(mktemp)"
+RUSTC_WORKSPACE_WRAPPER="$(dirname "$(rustup which rustc)")/clippy-driver" CLIPPY_ARGS="$CLIPPY_DENY_WARNINGS" \
+  nice -n 10 cargo test --workspace --exclude vae-web --release --no-default-features >"$native_log" 2>&1 &
+native=$!
+trap 'kill "$native" "${wasm_build:-}" 2>/dev/null || true' EXIT
+
+phase "Debian packages for the wasm build"
+setup_web_packages
+phase "wasm build of the page's module, in the background"
 wasm_log="$(mktemp)"
-bash "$ROOT/scripts/build-web.sh" >"$wasm_log" 2>&1 &
+WASM_CLIPPY=1 bash "$ROOT/scripts/build-web.sh" >"$wasm_log" 2>&1 &
 wasm_build=$!
-trap 'kill "$wasm_build" 2>/dev/null || true' EXIT
 
-# clippy-driver compiles our crates for real while linting them, so the lints cost no second
-# (check-mode) build of Burn; dependencies are built by plain rustc as usual.
-# The host side of Burn's GPU backend (CubeCL's kernels and their launching, wgpu, naga), used only
-# by the wgpu tests and the CLI's `--backend wgpu`, at opt-level 1 in this test build: the tests spend
-# seconds in it, where optimising it fully took ≈ 880 s of the cold native build's 2 600 s of CPU
-# (docs/speed.md). Everything on the CPU path (burn-ndarray, autodiff, our crates) keeps opt-level 3,
-# and so do `cargo build --release` and the page's wasm build.
-gpu_host_opt_level_1=()
-for crate in cubek-matmul cubek-quant cubek-interpolate cubek-convolution cubek-reduce cubek-tile \
-  cubek-pool cubek-attention burn-cubecl cubecl-wgpu cubecl-opt naga wgpu-core wgpu-hal ash wgpu; do
-  gpu_host_opt_level_1+=(--config "profile.release.package.$crate.opt-level=1")
-done
-phase "native build with clippy -D warnings, and tests (ndarray, wgpu)"
-RUSTC_WORKSPACE_WRAPPER="$(dirname "$(rustup which rustc)")/clippy-driver" \
-  CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
-  cargo test --workspace --release "${gpu_host_opt_level_1[@]}"
+phase "Chromium and the npm packages for the browser tests"
+setup_browser_tools
 
+# finish NAME PID LOG: waits for a background part, shows its output, stops here if it failed.
+finish() {
+  local status=0
+  wait "$2" || status=$?
+  cat "$3"
+  [ "$status" = 0 ] || { log "$1 failed (exit $status)"; exit "$status"; }
+  phase "$1: done"
+}
+phase "waiting for the native build and tests"
+finish "native build and tests" "$native" "$native_log"
 phase "waiting for the wasm build"
-wasm_status=0
-wait "$wasm_build" || wasm_status=$?
+finish "wasm build" "$wasm_build" "$wasm_log"
 trap - EXIT
-cat "$wasm_log"
-[ "$wasm_status" = 0 ] || { log "the wasm build failed (exit $wasm_status)"; exit "$wasm_status"; }
 
 phase "browser tests (headless Chromium, with and without WebGPU)"
 node --test --test-concurrency=1 "$ROOT/tests/"

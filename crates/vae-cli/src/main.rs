@@ -181,7 +181,14 @@ fn main() -> ExitCode {
 fn device(backend: Backend) -> Result<Device, String> {
     match backend {
         Backend::Ndarray => Ok(Device::ndarray()),
+        #[cfg(feature = "wgpu")]
         Backend::Wgpu => Device::wgpu_options().init().map_err(|e| format!("the wgpu backend did not start: {e}")),
+        // The test command builds the CLI without Burn's GPU backend (a whole build of CubeCL and
+        // wgpu it cannot afford); a CLI built so says what it lacks.
+        #[cfg(not(feature = "wgpu"))]
+        Backend::Wgpu => Err("this vae was built without the wgpu backend: build it with `cargo build --release` \
+             (the `wgpu` feature is on by default)"
+            .into()),
     }
 }
 

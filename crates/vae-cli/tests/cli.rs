@@ -281,3 +281,20 @@ fn score_and_encode_of_a_model_saved_by_pytorch_give_pytorchs_numbers() {
         "pixel 100: grey level 2 is not in [0, 1]",
     );
 }
+
+/// Built without the `wgpu` feature (as the test command builds it), `--backend wgpu` is refused
+/// with what to do; built with it, the backend starts and evaluates the default model
+/// (`scripts/test-native-gpu.sh`).
+#[test]
+fn backend_wgpu_runs_or_says_how_to_get_it() {
+    if cfg!(feature = "wgpu") {
+        let loss = |args: &[&str]| {
+            let out = stdout(&vae(args));
+            serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["loss_mu"].as_f64().unwrap()
+        };
+        let (on_wgpu, on_cpu) = (loss(&["--backend", "wgpu", "eval", "--json"]), loss(&["eval", "--json"]));
+        assert!((on_wgpu - on_cpu).abs() < 1e-3 * on_cpu, "wgpu {on_wgpu}, ndarray {on_cpu}");
+    } else {
+        refuses(&["--backend", "wgpu", "eval"], "built without the wgpu backend");
+    }
+}

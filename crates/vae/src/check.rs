@@ -130,7 +130,9 @@ fn layers(model: &Vae) -> [&Linear; 5] {
     [&model.fc1, &model.fc21, &model.fc22, &model.fc3, &model.fc4]
 }
 
-#[cfg(test)]
+// The native cross-backend check needs Burn's wgpu backend (`scripts/test-native-gpu.sh`); the test
+// command runs the same check in Chromium, WebGPU against the CPU (tests/webgpu.test.mjs).
+#[cfg(all(test, feature = "wgpu-tests"))]
 mod tests {
     use super::*;
     use crate::test_util::{backends, block_on, dataset};

@@ -11,13 +11,14 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     pollster::block_on(f)
 }
 
-/// The CPU backend, then Burn's wgpu backend natively (Vulkan; Mesa's lavapipe on CI), so every
-/// test that loops over `backends()` proves both. Set `VAE_TEST_BACKENDS=ndarray` to skip wgpu on a
-/// machine without Vulkan; CI installs lavapipe and runs both.
+/// The CPU backend, then, with the `wgpu-tests` feature, Burn's wgpu backend natively (Vulkan;
+/// Mesa's lavapipe on a CPU), so every test that loops over `backends()` proves both
+/// (`scripts/test-native-gpu.sh`). `VAE_TEST_BACKENDS=ndarray` skips wgpu on a machine without Vulkan.
 pub fn backends() -> Vec<Device> {
-    static WGPU: OnceLock<Device> = OnceLock::new();
     let mut devices = vec![ndarray()];
+    #[cfg(feature = "wgpu-tests")]
     if std::env::var("VAE_TEST_BACKENDS").as_deref() != Ok("ndarray") {
+        static WGPU: OnceLock<Device> = OnceLock::new();
         devices.push(
             WGPU.get_or_init(|| {
                 Device::wgpu_options()
