@@ -14,6 +14,7 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// The CPU backend, then, with the `wgpu-tests` feature, Burn's wgpu backend natively (Vulkan;
 /// Mesa's lavapipe on a CPU), so every test that loops over `backends()` proves both
 /// (`scripts/test-native-gpu.sh`). `VAE_TEST_BACKENDS=ndarray` skips wgpu on a machine without Vulkan.
+#[cfg_attr(not(feature = "wgpu-tests"), allow(unused_mut))]
 pub fn backends() -> Vec<Device> {
     let mut devices = vec![ndarray()];
     #[cfg(feature = "wgpu-tests")]
