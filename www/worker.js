@@ -101,9 +101,10 @@ const scheduler = new Scheduler({
 /** The GPU is lost or poisoned, or the module trapped: what this worker holds that is worth
  *  keeping goes to the page, once, which hands it to a fresh worker on the CPU (Burn's WebGPU
  *  device can be started only once per module, and a trapped module is no longer safe to call).
- *  The page's model is read from the session's host copy (no GPU involved); a run's state is the
- *  one last read to be stored (every 5 s, at an epoch's end, and at its first step): the steps
- *  since then are run again, identically (the snapshot holds both random streams). */
+ *  The page's model is read from the session's host copy (no GPU involved), or is the one read at
+ *  its last change when the module cannot answer; a run's state is the one last read to be stored
+ *  (at its first step, every 5 s and at each epoch's end): the steps since then are run again, the
+ *  same steps (the snapshot holds both random streams). */
 function gpuLost(reason) {
   if (lost) return;
   let weights = modelBytes;
