@@ -6,7 +6,7 @@
 // keeps to two loads and small models.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, openPage, dataset, traceDigit, readTiles } from './browser.mjs';
+import { BACKENDS, openPage, dataset, traceDigitQuickly, readTiles } from './browser.mjs';
 
 const data = dataset();
 const aTestDigit = (label) => {
@@ -43,6 +43,22 @@ function watch(page) {
   });
 }
 
+const shownStep = () => Number(document.getElementById('train-status').dataset.step);
+
+/** The step of the training run stored in the page's IndexedDB (0 without one); runs in the page. */
+const savedStep = () => new Promise((resolve, reject) => {
+  const open = indexedDB.open('latent-sketchpad', 1);
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const get = open.result.transaction('models').objectStore('models').get('current');
+    get.onsuccess = () => {
+      const r = get.result;
+      open.result.close();
+      resolve(r?.run ? (r.run.tail.at(-1)?.step ?? r.history.steps.at(-1)?.step ?? 0) : 0);
+    };
+  };
+});
+
 /** Destroys every WebGPU device of the page's worker; returns how many there were. */
 async function destroyDevices(page) {
   const worker = page.workers().findLast((w) => new URL(w.url()).pathname === '/worker.js');
@@ -70,9 +86,10 @@ test('every job on WebGPU: a lost device moves the page to the CPU with the same
   const t0 = Date.now();
   const p = await openPage({ webgpu: true, query: '?backend=webgpu', whole: false });
   const { page } = p;
+  const cdp = await page.context().newCDPSession(page);
   try {
     assert.equal(await page.getAttribute('#backend', 'data-kind'), 'webgpu');
-    await traceDigit(page, THREE);
+    await traceDigitQuickly(page, cdp, THREE);
     const before = { image: (await readTiles(page, '#reconstruction', 1))[0], loss: Number(await page.getAttribute('#score', 'data-loss')) };
     await watch(page);
     const lostAt = Date.now();
@@ -81,7 +98,7 @@ test('every job on WebGPU: a lost device moves the page to the CPU with the same
     const movedMs = Date.now() - lostAt;
 
     // The next sketch is answered, on the CPU, by the same model.
-    await traceDigit(page, THREE);
+    await traceDigitQuickly(page, cdp, THREE);
     const after = { image: (await readTiles(page, '#reconstruction', 1))[0], loss: Number(await page.getAttribute('#score', 'data-loss')) };
     const answeredMs = Date.now() - lostAt;
     const lossDiff = Math.abs(after.loss - before.loss) / before.loss;
@@ -104,13 +121,18 @@ test('training on WebGPU: a lost device mid-run, the run goes on on the CPU from
   // Training alone on WebGPU ("auto" keeps it on the CPU on this software adapter).
   const p = await openPage({ webgpu: true, query: '?backend=webgpu-training' });
   const { page } = p;
+  const cdp = await page.context().newCDPSession(page);
   try {
     assert.equal(await page.getAttribute('#backend', 'data-kind'), 'mixed');
-    // Long enough to still be training on the CPU after the move (141 steps an epoch).
-    await setForm(page, { latent: 2, hidden: 32, beta: 1, learningRate: 0.003, batchSize: 64, epochs: 8 });
+    // The default model's shape: a step takes 1–2.5 s on SwiftShader and 30–60 ms on the CPU (a
+    // smaller model's steps come so fast on the CPU that the page has no frame to spare for a
+    // click); long enough to be training still when Stop is pressed (71 steps an epoch).
+    await setForm(page, { latent: 20, hidden: 400, beta: 1, learningRate: 0.001, batchSize: 128, epochs: 20 });
     await watch(page);
     await page.getByRole('button', { name: 'Start from random weights' }).click();
+    // Lost a step or more after the last save, when it can be: those steps are then taken again.
     await page.waitForFunction(() => Number(document.getElementById('train-status').dataset.step) >= 4, null, { timeout: 120_000 });
+    for (let tries = 0; tries < 20 && await page.evaluate(shownStep) <= await page.evaluate(savedStep); tries++) await page.waitForTimeout(250);
     await destroyDevices(page);
     await movedToCpu(page);
     const message = await page.textContent('#model-message');
@@ -134,14 +156,17 @@ test('training on WebGPU: a lost device mid-run, the run goes on on the CPU from
     assert.ok(worst < 1e-3, `redone steps' losses differ by ${worst}`);
 
     // A stroke is answered; Stop keeps the weights reached.
-    await traceDigit(page, THREE);
+    const traced = Date.now();
+    await traceDigitQuickly(page, cdp, THREE);
+    const tracedMs = Date.now() - traced;
     assert.ok(Number.isFinite(Number(await page.getAttribute('#score', 'data-loss'))), 'the sketch is scored');
+    assert.equal((await status(page)).state, 'running', 'the sketch was answered during training');
     await page.getByRole('button', { name: 'Stop' }).click();
     await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle', null, { timeout: 60_000 });
     assert.match(await page.textContent('#model-message'), /Training stopped; the page uses the weights it reached/);
-    assert.match(await page.textContent('#model-info'), /784 → 32 → 2 → 32 → 784/);
+    assert.match(await page.textContent('#model-info'), /784 → 400 → 20 → 400 → 784/);
     t.diagnostic(`${onGpu} steps on WebGPU (to step ${reached}), went on from step ${from} on the CPU; ${redone.length} redone steps, `
-      + `largest relative loss difference ${worst.toExponential(1)}; test ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      + `largest relative loss difference ${worst.toExponential(1)}; a digit traced and answered in ${tracedMs} ms; test ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     await saidOnce(page);
     assert.deepEqual(p.errors, []);
   } finally {
