@@ -133,6 +133,7 @@ test('training on WebGPU: a lost device mid-run, the run goes on on the CPU from
     // Lost a step or more after the last save, when it can be: those steps are then taken again.
     await page.waitForFunction(() => Number(document.getElementById('train-status').dataset.step) >= 4, null, { timeout: 120_000 });
     for (let tries = 0; tries < 20 && await page.evaluate(shownStep) <= await page.evaluate(savedStep); tries++) await page.waitForTimeout(250);
+    const saved = await page.evaluate(savedStep);
     await destroyDevices(page);
     await movedToCpu(page);
     const message = await page.textContent('#model-message');
@@ -142,7 +143,7 @@ test('training on WebGPU: a lost device mid-run, the run goes on on the CPU from
     // read to be stored at step 1 and then every 5 s; a step on SwiftShader takes 1–2.5 s).
     const [steps, onGpu] = await page.evaluate(() => [window.steps, window.stepsBeforeLoss]);
     const reached = Math.max(...steps.slice(0, onGpu).map(([s]) => s));
-    assert.ok(Number(from) >= 1 && Number(from) <= reached, `from step ${from}, had reached ${reached}`);
+    assert.ok(Number(from) >= saved && Number(from) >= 1 && Number(from) <= reached, `from step ${from}, had reached ${reached}, saved ${saved}`);
     await page.waitForFunction((k) => Number(document.getElementById('train-status').dataset.step) >= k + 20, Number(from), { timeout: 60_000 });
     assert.equal((await status(page)).state, 'running');
 
