@@ -92,10 +92,17 @@ test('every job on WebGPU: a lost device moves the page to the CPU with the same
     await traceDigitQuickly(page, cdp, THREE);
     const before = { image: (await readTiles(page, '#reconstruction', 1))[0], loss: Number(await page.getAttribute('#score', 'data-loss')) };
     await watch(page);
+    // A call under way on the GPU when it is lost (64 samples take ~0.3 s on SwiftShader) is sent
+    // again to the worker that takes over: answered, not left hanging nor failed.
+    await page.evaluate(() => {
+      window.pending = import('/js/rpc.js').then(({ call }) => call('sample', { n: 64, temperature: 1, seed: 1 }))
+        .then((images) => images.length, (e) => e.message);
+    });
     const lostAt = Date.now();
     assert.ok(await destroyDevices(page) >= 1, 'the worker has a WebGPU device');
     await movedToCpu(page);
     const movedMs = Date.now() - lostAt;
+    assert.equal(await page.evaluate(() => window.pending), 64 * 784, 'the call under way is answered');
 
     // The next sketch is answered, on the CPU, by the same model.
     await traceDigitQuickly(page, cdp, THREE);
