@@ -82,13 +82,25 @@ async function saidOnce(page) {
   assert.equal(await page.getAttribute('body', 'data-gpu-lost'), '1');
 }
 
-test('every job on WebGPU: a lost device moves the page to the CPU with the same model', { skip: SKIP, timeout: 300_000 }, async (t) => {
+test('every job on WebGPU: a lost device moves the page to the CPU with the same model and its paused run', { skip: SKIP, timeout: 300_000 }, async (t) => {
   const t0 = Date.now();
   const p = await openPage({ webgpu: true, query: '?backend=webgpu', whole: false });
   const { page } = p;
   const cdp = await page.context().newCDPSession(page);
   try {
     assert.equal(await page.getAttribute('#backend', 'data-kind'), 'webgpu');
+    // A run paused on WebGPU (Train goes on from the page's model, which stays the page's model
+    // until the epoch's end) stays paused at its step on the CPU.
+    await setForm(page, { batchSize: 32, epochs: 1 });
+    await page.getByRole('button', { name: 'Train' }).click();
+    await page.waitForFunction(() => Number(document.getElementById('train-status').dataset.step) >= 1, null, { timeout: 120_000 });
+    await page.getByRole('button', { name: 'Pause' }).click();
+    let paused = await page.evaluate(shownStep);
+    for (let tries = 0; tries < 100 && (await page.evaluate(savedStep)) !== paused; tries++) {
+      await page.waitForTimeout(300);
+      paused = await page.evaluate(shownStep);
+    }
+    assert.equal(await page.evaluate(savedStep), paused, 'Pause stored the run');
     await traceDigitQuickly(page, cdp, THREE);
     const before = { image: (await readTiles(page, '#reconstruction', 1))[0], loss: Number(await page.getAttribute('#score', 'data-loss')) };
     await watch(page);
@@ -115,6 +127,10 @@ test('every job on WebGPU: a lost device moves the page to the CPU with the same
     assert.ok(maxDiff(before.image, after.image) <= 2 / 255, 'the same reconstruction');
     assert.ok(lossDiff < 1e-4, `the same score (relative difference ${lossDiff})`);
     assert.match(await page.textContent('#model-info'), /784 → 400 → 20 → 400 → 784/);
+    const s = await status(page);
+    assert.equal(s.state, 'paused');
+    assert.equal(Number(s.step), paused, 'still paused at its step');
+    assert.match(await page.textContent('#model-message'), new RegExp(`The training run is on the CPU now, paused at step ${paused}: Resume continues it`));
     await page.waitForSelector('body[data-indexed="true"]', { timeout: 120_000 });
     await saidOnce(page);
     assert.deepEqual(p.errors, []);
