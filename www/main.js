@@ -30,6 +30,20 @@ on('model', ({ model }) => {
   sketch.modelChanged();
   if (ready) sample().catch((e) => notice(e.message));
 });
+// The GPU was lost: a worker on the CPU took over with the page's model (js/rpc.js). The backend
+// and the training panel become what it answered; its background work starts as at start-up.
+on('lost', async ({ loaded }) => {
+  hooks.gpuLost();
+  if (!loaded) return; // the page's own load was waiting: start() goes on with the new worker
+  try {
+    const answer = await loaded;
+    showBackend(answer.backend);
+    training.modelRecovered(answer);
+    await call('pageAnswered');
+  } catch (e) {
+    notice(`The GPU was lost and the page could not move to the CPU: ${e.message}`);
+  }
+});
 on('index', async ({ progress }) => {
   hooks.indexGrew();
   await showIndexProgress(progress);

@@ -1,7 +1,9 @@
 // The one Web Worker that owns the model: a wasm Session (the page's model, its neighbour index,
 // training). The page sends {id, op, args}; the worker answers {id, ok, value | error, ms}, and
 // sends events ({event, …}) for what happens on its own: the neighbour index growing (index),
-// training steps (train), a new model (model), the backend (backend), problems (error).
+// training steps (train), a new model (model), the backend (backend), problems (error), and the
+// GPU lost (lost: the page then moves everything to a fresh CPU worker, handing it this one's
+// model and training run; see gpuLost).
 // Everything heavy (wasm, WebGPU, the data set, the stored model) lives here, so the page never
 // freezes. Jobs run one at a time (worker/scheduler.js); the state changes below are steps of
 // that queue.
@@ -9,6 +11,7 @@ import init, { Session, limits } from './pkg/vae_web.js';
 import { Scheduler } from './worker/scheduler.js';
 import { readStoredModel, storeModel, forgetStoredModel, onStoredElsewhere } from './worker/storage.js';
 import { emptyHistory, historyForStore, historyFromStore } from './worker/history.js';
+import { watchWebgpu, usesWebgpu, lossOrTimeout } from './worker/gpu-watch.js';
 
 const MB = 2 ** 20;
 
@@ -26,6 +29,8 @@ const noted = (name, promise) => promise.then((value) => {
   arrived[name] = performance.timeOrigin + performance.now();
   return value;
 });
+// Before the module can ask for a device.
+watchWebgpu((reason) => gpuLost(reason));
 const wasmReady = noted('wasm', init());
 const wasmLimits = wasmReady.then(() => JSON.parse(limits()));
 // The default model in f16 (`vae convert --f16`): half the bytes of the f32 file, the same test
@@ -63,14 +68,83 @@ let indexing = false; // the neighbour index is not whole yet
 let pageAnswered = false; // background work waits for the page's first answer (ops.pageAnswered)
 let webgpuStarted = false;
 let webgpuWaiting = false; // WebGPU is checked, warmed up and timed; the jobs have not moved yet
+/** Why this worker's GPU is gone, or null. Once it is, the worker answers, posts and stores
+ *  nothing more: the page replaces it (gpuLost, js/rpc.js). */
+let lost = null;
+/** The training run as last read to be stored (a stored record's `run`: {snapshot, steps,
+ *  epochs, tail}), kept for a handover: the run's last good state if the GPU is lost, stored or
+ *  not (another tab's model keeps this tab's from being stored). */
+let lastRun = null;
+/** The page's model as a safetensors file, read at each change of model (modelSwapped): what a
+ *  handover gives when the module cannot be asked any more (trapped, or held by a call that waits
+ *  on the lost GPU). */
+let modelBytes = null;
+/** A store under way ({writeId, run}): if the GPU is lost meanwhile, the write may still land. */
+let writing = null;
+/** In a worker that replaces one whose GPU was lost: {reason, handover} (gpuLost's), sent by the
+ *  page before anything else. Its `load` runs on the CPU and takes the model handed over. */
+let recovery = null;
 
-const post = (message) => self.postMessage(message);
+const post = (message) => { if (!lost) self.postMessage(message); };
 const errorText = (e) => String(e?.message ?? e);
 
 const scheduler = new Scheduler({
-  background: () => (pageAnswered ? [indexing && indexStep, training?.state === 'running' && trainStep] : []).filter(Boolean),
-  onStepError: (e) => post({ event: 'error', error: errorText(e) }),
+  background: () => (pageAnswered && !lost ? [indexing && indexStep, training?.state === 'running' && trainStep] : []).filter(Boolean),
+  onStepError: (e) => {
+    trapped(e);
+    post({ event: 'error', error: errorText(e) });
+  },
 });
+
+// ---- a lost GPU -------------------------------------------------------------------------------
+
+/** The GPU is lost or poisoned, or the module trapped: what this worker holds that is worth
+ *  keeping goes to the page, once, which hands it to a fresh worker on the CPU (Burn's WebGPU
+ *  device can be started only once per module, and a trapped module is no longer safe to call).
+ *  The page's model is read from the session's host copy (no GPU involved), or is the one read at
+ *  its last change when the module cannot answer; a run's state is the one last read to be stored
+ *  (at its first step, every 5 s and at each epoch's end): the steps since then are run again, the
+ *  same steps (the snapshot holds both random streams). */
+function gpuLost(reason) {
+  if (lost) return;
+  let weights = modelBytes;
+  try {
+    weights = session?.exportModel() ?? weights;
+  } catch {
+    // The module trapped, or a call waiting on the GPU holds the session: the model as it was
+    // read at its last change.
+  }
+  const handover = session && {
+    record: weights && { weights, history: historyForStore(history, modelSteps), run: training ? lastRun : null },
+    running: training?.state === 'running',
+    storedId, runStored, writing,
+  };
+  self.postMessage({ event: 'lost', reason, handover });
+  lost = reason;
+}
+
+/** A wasm trap (a panic: CubeCL panics on an error nobody captured) leaves the module unusable; in
+ *  a worker that uses WebGPU it is taken as the GPU lost (a CPU worker's traps stay errors). True
+ *  when it was. */
+function trapped(e) {
+  if (!(usesWebgpu() && e instanceof WebAssembly.RuntimeError)) return false;
+  gpuLost(`the WebGPU backend failed (${e.name}: ${e.message})`);
+  return true;
+}
+/** After an error: whether the GPU is lost (then nothing is reported: the page re-sends its calls
+ *  to the worker that takes over, which also redoes the steps). A worker on WebGPU first waits a
+ *  moment for the device's own news: a read that fails on a lost device may be heard of before
+ *  the device says it is lost, and a training step that fails would end the run. */
+async function lostBy(e) {
+  if (trapped(e)) return true;
+  if (usesWebgpu() && !lost) await lossOrTimeout();
+  return lost !== null;
+}
+
+// A trap in a callback of the GPU's (CubeCL's error handler), outside any call: handled here, not
+// reported to the page as the worker's failure.
+self.addEventListener('error', (e) => { if (trapped(e.error)) e.preventDefault(); });
+self.addEventListener('unhandledrejection', (e) => { if (trapped(e.reason)) e.preventDefault(); });
 
 /** The WebGPU adapter's name, marked when the browser says it is a fallback (software) adapter. */
 async function adapterName() {
@@ -94,6 +168,7 @@ const STORED_ELSEWHERE = 'Another tab stored its model in this browser. This tab
  *  its steps since the model's last epoch end), unless another tab stored one since: then it says
  *  so. Between steps only (a call or a step of the queue). */
 async function saveModel() {
+  if (lost) return; // the worker that takes over stores from now on
   const t0 = performance.now();
   try {
     // Read by the last training step when it was asked to (an autosave) or ended an epoch, while
@@ -101,9 +176,11 @@ async function saveModel() {
     const snapshot = session.takeStepSnapshot() ?? await session.runSnapshot();
     const run = snapshot && training
       && { snapshot, steps: training.steps, epochs: training.epochs, tail: history.steps.toArray(modelSteps) };
+    if (run) lastRun = run;
     const record = { weights: session.exportModel(), history: historyForStore(history, modelSteps), run };
+    writing = { writeId: crypto.randomUUID(), run: Boolean(run) };
     // The write changes nothing the page's calls see: they are answered meanwhile.
-    const { stored, writeId } = await scheduler.overlapping(storeModel(record, storedId));
+    const { stored, writeId } = await scheduler.overlapping(storeModel(record, storedId, writing.writeId));
     if (stored) {
       storedId = writeId;
       runStored = Boolean(run);
@@ -111,8 +188,9 @@ async function saveModel() {
       post({ event: 'storage', message: NOT_STORED });
     }
   } catch (e) {
-    post({ event: 'error', error: `The model could not be saved in this browser: ${errorText(e)}` });
+    if (!(await lostBy(e))) post({ event: 'error', error: `The model could not be saved in this browser: ${errorText(e)}` });
   } finally {
+    writing = null;
     lastSaveAt = performance.now();
     saveMs = lastSaveAt - t0;
   }
@@ -135,6 +213,7 @@ async function pageHidden() {
  *  page hears of it, the neighbour index is rebuilt for it, and it is stored if it is one to keep
  *  (not the default, not a run's start). */
 const modelSwapped = ({ keep }) => async function modelSwappedStep() {
+  modelBytes = session.exportModel();
   post({ event: 'model', model: JSON.parse(session.modelInfo()) });
   indexing = true;
   if (keep) await saveModel();
@@ -147,6 +226,7 @@ const RUN_ENDED_BY_NEW_MODEL = { event: 'train', progress: { finished: true }, s
  *  stored run is replaced by the model alone. */
 async function trainingEnded() {
   training = null;
+  lastRun = null;
   if (runStored) await saveModel();
   if (webgpuWaiting) scheduler.step(placeJobs);
 }
@@ -175,7 +255,7 @@ function prepareWebgpu() {
         post({ event: 'backend', backend });
       }
     },
-    (e) => post({ event: 'error', error: `WebGPU could not be prepared: ${errorText(e)}` }),
+    (e) => trapped(e) || post({ event: 'error', error: `WebGPU could not be prepared: ${errorText(e)}` }),
   );
 }
 
@@ -191,7 +271,7 @@ async function indexStep() {
     post({ event: 'index', progress });
   } catch (e) {
     indexing = false;
-    post({ event: 'error', error: `building the neighbour index failed: ${errorText(e)}` });
+    if (!(await lostBy(e))) post({ event: 'error', error: `building the neighbour index failed: ${errorText(e)}` });
   }
 }
 
@@ -209,6 +289,7 @@ async function trainStep() {
     samples = session.takeStepSamples();
     if (samples) trainingSamplesAt = performance.now();
   } catch (e) {
+    if (await lostBy(e)) return; // the worker that takes over goes on with the run
     progress = { finished: true, error: errorText(e) };
   }
   const r = progress.report;
@@ -241,6 +322,41 @@ function withImages(answer, images) {
 
 // ---- the page's calls -------------------------------------------------------------------------
 
+/** Makes a record ({weights, history, run?}: stored in this browser, or handed over by a worker
+ *  whose GPU was lost) the page's model; throws if it cannot be used (the model stays). */
+function loadRecordModel(record) {
+  if (!(record.weights instanceof Uint8Array)) throw new Error('it is not a model file');
+  const recordHistory = historyFromStore(record.history);
+  session.loadModel(record.weights);
+  history = recordHistory;
+  modelSteps = history.steps.length;
+}
+
+/** Makes the record's training run, if it has one, the session's, paused at the step it was
+ *  read at: {run} (the page's RunInfo), or {storedProblem} (`problem` and the reason) when it
+ *  cannot be resumed: then it is dropped and its model stays. */
+function resumeRecordRun(record, problem) {
+  if (!record.run) return { storedProblem: null };
+  try {
+    const { snapshot, steps, epochs, tail } = record.run;
+    if (!(snapshot instanceof Uint8Array) || !Number.isInteger(steps) || !Number.isInteger(epochs)) {
+      throw new Error('it is damaged');
+    }
+    const tailSteps = historyFromStore({ steps: tail, tests: [] }).steps;
+    const run = JSON.parse(session.restoreRun(snapshot));
+    const last = tailSteps.at(-1)?.step ?? history.steps.at(-1)?.step ?? 0;
+    if (last !== steps + run.step) {
+      session.loadModel(record.weights); // ends the run; the same model
+      throw new Error(`its history ends at step ${last}, the run at step ${steps + run.step}`);
+    }
+    history.steps.append(tailSteps);
+    training = { state: 'paused', steps, epochs };
+    return { storedProblem: null, run: { ...run, runStep: run.step, step: steps + run.step } };
+  } catch (e) {
+    return { storedProblem: `${problem} (${errorText(e)}); its model is loaded.` };
+  }
+}
+
 /** The model stored in this browser becomes the page's, unless it cannot be used: then it is
  *  dropped and the default stays, with the reason. A stored training run comes back paused at
  *  the step it was stored at; one that cannot be resumed is dropped with the reason, the model
@@ -250,11 +366,7 @@ async function restoreStoredModel() {
   try {
     stored = await readStoredModel();
     if (!stored) return { restored: false, storedProblem: null };
-    if (!(stored.weights instanceof Uint8Array)) throw new Error('it is not a model file');
-    const storedHistory = historyFromStore(stored.history);
-    session.loadModel(stored.weights);
-    history = storedHistory;
-    modelSteps = history.steps.length;
+    loadRecordModel(stored);
     storedId = stored.writeId ?? null;
   } catch (e) {
     history = emptyHistory();
@@ -265,43 +377,67 @@ async function restoreStoredModel() {
       storedProblem: `The model stored in this browser could not be used (${errorText(e)}); the default model is loaded.`,
     };
   }
-  if (!stored.run) return { restored: true, storedProblem: null };
+  const resumed = resumeRecordRun(stored, 'The training run stored in this browser could not be resumed');
+  if (resumed.run) runStored = true;
+  return { restored: true, ...resumed };
+}
+
+const UNREAD = 'This tab\'s model could not be read back from the worker that lost the GPU';
+
+/** In a worker that replaces one whose GPU was lost: the model and training run it handed over
+ *  (gpuLost), or, if it could not read its model, this tab's last stored one (else the default,
+ *  said). A run that was training goes on, from the step its state was read at; one that had
+ *  not been read yet is said to be lost. Nothing is written: the stored record stays this tab's
+ *  (the lost worker's last write may have landed after the handover: then it is that one). */
+async function takeOver({ record, running, storedId: id, runStored: hadRun, writing: write }) {
+  const current = await readStoredModel().catch(() => undefined);
+  const landed = write !== null && current?.writeId === write.writeId;
+  storedId = landed ? write.writeId : id;
+  runStored = landed ? write.run : hadRun;
+  const source = record ?? (current && storedId !== null && current.writeId === storedId ? current : null);
+  if (!source) return { restored: false, kept: false, storedProblem: `${UNREAD}, and it was not stored: the default model is loaded.` };
   try {
-    const { snapshot, steps, epochs, tail } = stored.run;
-    if (!(snapshot instanceof Uint8Array) || !Number.isInteger(steps) || !Number.isInteger(epochs)) {
-      throw new Error('it is damaged');
-    }
-    const tailSteps = historyFromStore({ steps: tail, tests: [] }).steps;
-    const run = JSON.parse(session.restoreRun(snapshot));
-    const last = tailSteps.at(-1)?.step ?? history.steps.at(-1)?.step ?? 0;
-    if (last !== steps + run.step) {
-      session.loadModel(stored.weights); // ends the run; the same model
-      throw new Error(`its history ends at step ${last}, the run at step ${steps + run.step}`);
-    }
-    history.steps.append(tailSteps);
-    training = { state: 'paused', steps, epochs };
-    runStored = true;
-    return { restored: true, storedProblem: null, run: { ...run, runStep: run.step, step: steps + run.step } };
+    loadRecordModel(source);
   } catch (e) {
-    return {
-      restored: true,
-      storedProblem: `The training run stored in this browser could not be resumed (${errorText(e)}); its model is loaded.`,
-    };
+    history = emptyHistory();
+    modelSteps = 0;
+    return { restored: false, kept: false, storedProblem: `The model could not be moved to the CPU (${errorText(e)}); the default model is loaded.` };
   }
+  const resumed = resumeRecordRun(source, 'The training run could not be moved to the CPU');
+  if (resumed.run && running) {
+    training.state = 'running';
+    resumed.run.state = 'running';
+  }
+  let problem = resumed.storedProblem;
+  if (!record) problem ??= `${UNREAD}: its last stored version is loaded.`;
+  if (running && !source.run) problem ??= 'The training run had only just started and nothing of it had been read yet: Train starts it again.';
+  return { restored: true, kept: record !== null, ...resumed, storedProblem: problem };
 }
 
 const ops = {
   /** limits(): the form's ranges, the import size bound, the backend labels. */
   limits: () => wasmLimits,
 
+  /** Starts the session on `backend` with the stored model (the default if none). In a worker
+   *  that replaces one whose GPU was lost: on the CPU, with the model handed over; `recovered`
+   *  then says whether the model was kept. */
   async load({ backend }) {
     const [, weights, data] = await Promise.all([wasmReady, defaultModel, dataFile]);
-    session = await noted('session', Session.create(weights, data, backend));
+    session = await noted('session', Session.create(weights, data, recovery ? 'cpu' : backend));
     const info = JSON.parse(session.backendInfo());
     if (info.kind !== 'cpu') info.adapter = await adapterName();
-    const { restored, storedProblem, run } = await noted('stored', restoreStoredModel());
+    const handover = recovery?.handover;
+    const { restored, storedProblem, run, kept } = await noted('stored', handover ? takeOver(handover) : restoreStoredModel());
+    // Without a handover (the GPU was lost before the model loaded) the stored model loads, as at any start.
+    const recovered = recovery && { reason: recovery.reason, kept: handover ? Boolean(kept) : true };
+    if (recovered) {
+      const model = recovered.kept ? 'with the same model' : 'but the model in use could not be kept (see the training panel)';
+      info.fallback_reason = `${recovery.reason}, so every job now runs on the CPU, ${model}`;
+    }
     scheduler.step(modelSwapped({ keep: false }));
-    return { backend: info, model: JSON.parse(session.modelInfo()), history: historyForStore(history), restored, storedProblem, run, arrived };
+    return {
+      backend: info, model: JSON.parse(session.modelInfo()), history: historyForStore(history), restored, storedProblem, run, arrived, recovered,
+    };
   },
   /** The page has answered for the first time: the start-up's background work may begin (the
    *  neighbour index; WebGPU's start, check and warm-up, which take the worker's thread for much
@@ -341,6 +477,10 @@ const ops = {
     if (started.fromScratch) history = emptyHistory();
     modelSteps = history.steps.length;
     training = { state: 'running', steps: history.steps.at(-1)?.step ?? 0, epochs: history.tests.at(-1)?.epoch ?? 0 };
+    // The first step reads the run to store it, so that a lost GPU or a closed tab never loses
+    // a run whole.
+    lastRun = null;
+    lastSaveAt = -Infinity;
     // The run's start is the page's model from now on (random weights, or the same ones with the
     // form's β): shown at once, stored at the first epoch's end.
     scheduler.step(modelSwapped({ keep: false }));
@@ -396,6 +536,7 @@ const ops = {
     if (ended) post(RUN_ENDED_BY_NEW_MODEL);
     modelSteps = 0;
     runStored = false;
+    if (lost) throw new Error(lost); // the worker that takes over does it
     const { stored } = await storeModel(null, storedId);
     if (stored) storedId = null;
     else post({ event: 'storage', message: NOT_STORED });
@@ -411,14 +552,25 @@ const WITHOUT_SESSION = new Set(['limits', 'load']);
 const OVERLAPPING = new Set(['limits', 'analyse', 'sample', 'decode', 'decodeMapPoint', 'interpolate', 'variations',
   'randomTestDigit', 'exportModel']);
 
-self.onmessage = ({ data: { id, op, args } }) => {
+self.onmessage = ({ data }) => {
+  if (data.recover) {
+    recovery = data.recover;
+    return;
+  }
+  // Once the GPU is lost, calls are left to the worker that takes over (the page re-sends them).
+  if (lost) return;
+  const { id, op, args } = data;
   scheduler.call(
     () => {
       if (!ops[op]) throw new Error(`unknown operation ${op}`);
       if (!session && !WITHOUT_SESSION.has(op)) throw new Error('the model is not loaded yet');
       return ops[op](args ?? {});
     },
-    ({ ok, value, error, ms }) => post(ok ? { id, ok, value, ms } : { id, ok, error: errorText(error), ms }),
+    ({ ok, value, error, ms }) => {
+      // A trap loses the GPU: then the answer is not sent (post), and the page re-sends the call.
+      if (!ok) trapped(error);
+      post(ok ? { id, ok, value, ms } : { id, ok, error: errorText(error), ms });
+    },
     { overlaps: OVERLAPPING.has(op) },
   );
 };

@@ -65,6 +65,11 @@ export function backendShown(info) {
   if (!info.warming_up) body.settledMs = sinceStart();
 }
 
+/** The GPU was lost and a worker on the CPU took over (body[data-gpu-lost] counts the times). */
+export function gpuLost() {
+  body.gpuLost = String(Number(body.gpuLost ?? 0) + 1);
+}
+
 /** The service worker is active: this build is kept for offline use (body[data-offline="ready"]). */
 export function availableOffline() {
   body.offline = 'ready';

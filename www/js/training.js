@@ -54,18 +54,34 @@ export function modelLoaded({ model: loadedModel, history: loadedHistory, restor
   else if (storedRun) {
     modelMessage(`Your training run from your last visit is back, paused at step ${storedRun.step}: Resume continues it.`, true);
   } else if (restored) modelMessage('Your model from your last visit is back (stored in this browser).', true);
-  if (storedRun) {
-    const f = $('train-form').elements;
-    f.learningRate.value = storedRun.learningRate;
-    f.batchSize.value = storedRun.batchSize;
-    f.epochs.value = storedRun.epochs;
-    run = {
-      batch: storedRun.batchSize, total: storedRun.epochs * storedRun.stepsPerEpoch,
-      done: storedRun.runStep, rateT0: performance.now(), rateSteps: 0,
-    };
-    setTrainState('paused');
-  }
+  if (storedRun) takeRun(storedRun);
   showTrainStatus();
+}
+
+/** The GPU was lost and a worker on the CPU took over with the page's model: the history and the
+ *  run as it has them (a run back at the step it was last read at, training or paused as it was),
+ *  or what could not be kept. */
+export function modelRecovered({ model: loadedModel, history: loadedHistory, storedProblem, run: movedRun }) {
+  history = historyFrom(loadedHistory);
+  fillForm(loadedModel);
+  if (storedProblem) modelMessage(storedProblem);
+  else if (movedRun?.state === 'running') {
+    modelMessage(`Training goes on, on the CPU, from step ${movedRun.step} (where it was last saved).`, true);
+  } else if (movedRun) modelMessage(`The training run is on the CPU now, paused at step ${movedRun.step}: Resume continues it.`, true);
+  if (movedRun) takeRun(movedRun);
+  else if (trainState !== 'idle') { setTrainState('idle'); run = null; }
+  showTrainStatus();
+}
+
+/** A run the worker holds (RunInfo, with the page's step count), paused unless it says otherwise:
+ *  its settings in the form and its progress. */
+function takeRun(r) {
+  const f = $('train-form').elements;
+  f.learningRate.value = r.learningRate;
+  f.batchSize.value = r.batchSize;
+  f.epochs.value = r.epochs;
+  run = { batch: r.batchSize, total: r.epochs * r.stepsPerEpoch, done: r.runStep, rateT0: performance.now(), rateSteps: 0 };
+  setTrainState(r.state ?? 'paused');
 }
 
 /** Another tab stored a model, or this tab's could not be stored (worker/storage.js's rule). */

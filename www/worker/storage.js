@@ -46,10 +46,10 @@ const idOf = (record) => record?.writeId ?? null;
 export const readStoredModel = () => transaction('readonly', (s) => s.get(KEY));
 
 /** Writes `record` (or deletes the record, for null) if the stored one is still the one with
- *  `expectedId` (null: none, or one from before write ids). Resolves with {stored: true, writeId}
- *  or, when another tab wrote since, {stored: false}. */
-export async function storeModel(record, expectedId) {
-  const writeId = record ? crypto.randomUUID() : null;
+ *  `expectedId` (null: none, or one from before write ids), under `writeId` (fresh unless given:
+ *  a caller that must recognise its write later). Resolves with {stored: true, writeId} or, when
+ *  another tab wrote since, {stored: false}. */
+export async function storeModel(record, expectedId, writeId = record ? crypto.randomUUID() : null) {
   const outcome = await transaction('readwrite', (s, settle) => {
     const get = s.get(KEY);
     get.onsuccess = () => {
