@@ -98,6 +98,9 @@ export async function showIndexProgress(p) {
   maps.pca = { ...p.map, extent: extentOf(p.map.points) };
   manifold = null;
   showAgreement();
+  // The hint says the map is whole at once, not after the manifold's decode: a sketch answered
+  // meanwhile is answered by the whole index.
+  showHint();
   try { await buildManifold(); } catch (e) { notice(e.message); }
   show();
   hooks.mapRebuilt();
