@@ -4,6 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, openPage, dataset, traceDigit, waitIdle, readTiles, correlation, wasmLimits } from './browser.mjs';
 import { CONTENT_SECURITY_POLICY } from '../scripts/serve.mjs';
+import { beginTsne, checkTsne, checkSwitchBack, checkSlerpWalk, checkSliders, checkSavedPngs, checkSeedsAndEnds } from './explore.mjs';
 
 const data = dataset();
 const firstTest = (label) => { for (let i = 0; i < data.n; i++) if (data.isTest(i) && data.label(i) === label) return i; };
@@ -67,6 +68,8 @@ for (const webgpu of BACKENDS) {
     after(() => s.close());
     const { page } = s;
     t.diagnostic(`page usable in ${s.readyMs} ms; neighbour index complete in ${s.indexedMs} ms; backend settled (${webgpu ? "WebGPU in use" : "CPU"}) in ${s.settledMs} ms`);
+    // The t-SNE map is made in the worker's background steps while the subtests before its own run.
+    const tsneBegunAt = await beginTsne(page);
 
     const limits = await wasmLimits(page);
 
@@ -225,6 +228,38 @@ for (const webgpu of BACKENDS) {
       await waitIdle(page);
       assert.equal(await page.$$eval('#neighbours li', (l) => l.length), 8, 'Random digit (keyboard) is analysed');
     });
+
+    await t.test('the t-SNE map finishes, keeps digits together better than PCA, and places a traced 1 and 7 among their kind', async () => {
+      await checkTsne(t, { page, data, digits: DIGITS, begunAt: tsneBegunAt });
+      await checkSwitchBack(page);
+    });
+
+    await t.test('a slerp walk between two neighbours starts and ends at their decodes, and plays', async () => {
+      await checkSlerpWalk(t, page);
+    });
+
+    await t.test('latent sliders: one per dimension, at the sketch\'s μ; a key moves one and its decode follows; the traverse too', async () => {
+      // The bound is the CPU's: WebGPU on this software adapter takes longer for any decode.
+      await checkSliders(t, page, { boundMs: webgpu ? undefined : 50 });
+    });
+
+    await t.test('Save … as PNG gives a valid PNG of each panel\'s size; a seed draws its samples again; a sample and a map digit are walk ends', { skip: webgpu && 'backend-independent: CPU only' }, async () => {
+      await checkSavedPngs(t, page);
+      await checkSeedsAndEnds(page);
+    });
+
+    await t.test('after a reload the t-SNE map comes back from this browser, not made again', { skip: webgpu && 'backend-independent: CPU only' }, async () => {
+      await s.reload();
+      await page.waitForSelector('#map[data-tsne]', { timeout: 60_000 });
+      const indexed = Number(await page.getAttribute('body', 'data-indexed-ms'));
+      const shown = Number(await page.getAttribute('#map', 'data-tsne-ms'));
+      t.diagnostic(`reloaded: neighbour index whole at ${indexed} ms, the t-SNE map shown ${shown - indexed} ms later`);
+      assert.equal(await page.getAttribute('#map', 'data-tsne'), 'stored');
+      assert.equal(await page.getByLabel('Map method', { exact: true }).inputValue(), 'tsne', 'the map method is remembered');
+      assert.ok(shown - indexed < 1000, 'shown at once');
+    });
+
+    if (webgpu) await page.getByLabel('Map method', { exact: true }).selectOption({ label: 'PCA' }); // no t-SNE for the next model
 
     // With every job on WebGPU a sketch shares the GPU with the training step it overlaps (the
     // worker lets it in while the step waits on the device): both must come out right.

@@ -6,8 +6,11 @@ import { $, notice } from './js/dom.js';
 import { call, on, onAnswer } from './js/rpc.js';
 import { initBackend, backendWanted, nameBackends, showBackend, showAnswerTime, showLoadFailure } from './js/backend.js';
 import * as sketch from './js/sketch.js';
-import { initMap, showIndexProgress } from './js/map.js';
+import { initMap, showIndexProgress, showTsne } from './js/map.js';
 import { initSamples, sample } from './js/samples.js';
+import * as walk from './js/walk.js';
+import * as sliders from './js/sliders.js';
+import { initSave } from './js/save.js';
 import * as training from './js/training.js';
 import * as hooks from './js/hooks.js';
 import { makeAvailableOffline } from './js/offline.js';
@@ -27,6 +30,8 @@ on('model', ({ model }) => {
   // model at once, the neighbours and the map again when the index is whole.
   hooks.indexRebuilding();
   training.modelChanged(model);
+  sliders.modelChanged(model);
+  walk.modelChanged();
   sketch.modelChanged();
   if (ready) sample().catch((e) => notice(e.message));
 });
@@ -49,15 +54,23 @@ on('index', async ({ progress }) => {
   await showIndexProgress(progress);
   if (progress.done) {
     hooks.indexWhole();
-    sketch.indexWhole();
+    sketch.answerAgain();
   }
+});
+on('tsne', (message) => {
+  showTsne(message);
+  // The sketch's place on the new map.
+  if (message.map) sketch.answerAgain();
 });
 
 async function start() {
   initBackend();
   initMap();
+  walk.initWalk();
+  sliders.initSliders();
   sketch.initSketch();
   initSamples();
+  initSave();
   training.initTraining();
   // The limits come as soon as the wasm module is there, before the model and data are loaded.
   const limits = await call('limits');

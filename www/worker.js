@@ -12,6 +12,7 @@ import { Scheduler } from './worker/scheduler.js';
 import { readStoredModel, storeModel, forgetStoredModel, onStoredElsewhere } from './worker/storage.js';
 import { emptyHistory, historyForStore, historyFromStore } from './worker/history.js';
 import { watchWebgpu, usesWebgpu, lossOrTimeout } from './worker/gpu-watch.js';
+import { TsneMaps } from './worker/tsne.js';
 
 const MB = 2 ** 20;
 
@@ -88,8 +89,13 @@ let recovery = null;
 const post = (message) => { if (!lost) self.postMessage(message); };
 const errorText = (e) => String(e?.message ?? e);
 
+const tsne = new TsneMaps({ post, onError: (error) => post({ event: 'error', error }) });
+const tsneStep = () => tsne.step(session);
+
 const scheduler = new Scheduler({
-  background: () => (pageAnswered && !lost ? [indexing && indexStep, training?.state === 'running' && trainStep] : []).filter(Boolean),
+  background: () => (pageAnswered && !lost
+    ? [indexing && indexStep, tsne.making && tsneStep, training?.state === 'running' && trainStep]
+    : []).filter(Boolean),
   onStepError: (e) => {
     trapped(e);
     post({ event: 'error', error: errorText(e) });
@@ -267,6 +273,7 @@ async function indexStep() {
     if (progress.done) {
       indexing = false;
       progress.map = JSON.parse(session.mapPoints());
+      scheduler.step(() => tsne.indexWhole(session));
     }
     post({ event: 'index', progress });
   } catch (e) {
@@ -468,7 +475,13 @@ const ops = {
   trainingSample: () => session.trainingSample(TRAINING_SAMPLES.n, TRAINING_SAMPLES.seed),
   decode: ({ z }) => session.decode(z),
   decodeMapPoint: ({ x, y }) => session.decodeMapPoint(x, y),
-  interpolate: ({ a, b, steps }) => session.interpolate(a, b, steps),
+  mapPointLatent: ({ x, y }) => session.mapPointLatent(x, y),
+  /** The page shows the "pca" or "tsne" map (worker/tsne.js). */
+  mapMethod: ({ method }) => tsne.show(session, method, !indexing),
+  dataDigit: async ({ index }) => JSON.parse(await session.dataDigit(index)),
+  interpolate: ({ a, b, steps, walk = 'linear' }) => session.interpolate(a, b, steps, walk),
+  traverse: ({ z, dim, steps }) => session.traverse(z, dim, steps),
+  sampleLatents: ({ n, temperature, seed }) => session.sampleLatents(n, temperature, BigInt(seed)),
   variations: ({ image, n, seed }) => session.variations(image, n, BigInt(seed)),
   randomTestDigit: ({ seed }) => JSON.parse(session.randomTestDigit(BigInt(seed))),
 
@@ -550,7 +563,7 @@ const WITHOUT_SESSION = new Set(['limits', 'load']);
 /** The calls that read the page's model and change nothing: they may run while a training step
  *  waits on its device (scheduler.overlapping). */
 const OVERLAPPING = new Set(['limits', 'analyse', 'sample', 'decode', 'decodeMapPoint', 'interpolate', 'variations',
-  'randomTestDigit', 'exportModel']);
+  'randomTestDigit', 'exportModel', 'mapPointLatent', 'dataDigit', 'traverse', 'sampleLatents']);
 
 self.onmessage = ({ data }) => {
   if (data.recover) {

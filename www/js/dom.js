@@ -1,4 +1,4 @@
-// Small things every panel uses: finding an element, and the page's alert line.
+// Small things every panel uses: finding an element, the page's alert line, a download.
 
 export const $ = (id) => document.getElementById(id);
 
@@ -7,4 +7,17 @@ export const $ = (id) => document.getElementById(id);
 export function notice(text) {
   $('notice').hidden = !text;
   $('notice').textContent = text ?? '';
+}
+
+/** Hands `blob` to the browser as a download named `filename`. */
+export function download(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  // Revoked later: the download starts after this task.
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }

@@ -100,15 +100,16 @@ export function digitOnPad(digit) {
 
 /** The score shown for an analysis (#score[data-loss|percentile]), or null for none; and the 784
  *  grey levels it scored, the sketch as the model saw it (window.scoredInput), so that a test can
- *  score the very same input elsewhere (the CLI). */
+ *  score the very same input elsewhere (the CLI); and its μ (window.sketchMu). */
 export function scoreShown(analysis) {
   mark($('score'), { loss: analysis?.loss, percentile: analysis?.percentile ?? undefined });
   window.scoredInput = analysis ? Array.from(analysis.input) : null;
+  window.sketchMu = analysis ? Array.from(analysis.mu) : null;
 }
 
-/** One neighbour in the list (li[data-label|distance|index]). */
+/** One neighbour in the list (li[data-label|distance|index|mu], mu comma-separated). */
 export function neighbourShown(li, neighbour) {
-  mark(li, { label: neighbour.label, distance: neighbour.distance, index: neighbour.index });
+  mark(li, { label: neighbour.label, distance: neighbour.distance, index: neighbour.index, mu: neighbour.mu.join(',') });
 }
 
 // ---- the latent map -------------------------------------------------------------------------------
@@ -127,6 +128,63 @@ export function mapRebuilt() {
 /** The point of the map decoded last, in latent map coordinates (#map-decode[data-point]). */
 export function mapPointDecoded(x, y) {
   $('map-decode').dataset.point = `${x.toFixed(3)},${y.toFixed(3)}`;
+}
+
+/** The map on screen: its method (#map[data-method]), and its points, labels and the sketch's
+ *  place in map coordinates (window.shownMap: {method, points, labels, marker}; points null
+ *  while the method has no map yet). */
+export function mapDrawn(method, map, marker) {
+  $('map').dataset.method = method;
+  window.shownMap = { method, points: map?.points ?? null, labels: map?.labels ?? null, marker: marker ?? null };
+}
+
+/** A t-SNE map came: made in this page, or read back from this browser (#map[data-tsne="made"|"stored"]),
+ *  at data-tsne-ms. */
+export function tsneMapShown(source) {
+  mark($('map'), { tsne: source, tsneMs: sinceStart() });
+}
+
+/** The maps' 10-NN label agreement, as fractions (#map-agreement[data-pca|tsne]). */
+export function mapAgreement({ pca, tsne }) {
+  mark($('map-agreement'), { pca, tsne });
+}
+
+/** The data digit shown for a point of the t-SNE map (#map-decode[data-digit-index|label]). */
+export function mapDigitShown(digit) {
+  mark($('map-decode'), { digitIndex: digit.index, digitLabel: digit.label });
+}
+
+// ---- the walk, the sliders and the samples ---------------------------------------------------------
+
+/** The walk on the Interpolation strip: its ends' options and codes, and its path
+ *  (#interpolation[data-from|to|walk], window.walk: {from, to, walk, a, b}). */
+export function walkShown(walk) {
+  mark($('interpolation'), { from: walk.from, to: walk.to, walk: walk.walk });
+  window.walk = { ...walk, a: Array.from(walk.a), b: Array.from(walk.b) };
+}
+
+/** The animation showed step `step` of the strip (#walk-frame[data-step|frames]); `last`: it has ended. */
+export function walkFrame(step, last) {
+  const frame = $('walk-frame');
+  frame.dataset.step = String(step);
+  frame.dataset.frames = String(Number(frame.dataset.frames ?? 0) + 1);
+  frame.dataset.playing = String(!last);
+}
+
+/** From a latent slider's move to its decode on screen (window.sliderDecodeMs). */
+export function sliderDecoded(ms) {
+  (window.sliderDecodeMs ??= []).push(ms);
+}
+
+/** The traverse shows latent dimension `dim` (from 0) (#traverse[data-dim], counted in data-shown). */
+export function traverseShown(dim) {
+  const traverse = $('traverse');
+  mark(traverse, { dim, shown: Number(traverse.dataset.shown ?? 0) + 1 });
+}
+
+/** The samples grid was drawn from `seed` (#samples[data-seed]). */
+export function samplesShown(seed) {
+  $('samples').dataset.seed = String(seed);
 }
 
 // ---- the training panel ---------------------------------------------------------------------------

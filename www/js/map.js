@@ -1,35 +1,65 @@
-// The latent map: every digit of the data set placed by its latent code (a projection of it; for
-// a 2-D latent, the latent space itself with decoded digits behind), the sketch marked on it, and
-// any point decoded on a click or from the keyboard. It is drawn from the neighbour index; while
-// the index is rebuilt for new weights the previous map stays up, marked as out of date.
+// The latent map: every digit of the data set placed by its latent code, the sketch marked on it.
+// Two methods (the "Map method" choice): PCA, a linear projection (for a 2-D latent, the latent
+// space itself with decoded digits behind), where any point decodes (a click, or the arrow keys
+// and Enter); and t-SNE, made in the model's worker in background steps the first time it is
+// asked for a model and kept in this browser (worker/tsne.js), which keeps each digit's
+// neighbours near it but has no decodable coordinates nor out-of-sample transform: a click shows
+// the nearest data digit, and the sketch is placed among its latent neighbours. The point picked
+// is an end for the walk. Each map is drawn from the neighbour index; while the index is rebuilt
+// for new weights the previous map stays up, marked as out of date. The choice is remembered.
 import { $, notice } from './dom.js';
 import { SIDE, paintGrid } from './paint.js';
 import { call } from './rpc.js';
+import { picked } from './walk.js';
 import * as hooks from './hooks.js';
 
 const COLOURS = ['#e6194b', '#3cb44b', '#ffe119', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#bfef45', '#fabed4'];
-const HINT = $('map-hint').textContent; // as the page has it
+const HINTS = {
+  pca: $('map-hint').textContent, // as the page has it
+  tsne: 'Every digit of the data set, placed by t-SNE of its latent code: each digit\'s neighbours stay near it, '
+    + 'distances between clusters mean little. t-SNE has no out-of-sample transform, so your sketch is placed among its '
+    + 'nearest latent neighbours. Click a point (or use the arrow keys and Enter) to see that digit.',
+};
+const CAPTIONS = { pca: 'Decoded point', tsne: 'Data digit' };
+const NAMES = { pca: 'PCA', tsne: 't-SNE' };
+const REMEMBERED = 'latent-sketchpad-map-method';
 
 const canvas = $('map');
-let map = null; // {points, labels, indices, latent, extent}: the last whole index's map
-let manifold = null; // a canvas of decoded digits behind a 2-D map
-let progress = 'Encoding the data set…'; // shown until there is a map
-let marker = null; // the sketch's position in map coordinates, or null
+let method = 'pca';
+/** Each method's map, {points, labels, indices, latent, label_agreement, extent}: the last whole
+ *  index's (PCA), the last one made (t-SNE). */
+const maps = { pca: null, tsne: null };
+let manifold = null; // a canvas of decoded digits behind a 2-D PCA map
+let indexText = 'Encoding the data set…'; // how far the index is, while it is rebuilt
+let indexDone = false;
+let tsneStatus = null; // the t-SNE map being made: {state, fraction}, or null
+let asked = false; // the worker was told the method since the page loaded
+/** The sketch's position on each map (map coordinates), or null. */
+const markers = { pca: null, tsne: null };
 const cursor = { x: canvas.width / 2, y: canvas.height / 2 }; // the keyboard's point
 
 export function initMap() {
   drawLegend();
-  draw();
+  if (localStorage.getItem(REMEMBERED) === 'tsne') $('map-method').value = 'tsne';
+  method = $('map-method').value;
+  show();
+  $('map-method').addEventListener('change', () => {
+    method = $('map-method').value;
+    localStorage.setItem(REMEMBERED, method);
+    $('map-decode-caption').textContent = CAPTIONS[method];
+    show();
+    tellWorker();
+  });
   canvas.addEventListener('click', (e) => {
-    if (!map) return;
+    if (!maps[method]) return;
     const r = canvas.getBoundingClientRect();
     cursor.x = ((e.clientX - r.left) * canvas.width) / r.width;
     cursor.y = ((e.clientY - r.top) * canvas.height) / r.height;
     draw();
-    decodeAt(cursor.x, cursor.y).catch((err) => notice(err.message));
+    pickAt(cursor.x, cursor.y).catch((err) => notice(err.message));
   });
   canvas.addEventListener('keydown', (e) => {
-    if (!map) return;
+    if (!maps[method]) return;
     const step = e.shiftKey ? 30 : 8;
     const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
     if (moves[e.key]) {
@@ -39,34 +69,95 @@ export function initMap() {
       draw();
     } else if (e.key === 'Enter' || e.key === ' ') {
       e.preventDefault();
-      decodeAt(cursor.x, cursor.y).catch((err) => notice(err.message));
+      pickAt(cursor.x, cursor.y).catch((err) => notice(err.message));
     }
   });
 }
 
-/** Marks the sketch at `xy` (map coordinates), or nowhere for null. */
-export function showSketchOnMap(xy) {
-  marker = xy;
+/** Marks the sketch's analysis on the maps (its PCA position, and its t-SNE place once that map
+ *  is made), or nowhere for null. */
+export function showSketchOnMap(analysis) {
+  markers.pca = analysis?.map ?? null;
+  markers.tsne = analysis?.tsne ?? null;
   draw();
 }
 
 /** The neighbour index grew ({indexed, total, done, map when done}): until it is whole, the map
- *  says how far it is; then the map is drawn anew from it. */
+ *  says how far it is; then the PCA map is drawn anew from it. */
 export async function showIndexProgress(p) {
-  progress = `Encoding the data set: ${p.indexed} of ${p.total} digits…`;
+  if (!asked) tellWorker(); // the first event after the model is loaded: the remembered method
+  indexText = `${p.indexed} of ${p.total} digits`;
+  indexDone = p.done;
   if (!p.done) {
     // The old map stays as it is (only its hint counts the digits): redrawing its 10 000 points
     // for every step of the index cost the page most of its frames on a software-composited canvas.
-    if (map) $('map-hint').textContent = `Updating the map for the new weights: ${p.indexed} of ${p.total} digits…`;
+    if (maps[method]) showHint();
     else draw();
     return;
   }
-  map = { ...p.map, extent: extentOf(p.map.points) };
+  maps.pca = { ...p.map, extent: extentOf(p.map.points) };
   manifold = null;
-  $('map-hint').textContent = HINT;
+  showAgreement();
+  // The hint says the map is whole at once, not after the manifold's decode: a sketch answered
+  // meanwhile is answered by the whole index.
+  showHint();
   try { await buildManifold(); } catch (e) { notice(e.message); }
-  draw();
+  show();
   hooks.mapRebuilt();
+}
+
+/** The worker's t-SNE news: {map, restored} once made (or read back from this browser), or
+ *  {status} while it is made. */
+export function showTsne({ map, restored, status }) {
+  if (map) {
+    maps.tsne = { ...map, extent: extentOf(map.points) };
+    tsneStatus = null;
+    showAgreement();
+    hooks.tsneMapShown(restored ? 'stored' : 'made');
+  } else if (status) {
+    tsneStatus = status.state === 'made' ? null : status;
+  }
+  $('tsne-progress').hidden = !tsneStatus || tsneStatus.state !== 'making';
+  $('tsne-progress').value = tsneStatus?.fraction ?? 0;
+  if (method !== 'tsne') return;
+  if (map) show();
+  else if (maps.tsne) showHint();
+  else draw();
+}
+
+function tellWorker() {
+  asked = true;
+  call('mapMethod', { method }).then((shown) => { if (method === 'tsne') showTsne(shown); }, (e) => notice(e.message));
+}
+
+/** Draws the chosen map with its hint. */
+function show() {
+  showHint();
+  draw();
+}
+
+function showHint() {
+  let hint = HINTS[method];
+  if (method === 'pca' && manifold) hint = 'This model has a 2-D latent space: the map is that space, with decoded digits behind the data.';
+  if (method === 'pca' && maps.pca && !indexDone) hint = `Updating the map for the new weights: ${indexText}…`;
+  if (method === 'tsne' && maps.tsne && tsneStatus) {
+    hint = `Making the t-SNE map for the new weights: ${(100 * tsneStatus.fraction).toFixed(0)}%… meanwhile, the previous one.`;
+  }
+  $('map-hint').textContent = hint;
+}
+
+function showAgreement() {
+  const known = ['pca', 'tsne'].filter((m) => maps[m]);
+  $('map-agreement').textContent = `How often a digit's 10 nearest on the map are the same digit: ${
+    known.map((m) => `${(100 * maps[m].label_agreement).toFixed(1)}% (${NAMES[m]})`).join(' · ')}.`;
+  hooks.mapAgreement(Object.fromEntries(known.map((m) => [m, maps[m].label_agreement])));
+}
+
+/** What the canvas says while the chosen method has no map yet. */
+function waitingText() {
+  if (method === 'pca' || !indexDone) return `Encoding the data set: ${indexText}…`;
+  if (tsneStatus?.state === 'making') return `Making the t-SNE map: ${(100 * tsneStatus.fraction).toFixed(0)}%…`;
+  return 'Waiting for the t-SNE map…';
 }
 
 /** The box the map shows: the data's middle 99% on each axis, with a margin. */
@@ -78,28 +169,31 @@ function extentOf(points) {
   return { x: widen(q(xs, 0.005), q(xs, 0.995)), y: widen(q(ys, 0.005), q(ys, 0.995)) };
 }
 
-const toCanvas = ([x, y]) => {
+const toCanvas = ([x, y], map = maps[method]) => {
   const e = map.extent;
   return [((x - e.x[0]) / (e.x[1] - e.x[0])) * canvas.width, (1 - (y - e.y[0]) / (e.y[1] - e.y[0])) * canvas.height];
 };
-const fromCanvas = ([px, py]) => {
+const fromCanvas = ([px, py], map = maps[method]) => {
   const e = map.extent;
   return [e.x[0] + (px / canvas.width) * (e.x[1] - e.x[0]), e.y[0] + (1 - py / canvas.height) * (e.y[1] - e.y[0])];
 };
 
 function draw() {
   const ctx = canvas.getContext('2d');
+  const map = maps[method];
+  const marker = map && markers[method];
   ctx.globalAlpha = 1;
   ctx.fillStyle = '#111';
   ctx.fillRect(0, 0, canvas.width, canvas.height);
+  hooks.mapDrawn(method, map, marker);
   if (!map) {
     ctx.fillStyle = '#bbb';
     ctx.font = '14px system-ui';
-    ctx.fillText(progress, 20, canvas.height / 2);
+    ctx.fillText(waitingText(), 20, canvas.height / 2);
     hooks.mapMarker(null);
     return;
   }
-  if (manifold) {
+  if (manifold && method === 'pca') {
     ctx.globalAlpha = 0.35;
     ctx.drawImage(manifold, 0, 0, canvas.width, canvas.height);
   }
@@ -127,20 +221,45 @@ function draw() {
   }
 }
 
+/** The point under (px, py) on the canvas: decoded on the PCA map, the nearest digit on t-SNE's. */
+function pickAt(px, py) {
+  return method === 'pca' ? decodeAt(px, py) : showDigitAt(px, py);
+}
+
 async function decodeAt(px, py) {
   const [x, y] = fromCanvas([px, py]);
-  paintGrid($('map-decode'), await call('decodeMapPoint', { x, y }), 1);
+  const [image, z] = await Promise.all([call('decodeMapPoint', { x, y }), call('mapPointLatent', { x, y })]);
+  paintGrid($('map-decode'), image, 1);
+  $('map-decode-caption').textContent = CAPTIONS.pca;
   hooks.mapPointDecoded(x, y);
+  picked('map', z, `the map point (${x.toFixed(2)}, ${y.toFixed(2)})`);
+}
+
+/** Shows the data digit nearest to (px, py) on the t-SNE map (nearest on screen). */
+async function showDigitAt(px, py) {
+  const map = maps.tsne;
+  let nearest = -1;
+  let best = Infinity;
+  for (let i = 0; i < map.labels.length; i++) {
+    const [x, y] = toCanvas([map.points[2 * i], map.points[2 * i + 1]], map);
+    const d = (x - px) ** 2 + (y - py) ** 2;
+    if (d < best) { best = d; nearest = i; }
+  }
+  const digit = await call('dataDigit', { index: map.indices[nearest] });
+  paintGrid($('map-decode'), digit.image, 1);
+  $('map-decode-caption').textContent = `Data digit ${digit.index}: a ${digit.label}`;
+  hooks.mapDigitShown(digit);
+  picked('map', digit.mu, `data digit ${digit.index} (a ${digit.label})`);
 }
 
 /** For a 2-D latent the map is the latent space itself: decode a grid over it to show the manifold. */
 async function buildManifold() {
-  if (map.latent !== 2) return;
+  if (maps.pca.latent !== 2) return;
   const n = 15;
   const z = [];
   for (let row = 0; row < n; row++) {
     for (let col = 0; col < n; col++) {
-      z.push(...fromCanvas([((col + 0.5) / n) * canvas.width, ((row + 0.5) / n) * canvas.height]));
+      z.push(...fromCanvas([((col + 0.5) / n) * canvas.width, ((row + 0.5) / n) * canvas.height], maps.pca));
     }
   }
   const images = await call('decode', { z });
@@ -148,7 +267,6 @@ async function buildManifold() {
   grid.width = grid.height = n * SIDE;
   paintGrid(grid, images, n);
   manifold = grid;
-  $('map-hint').textContent = 'This model has a 2-D latent space: the map is that space, with decoded digits behind the data.';
 }
 
 function drawLegend() {

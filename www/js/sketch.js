@@ -1,20 +1,21 @@
 // The sketch panel and the panels that follow it: the analysis of what is on the pad (its 28×28
-// input, reconstruction and score), its latent neighbours, the interpolation to a neighbour and
-// the variations. The latest request wins: while an analysis is under way, newer ink waits and
-// only the newest pad is analysed next.
+// input, reconstruction and score), its latent neighbours and the variations; it hands the
+// analysis to the map, the walk (js/walk.js) and the latent sliders (js/sliders.js). The latest
+// request wins: while an analysis is under way, newer ink waits and only the newest pad is
+// analysed next.
 import { $, notice } from './dom.js';
 import { PIXELS, paintGrid, blank } from './paint.js';
 import { call } from './rpc.js';
 import { pad, initPad, isDrawing, hasStrokes, padGrey, clearPad, undoStroke, putDigit } from './pad.js';
 import { showSketchOnMap } from './map.js';
+import * as walk from './walk.js';
+import * as sliders from './sliders.js';
 import * as hooks from './hooks.js';
 
 const NEIGHBOURS = 8;
-const STEPS = 10; // interpolation
 const VARIATIONS = 8;
 
 let analysis = null; // the analysis on screen, or null
-let chosen = 0; // which neighbour the interpolation walks to
 let timer = null;
 let scheduled = false; // an analysis waits on its timer
 let inFlight = false;
@@ -54,9 +55,9 @@ export function modelChanged() {
   if (hasStrokes()) scheduleAnalysis(0);
 }
 
-/** The neighbour index is whole: neighbours found while it was partial or being rebuilt are
- *  looked up again. */
-export function indexWhole() {
+/** The neighbour index is whole, or a t-SNE map is made: the sketch is analysed again, for the
+ *  neighbours found while the index was partial or rebuilt and for its place on the new map. */
+export function answerAgain() {
   if (analysis) scheduleAnalysis(0);
 }
 
@@ -82,8 +83,7 @@ async function analyse() {
       clearOutputs(); // the model found no ink on the pad
     } else {
       analysis = result;
-      chosen = 0;
-      // Its interpolation and variations follow on their own: a newer sketch need not wait for them.
+      // Its walk, variations and sliders follow on their own: a newer sketch need not wait for them.
       secondary = showAnalysis(result).catch((e) => notice(e.message));
       if (answersStrokeOf !== null) hooks.strokeAnswered(performance.now() - answersStrokeOf);
     }
@@ -92,7 +92,7 @@ async function analyse() {
   } finally {
     inFlight = false;
     if (again) { again = false; analyse(); } else {
-      // Idle once the latest analysis's interpolation and variations are shown too.
+      // Idle once the latest analysis's walk, variations and sliders are shown too.
       const latest = secondary;
       latest.then(() => {
         if (latest === secondary && !inFlight && !again && !scheduled) hooks.sketchIdle();
@@ -103,7 +103,8 @@ async function analyse() {
 
 function clearOutputs() {
   analysis = null;
-  for (const id of ['input', 'reconstruction', 'interpolation', 'variations']) blank($(id));
+  for (const id of ['input', 'reconstruction', 'variations']) blank($(id));
+  walk.sketchCleared();
   $('neighbours').replaceChildren();
   markUpdating(false);
   $('score').textContent = 'Draw a digit to see its score.';
@@ -117,8 +118,8 @@ async function showAnalysis(a) {
   paintGrid($('reconstruction'), a.reconstruction, 1);
   showScore(a);
   showNeighbours(a);
-  showSketchOnMap(a.map);
-  await Promise.all([showInterpolation(), showVariations()]);
+  showSketchOnMap(a);
+  await Promise.all([walk.sketchAnalysed(a), showVariations(), sliders.sketchAnalysed(a)]);
 }
 
 function showScore(a) {
@@ -148,7 +149,8 @@ function showNeighbours(a) {
     hooks.neighbourShown(li, n);
     const button = document.createElement('button');
     button.type = 'button';
-    button.setAttribute('aria-pressed', String(i === chosen));
+    // Pressed while the walk goes to it (js/walk.js keeps that up to date).
+    button.setAttribute('aria-pressed', String(walk.walksToNeighbour(i)));
     button.setAttribute('aria-label', `Digit ${n.label}, distance ${n.distance.toFixed(2)}: walk to it`);
     const c = document.createElement('canvas');
     c.width = c.height = 56;
@@ -156,26 +158,12 @@ function showNeighbours(a) {
     const text = document.createElement('span');
     text.textContent = `${n.label} · ${n.distance.toFixed(2)}`;
     button.append(c, text);
-    button.addEventListener('click', () => {
-      chosen = i;
-      list.querySelectorAll('button').forEach((b, j) => b.setAttribute('aria-pressed', String(j === i)));
-      showInterpolation().catch((e) => notice(e.message));
-    });
+    button.addEventListener('click', () => walk.walkToNeighbour(i).catch((e) => notice(e.message)));
     li.append(button);
     return li;
   });
   list.replaceChildren(...items);
   markUpdating(a.updating);
-}
-
-async function showInterpolation() {
-  const a = analysis;
-  const target = a?.neighbours[chosen];
-  if (!target) return;
-  const strip = await call('interpolate', { a: a.mu, b: target.mu, steps: STEPS });
-  if (analysis !== a) return;
-  paintGrid($('interpolation'), strip, STEPS);
-  $('interp-hint').textContent = `From your sketch to neighbour ${chosen + 1} (a ${target.label}), in ${STEPS} steps.`;
 }
 
 async function showVariations() {

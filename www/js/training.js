@@ -2,7 +2,7 @@
 // Resume / Stop, a random start, reset, export and import of the model, and the run's progress:
 // status line, progress bar, loss curve and a grid of samples from the weights being trained.
 // The worker trains; this panel shows its records ({step, epoch, loss, recon, kl}).
-import { $, notice } from './dom.js';
+import { $, notice, download } from './dom.js';
 import { paintGrid } from './paint.js';
 import { call } from './rpc.js';
 import { drawLossCurve } from './loss-curve.js';
@@ -216,14 +216,7 @@ async function resetDefault() {
 
 async function exportModel() {
   const bytes = await call('exportModel');
-  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = `latent-sketchpad-z${model.latent}-h${model.hidden}.safetensors`;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  download(new Blob([bytes], { type: 'application/octet-stream' }), `latent-sketchpad-z${model.latent}-h${model.hidden}.safetensors`);
 }
 
 async function importModel(file) {

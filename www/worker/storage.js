@@ -8,37 +8,15 @@
 // the record it last read or wrote (compared in the write's own transaction): a tab never
 // overwrites, nor deletes, a model another tab stored after it. Every write is announced on a
 // BroadcastChannel, so the other tabs hear of it at once.
+import { transaction as inDatabase } from './idb.js';
+
 const DB = 'latent-sketchpad';
 const STORE = 'models';
 const KEY = 'current';
 const channel = new BroadcastChannel('latent-sketchpad-storage');
 
-function database() {
-  return new Promise((resolve, reject) => {
-    const open = indexedDB.open(DB, 1);
-    open.onupgradeneeded = () => open.result.createObjectStore(STORE);
-    open.onsuccess = () => resolve(open.result);
-    open.onerror = () => reject(open.error);
-  });
-}
-
-/** Runs `act(store, tx)` in one transaction; resolves with what it returns (a request's result, or
- *  a function's value once the transaction is complete). */
-async function transaction(mode, act) {
-  const db = await database();
-  try {
-    return await new Promise((resolve, reject) => {
-      const tx = db.transaction(STORE, mode);
-      let outcome;
-      const request = act(tx.objectStore(STORE), (value) => { outcome = value; });
-      tx.oncomplete = () => resolve(outcome !== undefined ? outcome : request?.result);
-      tx.onerror = () => reject(tx.error);
-      tx.onabort = () => reject(tx.error ?? new Error('the transaction was aborted'));
-    });
-  } finally {
-    db.close();
-  }
-}
+/** Runs `act(store, settle)` in one transaction on the models' store (see worker/idb.js). */
+const transaction = (mode, act) => inDatabase(DB, STORE, mode, act);
 
 const idOf = (record) => record?.writeId ?? null;
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use backend::Backend;
 use serde::Serialize;
+use vae::inference::Walk;
 use vae::placement::Devices;
 use vae::session::{StepReads, TrainRequest, TrainingStep};
 use vae::{Dataset, LIMITS, VaeWeights};
@@ -206,10 +207,40 @@ impl Session {
         to_js(&self.run(async |s| s.index_step().await).await?)
     }
 
-    /// The data set on the latent map.
+    /// The data set on the latent map, with the map's label agreement.
     #[wasm_bindgen(js_name = mapPoints)]
     pub fn map_points(&self) -> Result<String, JsError> {
         to_js(&self.now(|s| Ok(s.map_points()))?)
+    }
+
+    /// Where the current model's t-SNE map is: JSON `{state, fraction, generation}`.
+    #[wasm_bindgen(js_name = tsneStatus)]
+    pub fn tsne_status(&self) -> Result<String, JsError> {
+        to_js(&self.now(|s| Ok(s.tsne_status()))?)
+    }
+
+    /// Begins the current model's t-SNE map (see [`vae::Session::tsne_begin`]).
+    #[wasm_bindgen(js_name = tsneBegin)]
+    pub fn tsne_begin(&self) -> Result<String, JsError> {
+        to_js(&self.now(|s| s.tsne_begin())?)
+    }
+
+    /// One step of the t-SNE map (see [`vae::Session::tsne_step`]).
+    #[wasm_bindgen(js_name = tsneStep)]
+    pub fn tsne_step(&self) -> Result<String, JsError> {
+        to_js(&self.now(|s| s.tsne_step())?)
+    }
+
+    /// A t-SNE map kept by the page for this model (see [`vae::Session::tsne_restore`]).
+    #[wasm_bindgen(js_name = tsneRestore)]
+    pub fn tsne_restore(&self, positions: Vec<f32>) -> Result<String, JsError> {
+        to_js(&self.now(|s| s.tsne_restore(&positions))?)
+    }
+
+    /// The t-SNE map shown, as [`Session::map_points`] gives the PCA map, or `undefined` until made.
+    #[wasm_bindgen(js_name = tsneMap)]
+    pub fn tsne_map(&self) -> Result<Option<String>, JsError> {
+        self.now(|s| Ok(s.tsne_map()))?.map(|map| to_js(&map)).transpose()
     }
 
     /// Everything the page shows for a sketch (`grey` is `width × height`, ink = 1), or
@@ -233,6 +264,12 @@ impl Session {
         self.run(async |s| s.sample(n, temperature, seed).await).await
     }
 
+    /// The `n × latent` codes [`Session::sample`] decodes for the same arguments.
+    #[wasm_bindgen(js_name = sampleLatents)]
+    pub fn sample_latents(&self, n: usize, temperature: f64, seed: u64) -> Result<Vec<f32>, JsError> {
+        self.now(|s| s.sample_latents(n, temperature, seed))
+    }
+
     /// `n` digits from the weights being trained (the page's model when no run is on).
     #[wasm_bindgen(js_name = trainingSample)]
     pub async fn training_sample(&self, n: usize, seed: u64) -> Result<Vec<f32>, JsError> {
@@ -250,9 +287,28 @@ impl Session {
         self.run(async |s| s.decode_map_point(x, y).await).await
     }
 
-    /// `steps` decodes from latent `a` to latent `b`.
-    pub async fn interpolate(&self, a: Vec<f32>, b: Vec<f32>, steps: usize) -> Result<Vec<f32>, JsError> {
-        self.run(async |s| s.interpolate(&a, &b, steps).await).await
+    /// The latent under a point of the latent map.
+    #[wasm_bindgen(js_name = mapPointLatent)]
+    pub fn map_point_latent(&self, x: f32, y: f32) -> Result<Vec<f32>, JsError> {
+        self.now(|s| Ok(s.map_point_latent(x, y)))
+    }
+
+    /// `steps` decodes from latent `a` to latent `b`; `walk`: "linear" or "spherical".
+    pub async fn interpolate(&self, a: Vec<f32>, b: Vec<f32>, steps: usize, walk: String) -> Result<Vec<f32>, JsError> {
+        let walk: Walk = serde_json::from_value(serde_json::Value::String(walk))
+            .map_err(|e| js_err(format!("invalid walk: {e}")))?;
+        self.run(async |s| s.interpolate(&a, &b, steps, walk).await).await
+    }
+
+    /// `steps` decodes of `z` with latent dimension `dim` (from 0) moved from −3 to +3.
+    pub async fn traverse(&self, z: Vec<f32>, dim: usize, steps: usize) -> Result<Vec<f32>, JsError> {
+        self.run(async |s| s.traverse(&z, dim, steps).await).await
+    }
+
+    /// A data-set digit with its μ: JSON `{index, label, image, mu}`.
+    #[wasm_bindgen(js_name = dataDigit)]
+    pub async fn data_digit(&self, index: usize) -> Result<String, JsError> {
+        to_js(&self.run(async |s| s.digit(index).await).await?)
     }
 
     /// `n` decodes of draws from q(z|x) of one 28×28 image.

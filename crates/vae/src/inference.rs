@@ -127,12 +127,9 @@ impl Inference {
         })
     }
 
-    /// `n` digits from z ~ N(0, temperature² I).
+    /// `n` digits from z ~ N(0, temperature² I): the decodes of [`sample_latents`].
     pub async fn sample(&self, n: usize, temperature: f64, rng: &mut Rng) -> Result<Vec<f32>> {
-        if n == 0 || !temperature.is_finite() || temperature < 0.0 {
-            return Err(Error::Input(format!("cannot sample {n} digits at temperature {temperature}")));
-        }
-        self.decode(&rng.normals(n * self.latent(), temperature)).await
+        self.decode(&sample_latents(n, self.latent(), temperature, rng)?).await
     }
 
     /// Decodes `n` draws from q(z|x) of one image.
@@ -235,10 +232,152 @@ pub fn interpolate_latents(a: &[f32], b: &[f32], steps: usize) -> Result<Vec<f32
         .collect())
 }
 
+/// How a walk between two latents goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Walk {
+    /// A straight line: its middle passes nearer the origin than its ends, where the prior has
+    /// few codes of real digits when the ends are far apart (a 20-D draw lies near the shell of
+    /// radius √20, not at the centre).
+    Linear,
+    /// Spherical interpolation (slerp): the direction turns along the great circle from one end's
+    /// to the other's while the length goes linearly from one end's to the other's, so a walk
+    /// between two codes of the prior's shell stays on it.
+    Spherical,
+}
+
+/// `steps` latents from `a` to `b` along `walk`, ends included and exact.
+pub fn walk_latents(a: &[f32], b: &[f32], steps: usize, walk: Walk) -> Result<Vec<f32>> {
+    let line = interpolate_latents(a, b, steps)?;
+    if walk == Walk::Linear {
+        return Ok(line);
+    }
+    let norm = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    let (na, nb) = (norm(a), norm(b));
+    let cos = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum::<f64>() / (na * nb);
+    let angle = cos.clamp(-1.0, 1.0).acos();
+    // No great circle is defined from or to the origin, nor between opposite directions (every
+    // one joins them), and none is needed between equal ones: the straight line then.
+    if !(na > 0.0 && nb > 0.0 && angle.sin() > 1e-6) {
+        return Ok(line);
+    }
+    let mut z = Vec::with_capacity(steps * a.len());
+    for s in 0..steps {
+        if s == 0 || s == steps - 1 {
+            z.extend_from_slice(if s == 0 { a } else { b });
+            continue;
+        }
+        let t = s as f64 / (steps - 1) as f64;
+        let (wa, wb) = (((1.0 - t) * angle).sin() / angle.sin(), (t * angle).sin() / angle.sin());
+        let length = (1.0 - t) * na + t * nb;
+        z.extend(a.iter().zip(b).map(|(&x, &y)| (length * (wa * x as f64 / na + wb * y as f64 / nb)) as f32));
+    }
+    Ok(z)
+}
+
+/// How far a traverse goes each way along one latent axis, in units of the prior's σ.
+pub const TRAVERSE_RANGE: f32 = 3.0;
+
+/// `steps` latents z + t·e_dim for t evenly from −[`TRAVERSE_RANGE`] to +[`TRAVERSE_RANGE`]: what
+/// one latent dimension does, the others held where z has them.
+pub fn traverse_latents(z: &[f32], dim: usize, steps: usize) -> Result<Vec<f32>> {
+    if dim >= z.len() {
+        return Err(Error::Input(format!("latent dimension {} of a {}-D latent", dim + 1, z.len())));
+    }
+    if steps < 2 {
+        return Err(Error::Input("a traverse needs at least 2 steps".into()));
+    }
+    Ok((0..steps)
+        .flat_map(|s| {
+            let t = -TRAVERSE_RANGE + 2.0 * TRAVERSE_RANGE * s as f32 / (steps - 1) as f32;
+            z.iter().enumerate().map(move |(i, &v)| if i == dim { v + t } else { v })
+        })
+        .collect())
+}
+
+/// `n` latents drawn from N(0, temperature² I): the codes [`Inference::sample`] decodes, so that a
+/// sample picked in the page can be walked from or to.
+pub fn sample_latents(n: usize, latent: usize, temperature: f64, rng: &mut Rng) -> Result<Vec<f32>> {
+    if n == 0 || !temperature.is_finite() || temperature < 0.0 {
+        return Err(Error::Input(format!("cannot sample {n} digits at temperature {temperature}")));
+    }
+    Ok(rng.normals(n * latent, temperature))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::test_util::{assert_close, backends, block_on, dataset};
+
+    #[test]
+    fn a_spherical_walk_has_exact_ends_and_keeps_to_the_shell() {
+        let mut rng = Rng::new(5);
+        let (a, b) = (rng.normals(20, 1.0), rng.normals(20, 1.0));
+        let norm = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+        let z = walk_latents(&a, &b, 10, Walk::Spherical).unwrap();
+        assert_eq!(&z[..20], &a[..], "starts exactly at a");
+        assert_eq!(&z[180..], &b[..], "ends exactly at b");
+        let line = walk_latents(&a, &b, 10, Walk::Linear).unwrap();
+        assert_eq!(line, interpolate_latents(&a, &b, 10).unwrap());
+        for s in 1..9 {
+            let t = s as f64 / 9.0;
+            let expected = (1.0 - t) * norm(&a) + t * norm(&b);
+            let step = &z[s * 20..(s + 1) * 20];
+            assert!((norm(step) - expected).abs() < 1e-4, "step {s}: length {} not {expected}", norm(step));
+            assert!(
+                norm(&line[s * 20..(s + 1) * 20]) < norm(step),
+                "the straight line cuts inside the shell at step {s}"
+            );
+        }
+        // The direction turns evenly: equal angles between successive steps.
+        let angle = |u: &[f32], v: &[f32]| {
+            (u.iter().zip(v).map(|(&x, &y)| x as f64 * y as f64).sum::<f64>() / (norm(u) * norm(v)))
+                .clamp(-1.0, 1.0)
+                .acos()
+        };
+        let first = angle(&z[..20], &z[20..40]);
+        for s in 1..9 {
+            assert!((angle(&z[s * 20..(s + 1) * 20], &z[(s + 1) * 20..(s + 2) * 20]) - first).abs() < 1e-4);
+        }
+        // Where no great circle is defined: the straight line.
+        let minus_a: Vec<f32> = a.iter().map(|x| -x).collect();
+        assert_eq!(
+            walk_latents(&a, &minus_a, 5, Walk::Spherical).unwrap(),
+            interpolate_latents(&a, &minus_a, 5).unwrap()
+        );
+        assert_eq!(
+            walk_latents(&[0.0; 20], &b, 5, Walk::Spherical).unwrap(),
+            interpolate_latents(&[0.0; 20], &b, 5).unwrap()
+        );
+        assert!(walk_latents(&a, &b[..3], 5, Walk::Spherical).is_err());
+        assert!(walk_latents(&a, &b, 1, Walk::Spherical).is_err());
+    }
+
+    #[test]
+    fn a_traverse_moves_one_dimension_from_minus_to_plus_three() {
+        let z = [0.5, -1.0, 2.0];
+        let grid = traverse_latents(&z, 1, 7).unwrap();
+        assert_eq!(grid.len(), 21);
+        for (s, row) in grid.chunks(3).enumerate() {
+            assert_eq!((row[0], row[2]), (0.5, 2.0), "the other dimensions stay");
+            assert!((row[1] - (-1.0 + (s as f32 - 3.0))).abs() < 1e-6, "step {s}: {}", row[1]);
+        }
+        assert!(traverse_latents(&z, 3, 7).is_err());
+        assert!(traverse_latents(&z, 0, 1).is_err());
+    }
+
+    #[test]
+    fn samples_are_the_decodes_of_their_latents() {
+        let weights = VaeWeights::init(VaeConfig { hidden: 8, latent: 3, beta: 1.0 }, 0).unwrap();
+        for device in backends() {
+            let inf = Inference::new(&weights, &device).unwrap();
+            let z = sample_latents(5, 3, 0.7, &mut Rng::new(42)).unwrap();
+            let sampled = block_on(inf.sample(5, 0.7, &mut Rng::new(42))).unwrap();
+            assert_eq!(sampled, block_on(inf.decode(&z)).unwrap());
+        }
+        assert!(sample_latents(0, 3, 1.0, &mut Rng::new(0)).is_err());
+        assert!(sample_latents(2, 3, f64::NAN, &mut Rng::new(0)).is_err());
+    }
 
     #[test]
     fn interpolation_has_its_ends_and_bad_inputs_are_refused() {

@@ -4,7 +4,7 @@
 //! gains, early exaggeration. It is built in steps ([`Tsne::step`]) so that the page's worker can
 //! interleave it with a person's sketches, as it does the neighbour index.
 //!
-//! t-SNE has no out-of-sample map: [`Tsne::place`] puts a new point at the mean position of its
+//! t-SNE has no out-of-sample map: [`Tsne::place`] puts a new point among the positions of its
 //! nearest latent neighbours.
 
 use crate::{Error, Result};
@@ -167,17 +167,22 @@ impl Tsne {
     }
 
     /// Where a point whose nearest latent neighbours are `neighbours` (indices into the mapped
-    /// points) goes on the map: their mean position. None without neighbours.
+    /// points) goes on the map. t-SNE has no out-of-sample transform, so the point goes where its
+    /// neighbours are: at the mean of the half of them that lie closest together on the map (the
+    /// nearest to their medoid). A plain mean would put a point whose neighbours fall in two
+    /// clusters in the empty space between them, among no digits at all. None without neighbours.
     pub fn place(positions: &[f32], neighbours: &[usize]) -> Option<[f32; 2]> {
-        if neighbours.is_empty() {
-            return None;
-        }
-        let (mut x, mut y) = (0.0f64, 0.0f64);
-        for &j in neighbours {
-            x += positions[2 * j] as f64;
-            y += positions[2 * j + 1] as f64;
-        }
-        let k = neighbours.len() as f64;
+        let at = |j: usize| (positions[2 * j] as f64, positions[2 * j + 1] as f64);
+        let distance = |a: (f64, f64), b: (f64, f64)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+        let points: Vec<(f64, f64)> = neighbours.iter().map(|&j| at(j)).collect();
+        let spread = |p: (f64, f64)| points.iter().map(|&q| distance(p, q)).sum::<f64>();
+        // The first of equals: the nearest neighbour in latent space wins a tie.
+        let medoid = points.iter().copied().min_by(|&a, &b| spread(a).total_cmp(&spread(b)))?;
+        let mut near = points.clone();
+        near.sort_by(|&a, &b| distance(a, medoid).total_cmp(&distance(b, medoid)));
+        near.truncate(points.len().div_ceil(2));
+        let k = near.len() as f64;
+        let (x, y) = near.iter().fold((0.0, 0.0), |(x, y), p| (x + p.0, y + p.1));
         Some([(x / k) as f32, (y / k) as f32])
     }
 
@@ -267,8 +272,9 @@ impl Tsne {
         let tree = QuadTree::build(&self.y);
         let mut repulsive = vec![0.0; 2 * n];
         let mut sum_q = 0.0;
+        let mut stack = Vec::new();
         for i in 0..n {
-            let (fx, fy, q) = tree.repulsion(self.y[2 * i], self.y[2 * i + 1], self.options.theta);
+            let (fx, fy, q) = tree.repulsion(self.y[2 * i], self.y[2 * i + 1], self.options.theta, &mut stack);
             repulsive[2 * i] = fx;
             repulsive[2 * i + 1] = fy;
             sum_q += q;
@@ -396,9 +402,12 @@ impl QuadTree {
     }
 
     /// Σ_j q_ijZ² (y_i − y_j) and Σ_j q_ijZ over every other point, with far cells summarised.
-    fn repulsion(&self, x: f64, y: f64, theta: f64) -> (f64, f64, f64) {
+    /// `stack` is scratch space, kept by the caller across points (one allocation an iteration, not
+    /// one a point).
+    fn repulsion(&self, x: f64, y: f64, theta: f64, stack: &mut Vec<usize>) -> (f64, f64, f64) {
         let (mut fx, mut fy, mut sum_q) = (0.0, 0.0, 0.0);
-        let mut stack = vec![0usize];
+        stack.clear();
+        stack.push(0);
         while let Some(at) = stack.pop() {
             let node = &self.nodes[at];
             if node.count == 0 {
@@ -432,22 +441,45 @@ impl Node {
 }
 
 /// How often a point's `k` nearest neighbours on the 2-D map share its label: a map's quality for
-/// the page (a sketch lands among digits of its kind).
+/// the page (a sketch lands among digits of its kind). Ties in distance go to the lower position.
 pub fn knn_label_agreement(positions: &[f32], labels: &[u8], k: usize) -> f64 {
     let n = labels.len();
+    let x = |i: usize| positions[2 * i];
+    // Sorted by x, a point's nearest neighbours are found by walking out from it along x until the
+    // gap in x alone is more than the k-th distance so far: about √n points a side on a 2-D map
+    // instead of all n (the page computes this for 10 000 points after every new index).
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| x(a).total_cmp(&x(b)).then(a.cmp(&b)));
     let mut agree = 0usize;
     let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
-    for i in 0..n {
+    for (rank, &i) in order.iter().enumerate() {
         best.clear();
         let (xi, yi) = (positions[2 * i], positions[2 * i + 1]);
-        for j in 0..n {
-            if j == i {
-                continue;
+        let (mut left, mut right) = (rank, rank + 1);
+        loop {
+            let gap_left = (left > 0).then(|| xi - x(order[left - 1]));
+            let gap_right = (right < n).then(|| x(order[right]) - xi);
+            let j = match (gap_left, gap_right) {
+                (Some(l), Some(r)) if l <= r => Some((l, true)),
+                (Some(l), None) => Some((l, true)),
+                (_, Some(r)) => Some((r, false)),
+                (None, None) => None,
+            };
+            let Some((gap, from_left)) = j else { break };
+            if best.len() == k && gap * gap > best[k - 1].0 {
+                break;
             }
+            let j = if from_left {
+                left -= 1;
+                order[left]
+            } else {
+                right += 1;
+                order[right - 1]
+            };
             let (dx, dy) = (xi - positions[2 * j], yi - positions[2 * j + 1]);
             let d = dx * dx + dy * dy;
-            if best.len() < k || d < best[best.len() - 1].0 {
-                let at = best.partition_point(|&(b, _)| b <= d);
+            let at = best.partition_point(|&(b, bj)| (b, bj) < (d, j));
+            if at < k {
                 best.insert(at, (d, j));
                 best.truncate(k);
             }
@@ -528,9 +560,9 @@ mod tests {
                 fx += q * q * dx;
                 fy += q * q * dy;
             }
-            let (bx, by, bq) = tree.repulsion(x, yy, 0.0);
+            let (bx, by, bq) = tree.repulsion(x, yy, 0.0, &mut Vec::new());
             assert!((bx - fx).abs() < 1e-9 && (by - fy).abs() < 1e-9 && (bq - sq).abs() < 1e-9);
-            let (ax, ay, aq) = tree.repulsion(x, yy, 0.5);
+            let (ax, ay, aq) = tree.repulsion(x, yy, 0.5, &mut Vec::new());
             assert!((aq - sq).abs() / sq < 0.05, "θ = 0.5 stays close: {aq} vs {sq}");
             assert!(((ax - fx).powi(2) + (ay - fy).powi(2)).sqrt() < 0.1 * (fx * fx + fy * fy).sqrt() + 1e-6);
         }
@@ -550,7 +582,55 @@ mod tests {
         let mut nan = points.clone();
         nan[5] = f32::NAN;
         assert!(Tsne::new(&nan, 3, &init, TsneOptions { perplexity: 5.0, ..options() }).is_err());
-        assert_eq!(Tsne::place(&[0.0, 0.0, 2.0, 4.0], &[0, 1]), Some([1.0, 2.0]));
         assert_eq!(Tsne::place(&[0.0, 0.0], &[]), None);
+    }
+
+    #[test]
+    fn a_point_is_placed_among_the_larger_group_of_its_neighbours() {
+        // Five neighbours in a cluster at the origin, three in another at (10, 0): the plain mean,
+        // (3.75, 0), is in neither.
+        let mut positions = Vec::new();
+        for (x, y) in
+            [(10.0, 0.0), (0.0, 0.0), (0.3, 0.1), (-0.2, 0.2), (10.2, 0.1), (0.1, -0.3), (9.9, -0.2), (-0.1, 0.0)]
+        {
+            positions.extend([x, y]);
+        }
+        let all: Vec<usize> = (0..8).collect();
+        let [x, y] = Tsne::place(&positions, &all).unwrap();
+        assert!(x.abs() < 0.5 && y.abs() < 0.5, "placed at ({x}, {y}), not in the larger cluster");
+        // One neighbour: its position; two: the first of equals (the nearer in latent space).
+        assert_eq!(Tsne::place(&positions, &[4]), Some([10.2, 0.1]));
+        assert_eq!(Tsne::place(&[0.0, 0.0, 2.0, 4.0], &[1, 0]), Some([2.0, 4.0]));
+    }
+
+    #[test]
+    fn label_agreement_is_the_brute_force_count() {
+        let brute = |positions: &[f32], labels: &[u8], k: usize| {
+            let n = labels.len();
+            let mut agree = 0;
+            for i in 0..n {
+                let mut others: Vec<(f32, usize)> = (0..n)
+                    .filter(|&j| j != i)
+                    .map(|j| {
+                        let (dx, dy) =
+                            (positions[2 * i] - positions[2 * j], positions[2 * i + 1] - positions[2 * j + 1]);
+                        (dx * dx + dy * dy, j)
+                    })
+                    .collect();
+                others.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                agree += others.iter().take(k).filter(|&&(_, j)| labels[j] == labels[i]).count();
+            }
+            agree as f64 / (n * k).max(1) as f64
+        };
+        let mut rng = Rng::new(9);
+        for (n, k, grid) in [(1, 10, false), (5, 10, false), (300, 10, false), (300, 3, true), (1000, 10, false)] {
+            // On a grid, many distances tie.
+            let positions: Vec<f32> =
+                if grid { (0..2 * n).map(|_| rng.below(6) as f32).collect() } else { rng.normals(2 * n, 2.0) };
+            let labels: Vec<u8> = (0..n).map(|_| rng.below(3) as u8).collect();
+            assert_eq!(knn_label_agreement(&positions, &labels, k), brute(&positions, &labels, k), "n={n} k={k}");
+        }
+        let (points, labels) = blobs(4, 50, 2, 3);
+        assert!(knn_label_agreement(&points, &labels, 10) > 0.95, "well separated blobs agree");
     }
 }

@@ -1,0 +1,51 @@
+// t-SNE maps kept in this browser (IndexedDB), one per model: making one takes the worker tens of
+// seconds of background steps, reading one back a few milliseconds. A record is {positions:
+// Float32Array (x and y of every data-set digit, by data-set index), savedAt}, keyed by the
+// SHA-256 of the model's weights file and the map's version, so a model that comes back (the
+// default after a reset, an import of the same file) finds its map; the newest KEPT stay.
+// A database of its own beside the stored model's (worker/storage.js), so that neither's schema
+// waits for the other's.
+import { transaction as inDatabase } from './idb.js';
+
+const DB = 'latent-sketchpad-maps';
+const STORE = 'tsne';
+const KEPT = 4;
+/** Changes when the core's page t-SNE (vae::session::PAGE_TSNE) or its input changes, so that no
+ *  map made otherwise is shown as this version's. */
+const VERSION = 'tsne-perplexity-30-iterations-500-theta-1-pca-start';
+
+/** Runs `act(store)` in one transaction on the maps' store (see worker/idb.js). */
+const transaction = (mode, act) => inDatabase(DB, STORE, mode, act);
+
+/** The key of a model's map: its weights file's SHA-256 (hex) and the map's version. */
+export async function mapKey(weightsFile) {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', weightsFile));
+  return `${Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')}:${VERSION}`;
+}
+
+/** The positions stored under `key`, or undefined. */
+export async function readMap(key) {
+  const record = await transaction('readonly', (s) => s.get(key));
+  return record?.positions instanceof Float32Array ? record.positions : undefined;
+}
+
+/** Stores `positions` under `key` and drops all but the newest KEPT maps, in one transaction. */
+export function storeMap(key, positions) {
+  return transaction('readwrite', (s) => {
+    s.put({ positions, savedAt: Date.now() }, key);
+    const kept = []; // [key, savedAt] of every map, the new one included (requests run in order)
+    const cursor = s.openCursor();
+    cursor.onsuccess = () => {
+      const at = cursor.result;
+      if (at) {
+        kept.push([at.key, at.value?.savedAt ?? 0]);
+        at.continue();
+        return;
+      }
+      kept.sort((a, b) => b[1] - a[1]).slice(KEPT).forEach(([old]) => s.delete(old));
+    };
+  });
+}
+
+/** Deletes the map under `key` (one the core refused). */
+export const forgetMap = (key) => transaction('readwrite', (s) => s.delete(key));

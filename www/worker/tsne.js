@@ -1,0 +1,101 @@
+// The t-SNE map in the model's worker. The core's session holds the map and makes it
+// (vae::Session::tsne_begin/step/restore); here is when: it is begun when the page shows the
+// t-SNE map and the model's neighbour index is whole (again for each new model while the page
+// shows it), made one background step at a time (worker/scheduler.js: a sketch waits one step at
+// most), and kept per model in this browser (worker/map-store.js), so that a reload, or a model
+// that comes back, shows its map at once instead of after tens of seconds.
+import { mapKey, readMap, storeMap, forgetMap } from './map-store.js';
+
+/** Progress events at most this often (a step takes a few ms to tens of ms). */
+const PROGRESS_EVERY_MS = 200;
+
+export class TsneMaps {
+  #post;
+  #onError;
+  /** The page shows the t-SNE map: each new model's is begun once its index is whole. */
+  #wanted = false;
+  /** The map being made: {generation, key}, or null. */
+  #making = null;
+  #progressAt = -Infinity;
+
+  /** `post(message)` sends the page an event; `onError(text)` says a problem. */
+  constructor({ post, onError }) {
+    this.#post = post;
+    this.#onError = onError;
+  }
+
+  /** A map is being made: its steps are background work. */
+  get making() {
+    return this.#making !== null;
+  }
+
+  /** The page shows the `method` map ("pca" or "tsne"). For t-SNE, resolves with what there is to
+   *  show now: {map, restored} (made, or read back from this browser), or {status} (being made,
+   *  or waiting for the index: state "none"); the map follows as an event. */
+  async show(session, method, indexWhole) {
+    this.#wanted = method === 'tsne';
+    if (!this.#wanted) return {};
+    const shown = session.tsneMap();
+    const status = JSON.parse(session.tsneStatus());
+    if (shown && (status.state === 'made' || !indexWhole)) return { map: JSON.parse(shown), restored: false };
+    if (!indexWhole) return { status };
+    return this.#begin(session);
+  }
+
+  /** The model's neighbour index is whole: its map is begun if the page shows t-SNE. A step of
+   *  the worker's queue. */
+  async indexWhole(session) {
+    if (!this.#wanted) return;
+    const shown = await this.#begin(session);
+    this.#post({ event: 'tsne', ...shown });
+  }
+
+  /** One step of the map being made (background work); once made it is stored and sent. */
+  async step(session) {
+    const status = JSON.parse(session.tsneStep());
+    const making = this.#making;
+    if (status.generation !== making.generation) {
+      // A new model dropped it (the session keeps no half-made map of an old model).
+      this.#making = null;
+      return;
+    }
+    if (status.state !== 'made') {
+      if (performance.now() - this.#progressAt >= PROGRESS_EVERY_MS) {
+        this.#progressAt = performance.now();
+        this.#post({ event: 'tsne', status });
+      }
+      return;
+    }
+    this.#making = null;
+    const map = JSON.parse(session.tsneMap());
+    this.#post({ event: 'tsne', map, restored: false });
+    try {
+      await storeMap(making.key, Float32Array.from(map.points));
+    } catch (e) {
+      this.#onError(`The t-SNE map could not be kept in this browser: ${e?.message ?? e}`);
+    }
+  }
+
+  /** Shows the current model's map: read back if this browser has it for this model, else begun. */
+  async #begin(session) {
+    const status = JSON.parse(session.tsneStatus());
+    if (status.state === 'made') return { map: JSON.parse(session.tsneMap()), restored: false };
+    if (status.state === 'making') return { status };
+    const key = await mapKey(session.exportModel());
+    try {
+      const positions = await readMap(key);
+      if (positions) {
+        session.tsneRestore(positions);
+        return { map: JSON.parse(session.tsneMap()), restored: true };
+      }
+    } catch (e) {
+      // Unreadable, or refused by the core (another data set): made again, and replaced.
+      await forgetMap(key).catch(() => {});
+      this.#onError(`The t-SNE map kept in this browser could not be used (${e?.message ?? e}); it is made again.`);
+    }
+    const begun = JSON.parse(session.tsneBegin());
+    this.#making = { generation: begun.generation, key };
+    this.#progressAt = performance.now();
+    return { status: begun };
+  }
+}
