@@ -211,3 +211,21 @@ export async function importFile(page, file) {
   }, name, { timeout: 300_000 });
   return page.textContent('#model-message');
 }
+
+/** `project(record)` of the model record stored in the page's IndexedDB (undefined without one),
+ *  computed in the page: a record holds megabytes of weights and a run's snapshot, which only
+ *  their projection need cross to the test. `project` runs in the page (its source is sent). */
+export function storedRecord(page, project) {
+  return page.evaluate((source) => new Promise((resolve, reject) => {
+    const project = (0, eval)(`(${source})`);
+    const open = indexedDB.open('latent-sketchpad', 1);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const get = open.result.transaction('models').objectStore('models').get('current');
+      get.onsuccess = () => {
+        open.result.close();
+        resolve(project(get.result));
+      };
+    };
+  }), project.toString());
+}

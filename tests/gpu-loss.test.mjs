@@ -6,7 +6,7 @@
 // keeps to two loads and small models.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, openPage, dataset, traceDigitQuickly, readTiles } from './browser.mjs';
+import { BACKENDS, openPage, dataset, traceDigitQuickly, readTiles, storedRecord } from './browser.mjs';
 
 const data = dataset();
 const aTestDigit = (label) => {
@@ -45,19 +45,8 @@ function watch(page) {
 
 const shownStep = () => Number(document.getElementById('train-status').dataset.step);
 
-/** The step of the training run stored in the page's IndexedDB (0 without one); runs in the page. */
-const savedStep = () => new Promise((resolve, reject) => {
-  const open = indexedDB.open('latent-sketchpad', 1);
-  open.onerror = () => reject(open.error);
-  open.onsuccess = () => {
-    const get = open.result.transaction('models').objectStore('models').get('current');
-    get.onsuccess = () => {
-      const r = get.result;
-      open.result.close();
-      resolve(r?.run ? (r.run.tail.at(-1)?.step ?? r.history.steps.at(-1)?.step ?? 0) : 0);
-    };
-  };
-});
+/** The step of the training run stored in the page's IndexedDB (0 without one). */
+const savedStep = (page) => storedRecord(page, (r) => (r?.run ? (r.run.tail.at(-1)?.step ?? r.history.steps.at(-1)?.step ?? 0) : 0));
 
 /** Destroys every WebGPU device of the page's worker; returns how many there were. */
 async function destroyDevices(page) {
@@ -96,11 +85,11 @@ test('every job on WebGPU: a lost device moves the page to the CPU with the same
     await page.waitForFunction(() => Number(document.getElementById('train-status').dataset.step) >= 1, null, { timeout: 120_000 });
     await page.getByRole('button', { name: 'Pause' }).click();
     let paused = await page.evaluate(shownStep);
-    for (let tries = 0; tries < 100 && (await page.evaluate(savedStep)) !== paused; tries++) {
+    for (let tries = 0; tries < 100 && (await savedStep(page)) !== paused; tries++) {
       await page.waitForTimeout(300);
       paused = await page.evaluate(shownStep);
     }
-    assert.equal(await page.evaluate(savedStep), paused, 'Pause stored the run');
+    assert.equal(await savedStep(page), paused, 'Pause stored the run');
     await traceDigitQuickly(page, cdp, THREE);
     const before = { image: (await readTiles(page, '#reconstruction', 1))[0], loss: Number(await page.getAttribute('#score', 'data-loss')) };
     await watch(page);
@@ -155,8 +144,8 @@ test('training on WebGPU: a lost device mid-run, the run goes on on the CPU from
     await page.getByRole('button', { name: 'Start from random weights' }).click();
     // Lost a step or more after the last save, when it can be: those steps are then taken again.
     await page.waitForFunction(() => Number(document.getElementById('train-status').dataset.step) >= 4, null, { timeout: 120_000 });
-    for (let tries = 0; tries < 20 && await page.evaluate(shownStep) <= await page.evaluate(savedStep); tries++) await page.waitForTimeout(250);
-    const saved = await page.evaluate(savedStep);
+    for (let tries = 0; tries < 20 && await page.evaluate(shownStep) <= await savedStep(page); tries++) await page.waitForTimeout(250);
+    const saved = await savedStep(page);
     await destroyDevices(page);
     await movedToCpu(page);
     const message = await page.textContent('#model-message');

@@ -3,7 +3,7 @@
 // overwrite each other's stored model silently.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, waitLoaded } from './browser.mjs';
+import { BACKENDS, waitLoaded, storedRecord } from './browser.mjs';
 import { launch } from '../scripts/chromium.mjs';
 import { serve } from '../scripts/serve.mjs';
 
@@ -61,20 +61,7 @@ async function pause(page) {
 }
 
 /** The record stored in the page's IndexedDB: its history and whether it holds a run. */
-function stored(page) {
-  return page.evaluate(() => new Promise((resolve, reject) => {
-    const open = indexedDB.open('latent-sketchpad', 1);
-    open.onerror = () => reject(open.error);
-    open.onsuccess = () => {
-      const get = open.result.transaction('models').objectStore('models').get('current');
-      get.onsuccess = () => {
-        const r = get.result;
-        open.result.close();
-        resolve(r && { history: r.history, run: r.run && { steps: r.run.steps, tail: r.run.tail.length }, writeId: r.writeId, weights: Array.from(r.weights.subarray(0, 4096)) });
-      };
-    };
-  }));
-}
+const stored = (page) => storedRecord(page, (r) => r && { history: r.history, run: r.run && { steps: r.run.steps, tail: r.run.tail.length }, writeId: r.writeId, weights: Array.from(r.weights.subarray(0, 4096)) });
 
 const maxDiff = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
