@@ -78,6 +78,8 @@ test('every job on WebGPU: a lost device moves the page to the CPU with the same
   const cdp = await page.context().newCDPSession(page);
   try {
     assert.equal(await page.getAttribute('#backend', 'data-kind'), 'webgpu');
+    // The t-SNE map shown: the worker that takes over is told so, and makes it.
+    await page.selectOption('#map-method', 'tsne');
     // A run paused on WebGPU (Train goes on from the page's model, which stays the page's model
     // until the epoch's end) stays paused at its step on the CPU.
     await setForm(page, { batchSize: 32, epochs: 1 });
@@ -121,6 +123,7 @@ test('every job on WebGPU: a lost device moves the page to the CPU with the same
     assert.equal(Number(s.step), paused, 'still paused at its step');
     assert.match(await page.textContent('#model-message'), new RegExp(`The training run is on the CPU now, paused at step ${paused}: Resume continues it`));
     await page.waitForSelector('body[data-indexed="true"]', { timeout: 120_000 });
+    await page.waitForFunction(() => /^Making the t-SNE map of the current weights/.test(document.getElementById('map-hint').textContent), null, { timeout: 60_000 });
     await saidOnce(page);
     assert.deepEqual(p.errors, []);
   } finally {

@@ -355,17 +355,28 @@ for (const webgpu of BACKENDS) {
       await t.test('extreme valid settings train: Pause, Resume and Stop work', async () => {
         // latent 1, batch 1, β 0 and lr 1e-6 are all accepted by the form and must not break anything.
         await setForm(page, { latent: 1, hidden: 8, beta: 0, learningRate: 0.000001, batchSize: 1, epochs: 1 });
+        // With the t-SNE map shown: it waits while the run trains (each epoch's end would begin it
+        // again, and its steps would slow the training) and is made while the run is paused.
+        await page.selectOption('#map-method', 'tsne');
+        const mapHint = (pattern) => page.waitForFunction((p) => new RegExp(p).test(document.getElementById('map-hint').textContent), pattern.source, { timeout: 120_000 });
         await page.getByRole('button', { name: 'Start from random weights' }).click();
         const stepAtLeast = (n) => page.waitForFunction((k) => Number(document.getElementById('train-status').dataset.step) >= k, n, { timeout: 300_000 });
         await stepAtLeast(5);
+        await mapHint(/The t-SNE map of the current weights is made when training pauses or ends/);
+        assert.equal(await page.$eval('#tsne-progress', (e) => e.hidden), true, 'no t-SNE progress while the run trains');
         await page.getByRole('button', { name: 'Pause' }).click();
         assert.equal((await status(page)).state, 'paused');
         await page.waitForTimeout(webgpu ? 3000 : 300); // the step under way ends
         const paused = Number((await status(page)).step);
         await page.waitForTimeout(1500);
         assert.ok(Number((await status(page)).step) <= paused + 1, 'no steps while paused (one may have been under way)');
+        await mapHint(/^Making the t-SNE map of the current weights: \d+%/);
         await page.getByRole('button', { name: 'Resume' }).click();
         await stepAtLeast(paused + 3);
+        await mapHint(/made when training pauses or ends/);
+        // PCA for the tests that follow (the choice is remembered): Stop's new model drops the
+        // half-made map, and no other is begun.
+        await page.selectOption('#map-method', 'pca');
         await page.getByRole('button', { name: 'Stop' }).click();
         await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle');
         assert.match(await message(page), /Training stopped; the page uses the weights it reached/);

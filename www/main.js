@@ -6,7 +6,7 @@ import { $, notice } from './js/dom.js';
 import { call, on, onAnswer } from './js/rpc.js';
 import { initBackend, backendWanted, nameBackends, showBackend, showAnswerTime, showLoadFailure } from './js/backend.js';
 import * as sketch from './js/sketch.js';
-import { initMap, showIndexProgress, showTsne } from './js/map.js';
+import { initMap, showIndexProgress, showTsne, workerReplaced } from './js/map.js';
 import { initSamples, sample } from './js/samples.js';
 import * as walk from './js/walk.js';
 import * as sliders from './js/sliders.js';
@@ -39,6 +39,7 @@ on('model', ({ model }) => {
 // and the training panel become what it answered; its background work starts as at start-up.
 on('lost', async ({ loaded }) => {
   hooks.gpuLost();
+  workerReplaced();
   if (!loaded) return; // the page's own load was waiting: start() goes on with the new worker
   try {
     const answer = await loaded;

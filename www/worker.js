@@ -89,7 +89,11 @@ let recovery = null;
 const post = (message) => { if (!lost) self.postMessage(message); };
 const errorText = (e) => String(e?.message ?? e);
 
-const tsne = new TsneMaps({ post, onError: (error) => post({ event: 'error', error }) });
+const tsne = new TsneMaps({
+  post, onError: (error) => post({ event: 'error', error }), isTraining: () => training?.state === 'running',
+});
+/** A step of the queue, queued wherever a training run begins, pauses, resumes or ends. */
+const tsneTrainingChanged = () => tsne.trainingChanged(session, !indexing);
 const tsneStep = () => tsne.step(session);
 
 const scheduler = new Scheduler({
@@ -235,6 +239,7 @@ async function trainingEnded() {
   lastRun = null;
   if (runStored) await saveModel();
   if (webgpuWaiting) scheduler.step(placeJobs);
+  scheduler.step(tsneTrainingChanged);
 }
 
 /** WebGPU is ready and each job was timed: each moves to its faster backend (the model and its
@@ -496,19 +501,23 @@ const ops = {
     lastSaveAt = -Infinity;
     // The run's start is the page's model from now on (random weights, or the same ones with the
     // form's β): shown at once, stored at the first epoch's end.
-    scheduler.step(modelSwapped({ keep: false }));
+    scheduler.step(modelSwapped({ keep: false }), tsneTrainingChanged);
     return { ...started, history: historyForStore(history) };
   },
   /** Pauses after the step under way, and stores the run as it is then. */
   async trainPause() {
     if (training) {
       training.state = 'paused';
+      scheduler.step(tsneTrainingChanged);
       await saveModel();
     }
     return { state: training?.state ?? 'idle' };
   },
   trainResume() {
-    if (training) training.state = 'running';
+    if (training) {
+      training.state = 'running';
+      scheduler.step(tsneTrainingChanged);
+    }
     return { state: training?.state ?? 'idle' };
   },
   async trainStop() {

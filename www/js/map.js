@@ -125,6 +125,11 @@ export function showTsne({ map, restored, status }) {
   else draw();
 }
 
+/** A new worker took over (the GPU was lost): it is told the method at its first index event. */
+export function workerReplaced() {
+  asked = false;
+}
+
 function tellWorker() {
   asked = true;
   call('mapMethod', { method }).then((shown) => { if (method === 'tsne') showTsne(shown); }, (e) => notice(e.message));
@@ -138,11 +143,11 @@ function show() {
 
 function showHint() {
   let hint = HINTS[method];
+  // Said in the hint too, where a screen reader finds it (the canvas's text is pixels).
+  if (!maps[method]) hint = `${waitingText()} ${hint}`;
   if (method === 'pca' && manifold) hint = 'This model has a 2-D latent space: the map is that space, with decoded digits behind the data.';
   if (method === 'pca' && maps.pca && !indexDone) hint = `Updating the map for the new weights: ${indexText}…`;
-  if (method === 'tsne' && maps.tsne && tsneStatus) {
-    hint = `Making the t-SNE map for the new weights: ${(100 * tsneStatus.fraction).toFixed(0)}%… meanwhile, the previous one.`;
-  }
+  if (method === 'tsne' && maps.tsne && tsneStatus) hint = `${tsneText()}: meanwhile, the previous one.`;
   $('map-hint').textContent = hint;
 }
 
@@ -155,9 +160,19 @@ function showAgreement() {
 
 /** What the canvas says while the chosen method has no map yet. */
 function waitingText() {
-  if (method === 'pca' || !indexDone) return `Encoding the data set: ${indexText}…`;
-  if (tsneStatus?.state === 'making') return `Making the t-SNE map: ${(100 * tsneStatus.fraction).toFixed(0)}%…`;
-  return 'Waiting for the t-SNE map…';
+  if (method === 'pca' || (!indexDone && tsneStatus?.state !== 'waiting')) return `Encoding the data set: ${indexText}…`;
+  return tsneStatus ? `${tsneText()}.` : 'Waiting for the t-SNE map…';
+}
+
+/** Where the t-SNE map of the current model is (tsneStatus is set). */
+function tsneText() {
+  const made = `${(100 * tsneStatus.fraction).toFixed(0)}%`;
+  if (tsneStatus.state === 'making') return `Making the t-SNE map of the current weights: ${made}`;
+  if (tsneStatus.state === 'waiting') {
+    return `The t-SNE map of the current weights is made when training pauses or ends (each epoch changes them${
+      tsneStatus.fraction > 0 ? `; ${made} made` : ''})`;
+  }
+  return 'The t-SNE map of the current weights is begun once its digits are encoded';
 }
 
 /** The box the map shows: the data's middle 99% on each axis, with a margin. */
@@ -190,6 +205,7 @@ function draw() {
     ctx.fillStyle = '#bbb';
     ctx.font = '14px system-ui';
     ctx.fillText(waitingText(), 20, canvas.height / 2);
+    showHint();
     hooks.mapMarker(null);
     return;
   }

@@ -3,7 +3,9 @@
 // t-SNE map and the model's neighbour index is whole (again for each new model while the page
 // shows it), made one background step at a time (worker/scheduler.js: a sketch waits one step at
 // most), and kept per model in this browser (worker/map-store.js), so that a reload, or a model
-// that comes back, shows its map at once instead of after tens of seconds.
+// that comes back, shows its map at once instead of after tens of seconds. Not while a training
+// run runs: each epoch's end is a new model, whose map would be begun again before the last one
+// was half made, and its steps would slow the training; it waits for the run to pause or end.
 import { mapKey, readMap, storeMap, forgetMap } from './map-store.js';
 
 /** Progress events at most this often (a step takes a few ms to tens of ms). */
@@ -17,16 +19,33 @@ export class TsneMaps {
   /** The map being made: {generation, key}, or null. */
   #making = null;
   #progressAt = -Infinity;
+  #isTraining;
 
-  /** `post(message)` sends the page an event; `onError(text)` says a problem. */
-  constructor({ post, onError }) {
+  /** `post(message)` sends the page an event; `onError(text)` says a problem; `isTraining()` is
+   *  true while a training run runs (not paused). */
+  constructor({ post, onError, isTraining }) {
     this.#post = post;
     this.#onError = onError;
+    this.#isTraining = isTraining;
   }
 
-  /** A map is being made: its steps are background work. */
+  /** A map is being made, and no training run runs: its steps are background work. */
   get making() {
-    return this.#making !== null;
+    return this.#making !== null && !this.#isTraining();
+  }
+
+  /** A training run began, paused, resumed or ended: while it runs, the page hears that the map
+   *  waits (state "waiting", with the fraction made so far); once it pauses or ends, the map is
+   *  begun or goes on, if the page shows t-SNE. A step of the worker's queue. */
+  async trainingChanged(session, indexWhole) {
+    if (!this.#wanted) return;
+    const status = JSON.parse(session.tsneStatus());
+    if (status.state === 'made') return;
+    if (this.#isTraining() || !indexWhole) {
+      this.#post({ event: 'tsne', status: this.#said(status) });
+      return;
+    }
+    this.#post({ event: 'tsne', ...(await this.#begin(session)) });
   }
 
   /** The page shows the `method` map ("pca" or "tsne"). For t-SNE, resolves with what there is to
@@ -38,7 +57,7 @@ export class TsneMaps {
     const shown = session.tsneMap();
     const status = JSON.parse(session.tsneStatus());
     if (shown && (status.state === 'made' || !indexWhole)) return { map: JSON.parse(shown), restored: false };
-    if (!indexWhole) return { status };
+    if (!indexWhole) return { status: this.#said(status) };
     return this.#begin(session);
   }
 
@@ -80,7 +99,7 @@ export class TsneMaps {
   async #begin(session) {
     const status = JSON.parse(session.tsneStatus());
     if (status.state === 'made') return { map: JSON.parse(session.tsneMap()), restored: false };
-    if (status.state === 'making') return { status };
+    if (status.state === 'making') return { status: this.#said(status) };
     const key = await mapKey(session.exportModel());
     try {
       const positions = await readMap(key);
@@ -93,9 +112,15 @@ export class TsneMaps {
       await forgetMap(key).catch(() => {});
       this.#onError(`The t-SNE map kept in this browser could not be used (${e?.message ?? e}); it is made again.`);
     }
+    if (this.#isTraining()) return { status: this.#said(status) };
     const begun = JSON.parse(session.tsneBegin());
     this.#making = { generation: begun.generation, key };
     this.#progressAt = performance.now();
     return { status: begun };
+  }
+
+  /** The core's status as the page hears it: "waiting" for a map not made while a run trains. */
+  #said(status) {
+    return this.#isTraining() && status.state !== 'made' ? { ...status, state: 'waiting' } : status;
   }
 }
