@@ -49,8 +49,10 @@ setup_web_packages() {
 setup_wasm_bindgen() {
   if [ "$("$TOOLS/bin/wasm-bindgen" --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
     log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (must match the crate exactly)"
-    # Not --locked: its lock file pins a crate version the registry lacks.
-    cargo install --quiet --root "$TOOLS" wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+    # Not --locked: its lock file pins a crate version the registry lacks. Not in CARGO_TARGET_DIR:
+    # cargo install would wait there for the lock of any build under way (the test command's
+    # native build holds it for half an hour on a fresh machine); its own temporary one instead.
+    env -u CARGO_TARGET_DIR cargo install --quiet --root "$TOOLS" wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
   fi
 }
 
