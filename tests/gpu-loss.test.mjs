@@ -1,9 +1,9 @@
-// A lost GPU costs nothing (issue 11): the WebGPU device is destroyed from the test — the real
-// device the wasm module works on, reached in its worker (www/worker/gpu-watch.js keeps it), not a
-// mock — and the page moves every job to the CPU with the same model, says so once, answers the
-// next sketch, and a run that was training on the GPU goes on on the CPU from its last saved step.
-// WebGPU only (SwiftShader here): each page load pays WebGPU's start and self-test, so the test
-// keeps to two loads and small models.
+// A lost GPU costs nothing (issue 11): the WebGPU device is destroyed, or made to report an error
+// nobody captures, from the test — the real device the wasm module works on, reached in its worker
+// (www/worker/gpu-watch.js keeps it), not a mock — and the page moves every job to the CPU with the
+// same model, says so once, answers the next sketch, and a run that was training on the GPU goes on
+// on the CPU from its last saved step. WebGPU only (SwiftShader here): each page load pays WebGPU's
+// start and self-test, so the file keeps to three loads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, openPage, dataset, traceDigitQuickly, readTiles, storedRecord } from './browser.mjs';
@@ -57,16 +57,26 @@ async function destroyDevices(page) {
   });
 }
 
-/** Waits until the page has moved to the CPU, and checks that it said so, once. */
-async function movedToCpu(page) {
+/** Makes an error nobody captures on every WebGPU device of the page's worker (a buffer with no
+ *  usage fails validation: a real error event of the real device); returns how many there were. */
+async function poisonDevices(page) {
+  const worker = page.workers().findLast((w) => new URL(w.url()).pathname === '/worker.js');
+  return worker.evaluate(() => {
+    for (const device of self.webgpuDevices) device.createBuffer({ size: 4, usage: 0 });
+    return self.webgpuDevices.length;
+  });
+}
+
+/** Waits until the page has moved to the CPU, and checks that it said so (`said`), once. */
+async function movedToCpu(page, said = LOST) {
   await page.waitForSelector('body[data-gpu-lost="1"]', { timeout: 60_000 });
   await page.waitForSelector('#backend[data-kind="cpu"]', { timeout: 60_000 });
-  assert.match(await page.textContent('#notice'), LOST);
+  assert.match(await page.textContent('#notice'), said);
   assert.equal(await page.textContent('#backend'), 'CPU (ndarray)');
 }
 
 async function saidOnce(page) {
-  const said = await page.evaluate(() => window.notices.filter((n) => /WebGPU device was lost/.test(n)));
+  const said = await page.evaluate(() => window.notices.filter((n) => /WebGPU (device was lost|reported an error)/.test(n)));
   assert.equal(new Set(said).size, 1, `said once: ${JSON.stringify(said)}`);
   assert.equal(await page.getAttribute('body', 'data-gpu-lost'), '1');
 }
@@ -183,6 +193,31 @@ test('training on WebGPU: a lost device mid-run, the run goes on on the CPU from
     assert.match(await page.textContent('#model-info'), /784 → 400 → 20 → 400 → 784/);
     t.diagnostic(`${onGpu} steps on WebGPU (to step ${reached}), went on from step ${from} on the CPU; ${redone.length} redone steps, `
       + `largest relative loss difference ${worst.toExponential(1)}; a digit traced and answered in ${tracedMs} ms; test ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    await saidOnce(page);
+    assert.deepEqual(p.errors, []);
+  } finally {
+    await p.close();
+  }
+});
+
+test('every job on WebGPU: an error nobody captured poisons the device; the page moves to the CPU with the same model', { skip: SKIP, timeout: 300_000 }, async (t) => {
+  const p = await openPage({ webgpu: true, query: '?backend=webgpu', whole: false });
+  const { page } = p;
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    assert.equal(await page.getAttribute('#backend', 'data-kind'), 'webgpu');
+    await traceDigitQuickly(page, cdp, THREE);
+    const before = { image: (await readTiles(page, '#reconstruction', 1))[0], loss: Number(await page.getAttribute('#score', 'data-loss')) };
+    await watch(page);
+    const poisonedAt = Date.now();
+    assert.ok(await poisonDevices(page) >= 1, 'the worker has a WebGPU device');
+    await movedToCpu(page, /WebGPU reported an error: [^\n]+, so every job now runs on the CPU, with the same model/);
+    const movedMs = Date.now() - poisonedAt;
+    await traceDigitQuickly(page, cdp, THREE);
+    const after = { image: (await readTiles(page, '#reconstruction', 1))[0], loss: Number(await page.getAttribute('#score', 'data-loss')) };
+    t.diagnostic(`moved to the CPU ${movedMs} ms after the error; loss ${before.loss.toFixed(3)} → ${after.loss.toFixed(3)}`);
+    assert.ok(maxDiff(before.image, after.image) <= 2 / 255, 'the same reconstruction');
+    assert.ok(Math.abs(after.loss - before.loss) / before.loss < 1e-4, 'the same score');
     await saidOnce(page);
     assert.deepEqual(p.errors, []);
   } finally {

@@ -25,9 +25,15 @@ export function watchWebgpu(onLost) {
     const device = await requestDevice.apply(this, args);
     devices.push(device);
     // Added before wgpu gets the device (CubeCL sets `onuncapturederror`, which panics): these
-    // run first, while the worker can still say what happened.
+    // run first, while the worker can still say what happened. The error goes no further: the
+    // worker hands over and stops using the module, so CubeCL's panic (a console error with a
+    // wasm stack) would say nothing more, and the page says what the error was.
     device.lost.then((info) => lost(`the WebGPU device was lost (${info.reason}${info.message ? `: ${info.message}` : ''})`));
-    device.addEventListener('uncapturederror', (e) => lost(`WebGPU reported an error: ${e.error?.message ?? e.error}`));
+    device.addEventListener('uncapturederror', (e) => {
+      e.stopImmediatePropagation();
+      e.preventDefault();
+      lost(`WebGPU reported an error: ${String(e.error?.message ?? e.error).split('\n')[0]}`);
+    });
     return device;
   };
 }
