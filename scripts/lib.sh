@@ -65,6 +65,13 @@ setup_browser_tools() {
   fi
 }
 
+# with_clippy CMD… : runs CMD (a cargo build) with rustup's clippy-driver as the workspace's rustc
+# wrapper, warnings denied: our crates are compiled for real while linted, so the lints cost no
+# second (check-mode) build; dependencies are built by plain rustc as usual.
+with_clippy() {
+  RUSTC_WORKSPACE_WRAPPER="$(dirname "$(rustup which rustc)")/clippy-driver" CLIPPY_ARGS="$CLIPPY_DENY_WARNINGS" "$@"
+}
+
 # cargo_wasm ARGS… : cargo for wasm32-unknown-unknown, by rustup's target where installed, else by
 # Debian's rustc-web with std built from source. With WASM_CLIPPY=1 (the test command) our crates
 # are compiled by that toolchain's clippy-driver, warnings denied: the lint costs no second build,
@@ -72,8 +79,8 @@ setup_browser_tools() {
 cargo_wasm() {
   local lint=()
   if have_rustup_wasm; then
-    [ "${WASM_CLIPPY:-}" = 1 ] && lint=(RUSTC_WORKSPACE_WRAPPER="$(dirname "$(rustup which rustc)")/clippy-driver" CLIPPY_ARGS="$CLIPPY_DENY_WARNINGS")
-    env "${lint[@]}" RUSTFLAGS="$WASM_RUSTFLAGS" CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "$@" --target wasm32-unknown-unknown
+    [ "${WASM_CLIPPY:-}" = 1 ] && lint=(with_clippy)
+    RUSTFLAGS="$WASM_RUSTFLAGS" CARGO_TARGET_DIR="$WASM_TARGET_DIR" "${lint[@]}" cargo "$@" --target wasm32-unknown-unknown
   else
     [ "${WASM_CLIPPY:-}" = 1 ] && lint=(RUSTC_WORKSPACE_WRAPPER=/usr/bin/clippy-driver CLIPPY_ARGS="$CLIPPY_DENY_WARNINGS")
     env "${lint[@]}" PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C linker=wasm-ld-19 $WASM_RUSTFLAGS" \

@@ -10,5 +10,4 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 apt_install mesa-vulkan-drivers libvulkan1
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
-RUSTC_WORKSPACE_WRAPPER="$(dirname "$(rustup which rustc)")/clippy-driver" CLIPPY_ARGS="$CLIPPY_DENY_WARNINGS" \
-  cargo test --release -p vae -p vae-cli --features vae/wgpu-tests "$@"
+with_clippy cargo test --release -p vae -p vae-cli --features vae/wgpu-tests "$@"

@@ -16,19 +16,18 @@ cargo fmt --all -- --check
 
 # Three things run at once, so that both cores stay busy from the first second: the native build
 # and tests, the wasm build (after its Debian packages), and the installs for the browser tests.
-# The wasm build, the longest (Burn with both backends, for wasm32, std from source), sets the
-# pace: the native build runs at a lower priority, filling the cores while the wasm build waits
-# on its one-core stretches (a big crate's codegen, the link) and while apt and npm download.
-# Each one's output is shown when it ends.
+# The wasm build (Burn with both backends, for wasm32, std from source) goes first: the native
+# build runs at a lower priority, filling the cores while the wasm build waits on its one-core
+# stretches (a big crate's codegen, the link) and while apt and npm download, and taking them once
+# the wasm build is done (in a cold run: the wasm crate built at 21 min, the native tests done at
+# 25 min; docs/speed.md). Each one's output is shown when it ends.
 #
-# The native build: clippy-driver compiles our crates for real while linting them, so the lints
-# cost no second (check-mode) build of Burn; dependencies are built by plain rustc as usual.
-# vae-web is left out: natively it would pull in Burn's GPU backend; the wasm build compiles and
-# lints it. --no-default-features: the CLI without its `wgpu` feature (`--backend wgpu` says so).
+# The native build is linted as it compiles (with_clippy, scripts/lib.sh). vae-web is left out:
+# natively it would pull in Burn's GPU backend; the wasm build compiles and lints it.
+# --no-default-features: the CLI without its `wgpu` feature (`--backend wgpu` says so).
 phase "native build with clippy -D warnings, and tests (ndarray), in the background"
 native_log="$(mktemp)"
-RUSTC_WORKSPACE_WRAPPER="$(dirname "$(rustup which rustc)")/clippy-driver" CLIPPY_ARGS="$CLIPPY_DENY_WARNINGS" \
-  nice -n 10 cargo test --workspace --exclude vae-web --release --no-default-features >"$native_log" 2>&1 &
+with_clippy nice -n 10 cargo test --workspace --exclude vae-web --release --no-default-features >"$native_log" 2>&1 &
 native=$!
 trap 'kill "$native" "${wasm_build:-}" 2>/dev/null || true' EXIT
 

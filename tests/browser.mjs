@@ -190,6 +190,9 @@ export async function readTiles(page, selector, cols, rows = 1) {
   }, [cols, rows]);
 }
 
+/** The largest difference between two images' grey levels. */
+export const maxDifference = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
 export function correlation(a, b) {
   const n = a.length;
   const ma = a.reduce((s, v) => s + v, 0) / n, mb = b.reduce((s, v) => s + v, 0) / n;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { traceDigitQuickly, readTiles } from './browser.mjs';
+import { traceDigitQuickly, readTiles, maxDifference } from './browser.mjs';
 
 /** The worker's answer to `op` asked from the page (js/rpc.js), typed arrays as arrays. */
 function ask(page, op, args) {
@@ -17,8 +17,6 @@ function ask(page, op, args) {
   }, [op, args]);
 }
 
-/** The largest difference between two images' grey levels. */
-const maxDifference = (a, b) => Math.max(...a.map((v, i) => Math.abs(v - b[i])));
 /** A canvas holds 8-bit grey levels: a decode painted on it is the decode to half a level (plus
  *  the rounding of a decode in a batch of another size). */
 const PAINTED = 0.5 / 255 + 1e-5;

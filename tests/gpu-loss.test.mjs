@@ -6,7 +6,7 @@
 // start and self-test, so the file keeps to three loads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, openPage, dataset, traceDigitQuickly, readTiles, storedRecord } from './browser.mjs';
+import { BACKENDS, openPage, dataset, traceDigitQuickly, readTiles, storedRecord, maxDifference } from './browser.mjs';
 
 const data = dataset();
 const aTestDigit = (label) => {
@@ -18,7 +18,6 @@ const LOST = /the WebGPU device was lost \(destroyed.*\), so every job now runs 
 const SKIP = !BACKENDS.includes(true) && 'WebGPU only (BROWSER_BACKENDS has no webgpu)';
 
 const status = (page) => page.$eval('#train-status', (e) => ({ ...e.dataset, text: e.textContent }));
-const maxDiff = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
 async function setForm(page, values) {
   for (const [name, value] of Object.entries(values)) await page.fill(`#train-form input[name=${name}]`, String(value));
@@ -123,9 +122,9 @@ test('every job on WebGPU: a lost device moves the page to the CPU with the same
     const answeredMs = Date.now() - lostAt;
     const lossDiff = Math.abs(after.loss - before.loss) / before.loss;
     t.diagnostic(`moved to the CPU ${movedMs} ms after the loss, sketch answered by ${answeredMs} ms; WebGPU → CPU: `
-      + `reconstruction max diff ${maxDiff(before.image, after.image).toFixed(4)}, loss ${before.loss.toFixed(3)} → ${after.loss.toFixed(3)}; `
+      + `reconstruction max diff ${maxDifference(before.image, after.image).toFixed(4)}, loss ${before.loss.toFixed(3)} → ${after.loss.toFixed(3)}; `
       + `test ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-    assert.ok(maxDiff(before.image, after.image) <= 2 / 255, 'the same reconstruction');
+    assert.ok(maxDifference(before.image, after.image) <= 2 / 255, 'the same reconstruction');
     assert.ok(lossDiff < 1e-4, `the same score (relative difference ${lossDiff})`);
     assert.match(await page.textContent('#model-info'), /784 → 400 → 20 → 400 → 784/);
     const s = await status(page);
@@ -216,7 +215,7 @@ test('every job on WebGPU: an error nobody captured poisons the device; the page
     await traceDigitQuickly(page, cdp, THREE);
     const after = { image: (await readTiles(page, '#reconstruction', 1))[0], loss: Number(await page.getAttribute('#score', 'data-loss')) };
     t.diagnostic(`moved to the CPU ${movedMs} ms after the error; loss ${before.loss.toFixed(3)} → ${after.loss.toFixed(3)}`);
-    assert.ok(maxDiff(before.image, after.image) <= 2 / 255, 'the same reconstruction');
+    assert.ok(maxDifference(before.image, after.image) <= 2 / 255, 'the same reconstruction');
     assert.ok(Math.abs(after.loss - before.loss) / before.loss < 1e-4, 'the same score');
     await saidOnce(page);
     assert.deepEqual(p.errors, []);

@@ -3,7 +3,7 @@
 // overwrite each other's stored model silently.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, waitLoaded, storedRecord } from './browser.mjs';
+import { BACKENDS, waitLoaded, storedRecord, maxDifference } from './browser.mjs';
 import { launch } from '../scripts/chromium.mjs';
 import { serve } from '../scripts/serve.mjs';
 
@@ -63,8 +63,6 @@ async function pause(page) {
 /** The record stored in the page's IndexedDB: its history and whether it holds a run. */
 const stored = (page) => storedRecord(page, (r) => r && { history: r.history, run: r.run && { steps: r.run.steps, tail: r.run.tail.length }, writeId: r.writeId, weights: Array.from(r.weights.subarray(0, 4096)) });
 
-const maxDiff = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
-
 for (const webgpu of BACKENDS) {
   const backend = webgpu ? 'WebGPU' : 'CPU';
 
@@ -112,8 +110,8 @@ for (const webgpu of BACKENDS) {
       assert.equal(whole.steps.length, 282);
       assert.deepEqual(interrupted.steps.map((r) => r.step), whole.steps.map((r) => r.step));
       const losses = (h) => h.steps.flatMap((r) => [r.loss, r.recon, r.kl]);
-      const diff = maxDiff(losses(interrupted), losses(whole));
-      const testDiff = maxDiff(interrupted.tests.map((r) => r.loss), whole.tests.map((r) => r.loss));
+      const diff = maxDifference(losses(interrupted), losses(whole));
+      const testDiff = maxDifference(interrupted.tests.map((r) => r.loss), whole.tests.map((r) => r.loss));
       t.diagnostic(`${backend}: resumed vs uninterrupted, largest difference of a step's loss or part ${diff}, of a test loss ${testDiff}`);
       // Same wasm module, same CPU backend, same operations in the same order: the same bits.
       assert.equal(diff, 0);

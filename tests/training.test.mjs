@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BACKENDS, VAE, openPage, dataset, traceDigit, readTiles, waitLoaded, wasmLimits, importFile } from './browser.mjs';
+import { BACKENDS, VAE, openPage, dataset, traceDigit, readTiles, waitLoaded, wasmLimits, importFile, maxDifference } from './browser.mjs';
 
 const data = dataset();
 const aTestDigit = (label) => {
@@ -70,7 +70,6 @@ function updateStored(page, change) {
   }), change.toString());
 }
 
-const maxDiff = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 const meanDiff = (a, b) => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
 
 // ---- safetensors, to make bad files from a good one ------------------------------------------------
@@ -290,7 +289,7 @@ for (const webgpu of BACKENDS) {
         assert.equal(await page.getAttribute('#loss-curve', 'data-points'), before.status.step);
         assert.equal(await modelInfo(page), before.info);
         assert.match(await message(page), /from your last visit is back/);
-        assert.ok(maxDiff(await reconstructionOf(page, THREE), trained) <= 1 / 255, 'same weights');
+        assert.ok(maxDifference(await reconstructionOf(page, THREE), trained) <= 1 / 255, 'same weights');
       });
 
       await t.test('a history stored by the previous version, as tuples, still loads', { skip: webgpu && CPU_ONLY }, async () => {
@@ -332,7 +331,7 @@ for (const webgpu of BACKENDS) {
         assert.match(await message(page), /training diverged at step \d+: /);
         assert.match(await message(page), /Training stopped; the model from before training is back/);
         assert.equal(await page.getByRole('button', { name: 'Train' }).count(), 1);
-        assert.ok(maxDiff(await reconstructionOf(page, THREE), trained) <= 1 / 255, 'the weights from before training');
+        assert.ok(maxDifference(await reconstructionOf(page, THREE), trained) <= 1 / 255, 'the weights from before training');
         assert.deepEqual(p.errors, []);
       });
 
@@ -424,7 +423,7 @@ for (const webgpu of BACKENDS) {
         await waitLoaded(fresh.page);
         assert.match(await modelInfo(fresh.page), new RegExp(`784 → ${run.hidden} → 2 → ${run.hidden} → 784`));
         // The first page's reconstruction of the same strokes, by the same weights on the same backend.
-        assert.ok(maxDiff(await reconstructionOf(fresh.page, THREE), trained) <= 1 / 255, 'identical reconstructions');
+        assert.ok(maxDifference(await reconstructionOf(fresh.page, THREE), trained) <= 1 / 255, 'identical reconstructions');
       });
 
       await t.test('bad model files are refused with what is wrong; the model stays', { skip: webgpu && CPU_ONLY }, async () => {
@@ -438,7 +437,7 @@ for (const webgpu of BACKENDS) {
           assert.match(text, /The current model is kept/);
           assert.equal(await modelInfo(fresh.page), info);
         }
-        assert.equal(maxDiff(await reconstructionOf(fresh.page, THREE), before), 0, 'the weights did not change');
+        assert.equal(maxDifference(await reconstructionOf(fresh.page, THREE), before), 0, 'the weights did not change');
         assert.deepEqual(fresh.errors, []);
       });
 

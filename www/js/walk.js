@@ -32,7 +32,7 @@ export function initWalk() {
 /** A new analysis of the sketch: its code and its neighbours' are ends; the walk is shown again
  *  (resolves once it is). */
 export function sketchAnalysed(analysis) {
-  for (const key of [...ends.keys()]) if (key === 'sketch' || key.startsWith('neighbour:')) ends.delete(key);
+  forgetSketchEnds();
   ends.set('sketch', { z: analysis.mu, name: 'your sketch' });
   analysis.neighbours.forEach((n, i) => ends.set(`neighbour:${i}`, { z: n.mu, name: `neighbour ${i + 1} (a ${n.label})` }));
   for (const select of [from, to]) {
@@ -46,9 +46,14 @@ export function sketchAnalysed(analysis) {
   return showWalk();
 }
 
+/** The sketch's code and its neighbours' are no longer ends. */
+function forgetSketchEnds() {
+  for (const key of [...ends.keys()]) if (key === 'sketch' || key.startsWith('neighbour:')) ends.delete(key);
+}
+
 /** No sketch: its ends are gone. */
 export function sketchCleared() {
-  for (const key of [...ends.keys()]) if (key === 'sketch' || key.startsWith('neighbour:')) ends.delete(key);
+  forgetSketchEnds();
   enableEnds();
   clearStrip();
 }

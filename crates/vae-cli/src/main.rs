@@ -322,7 +322,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let n = digits.unwrap_or(all.len()).clamp(1, all.len());
             let indices: Vec<usize> = (0..n).map(|i| all[i * all.len() / n]).collect();
             let index = block_on(vae::LatentIndex::build(&inference, &data, &indices))?;
-            let pca: Vec<f32> = index.mu.chunks(index.latent).flat_map(|z| index.map.project(z)).collect();
+            let pca = index.map_positions();
             let positions = match method {
                 MapMethod::Pca => pca,
                 MapMethod::Tsne => {
@@ -334,7 +334,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             };
             let seconds = started.elapsed().as_secs_f64();
-            let agreement = vae::tsne::knn_label_agreement(&positions, &index.labels, 10);
+            let agreement =
+                vae::tsne::knn_label_agreement(&positions, &index.labels, vae::session::AGREEMENT_NEIGHBOURS);
             image::write_scatter(&out, &positions, &index.labels, 640)?;
             let name = if method == MapMethod::Pca { "PCA" } else { "t-SNE" };
             if json {

@@ -137,6 +137,12 @@ impl LatentIndex {
         self.indices.is_empty()
     }
 
+    /// Every indexed μ on the latent map (x and y per digit, in the index's order): the PCA map,
+    /// and the start of a t-SNE map.
+    pub fn map_positions(&self) -> Vec<f32> {
+        self.mu.chunks(self.latent).flat_map(|z| self.map.project(z)).collect()
+    }
+
     /// Squared distances from `z` to every indexed μ, computed on the device.
     pub async fn squared_distances(&self, z: &[f32]) -> Result<Vec<f32>> {
         if z.len() != self.latent {

@@ -439,7 +439,7 @@ impl Session {
     /// The digits indexed so far for the current model, placed on its map.
     pub fn map_points(&self) -> MapPoints {
         let index = &self.current.index;
-        let points: Vec<f32> = index.mu.chunks(index.latent).flat_map(|z| index.map.project(z)).collect();
+        let points = index.map_positions();
         MapPoints {
             label_agreement: knn_label_agreement(&points, &index.labels, AGREEMENT_NEIGHBOURS),
             points,
@@ -467,8 +467,7 @@ impl Session {
     pub fn tsne_begin(&mut self) -> Result<TsneStatus> {
         if matches!(self.current.tsne, TsneStage::None) {
             let index = self.whole_index("make a t-SNE map")?;
-            let start: Vec<f32> = index.mu.chunks(index.latent).flat_map(|z| index.map.project(z)).collect();
-            let tsne = Tsne::new(&index.mu, index.latent, &start, PAGE_TSNE)?;
+            let tsne = Tsne::new(&index.mu, index.latent, &index.map_positions(), PAGE_TSNE)?;
             self.current.tsne = TsneStage::Making(Box::new(tsne));
         }
         Ok(self.tsne_status())
