@@ -355,7 +355,8 @@ test('"auto" on a software adapter times each job on both backends and keeps eac
     }
     assert.equal(await page.$eval('#backend', (e) => e.dataset.kind), 'cpu');
     assert.equal(await page.textContent('#backend'), (await wasmLimits(page)).backendLabels.cpu);
-    assert.match(await page.textContent('#adapter'), /^WebGPU adapter: /);
+    // Named as a software adapter, and run with the matmul routine chosen for one (vendor/README.md).
+    assert.match(await page.textContent('#adapter'), /^WebGPU adapter: .+ \(a fallback, software adapter\) · CubeCL's CPU-tuned matmul \(CpuGemm\)$/);
     // Sketches are answered at the CPU's speed, after the choice.
     await page.evaluate(() => { window.analyseMs = []; });
     await traceDigit(page, data.image(DIGITS[7]));

@@ -1,6 +1,7 @@
 // Burn's WebGPU backend in Chromium against the CPU backend, on the same weights and inputs:
 // forward pass, loss, gradients, three Adam steps, sampling and neighbour distances must agree
-// to a relative error of 1e-4 (crates/vae/src/check.rs; natively the same check runs on Vulkan).
+// to a relative error of 1e-4 (crates/vae/src/check.rs; natively the same check runs on Vulkan),
+// with the matmul routine the page runs on this adapter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS } from './browser.mjs';
@@ -24,6 +25,9 @@ test('WebGPU computes what the CPU computes', { skip: !BACKENDS.includes(true) &
       assert.ok(error <= 1e-4, `${part}: WebGPU differs from the CPU by ${error}`);
     }
     assert.deepEqual(Object.keys(result.comparison).sort(), ['adam', 'distances', 'forward', 'gradients', 'loss', 'samples']);
+    // SwiftShader is a fallback (software) adapter: the products ran on CubeCL's CPU-tuned routine,
+    // our patch of burn-cubecl (vendor/README.md), which this check is what vouches for.
+    assert.equal(result.matmul, "CubeCL's CPU-tuned matmul (CpuGemm)");
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

@@ -51,8 +51,8 @@ self.onmessage = async ({ data: msg }) => {
     try {
       const t0 = performance.now();
       await init();
-      const comparison = JSON.parse(await compareBackends(await bytes('../data/mnist.bin')));
-      self.postMessage({ comparison, ms: performance.now() - t0, capture: await cap?.report() });
+      const { comparison, matmul } = JSON.parse(await compareBackends(await bytes('../data/mnist.bin')));
+      self.postMessage({ comparison, matmul, ms: performance.now() - t0, capture: await cap?.report() });
     } catch (e) {
       self.postMessage({ error: String(e?.message ?? e), capture: await cap?.report() });
     }

@@ -27,11 +27,11 @@ export function nameBackends(labels) {
 const PLACE_NAMES = { cpu: 'CPU', webgpu: 'WebGPU' };
 const ms = (v) => (v < 10 ? v.toFixed(1) : v.toFixed(0));
 
-/** Shows the worker's BackendInfo ({kind, label, fallback_reason, warming_up, jobs, adapter?}):
+/** Shows the worker's BackendInfo ({kind, label, fallback_reason, warming_up, jobs, matmul?, adapter?}):
  *  the label, the adapter, and for each job where it runs, both timings and why. */
 export function showBackend(info) {
   $('backend').textContent = info.label;
-  const adapter = info.adapter ? `WebGPU adapter: ${info.adapter}` : '';
+  const adapter = info.adapter ? `WebGPU adapter: ${info.adapter}${info.matmul ? ` · ${info.matmul}` : ''}` : '';
   $('adapter').textContent = info.warming_up ? 'WebGPU is being checked and timed; the CPU answers meanwhile' : adapter;
   if (info.fallback_reason) notice(`Using the CPU: ${info.fallback_reason}.`);
   const measured = info.jobs.some((job) => job.cpu_ms != null);

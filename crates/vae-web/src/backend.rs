@@ -4,7 +4,7 @@
 //! is timed on both; then each job moves to the faster one ([`vae::placement`]), or the CPU stays
 //! with the reason said.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use burn::tensor::Device;
 use serde::Serialize;
@@ -51,6 +51,8 @@ pub struct BackendInfo {
     fallback_reason: Option<String>,
     /// Largest relative error of WebGPU against the CPU in the self-test, when it ran.
     self_test_error: Option<f32>,
+    /// The matmul routine WebGPU runs, once started ([`vae::gpu::choose_matmul`]).
+    matmul: Option<&'static str>,
     /// WebGPU is being started, checked, warmed up and timed (or waits to take its jobs) while
     /// the CPU answers.
     warming_up: bool,
@@ -66,6 +68,7 @@ impl Backend {
                 label: CPU_LABEL,
                 fallback_reason: fallback_reason.clone(),
                 self_test_error: *self_test_error,
+                matmul: started_matmul(),
                 warming_up: false,
                 jobs: placement::forced(Place::Cpu, fallback_reason.as_deref().unwrap_or(CHOSEN_IN_THE_PAGE)),
             },
@@ -74,6 +77,7 @@ impl Backend {
                 label: CPU_LABEL,
                 fallback_reason: None,
                 self_test_error: None,
+                matmul: started_matmul(),
                 warming_up: true,
                 jobs: placement::forced(Place::Cpu, "WebGPU is being checked and timed"),
             },
@@ -82,6 +86,7 @@ impl Backend {
                 label: CPU_LABEL,
                 fallback_reason: None,
                 self_test_error: Some(*self_test_error),
+                matmul: started_matmul(),
                 warming_up: true,
                 jobs: jobs.clone(),
             },
@@ -97,6 +102,7 @@ impl Backend {
                     label,
                     fallback_reason: None,
                     self_test_error: Some(*self_test_error),
+                    matmul: started_matmul(),
                     warming_up: false,
                     jobs: jobs.clone(),
                 }
@@ -108,6 +114,13 @@ impl Backend {
 thread_local! {
     /// Burn's wgpu runtime may be initialised only once per page: the first outcome is kept.
     static WEBGPU: RefCell<Option<Result<Device, String>>> = const { RefCell::new(None) };
+    /// The matmul routine chosen for the page's adapter when WebGPU started.
+    static MATMUL: Cell<Option<&'static str>> = const { Cell::new(None) };
+}
+
+/// The matmul routine WebGPU runs, once started ([`vae::gpu::choose_matmul`]).
+pub fn started_matmul() -> Option<&'static str> {
+    MATMUL.with(Cell::get)
 }
 
 #[allow(deprecated)] // burn-ndarray is the CPU backend the design names
@@ -127,7 +140,13 @@ pub async fn webgpu_device() -> Result<Device, String> {
     let outcome = if !webgpu_supported().await {
         Err(NO_ADAPTER.to_string())
     } else {
-        Device::wgpu_options().init_async().await.map_err(|e| format!("WebGPU did not start: {e}"))
+        match Device::wgpu_options().init_with_setup_async().await {
+            Ok((device, setup)) => {
+                MATMUL.with(|m| m.set(Some(vae::gpu::choose_matmul(&setup.adapter.get_info()))));
+                Ok(device)
+            }
+            Err(e) => Err(format!("WebGPU did not start: {e}")),
+        }
     };
     WEBGPU.with(|w| *w.borrow_mut() = Some(outcome.clone()));
     outcome

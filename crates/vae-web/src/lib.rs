@@ -410,10 +410,18 @@ fn busy() -> JsError {
 }
 
 /// The fixed cross-backend problem of [`vae::check`] on the CPU and on WebGPU: the largest relative
-/// error of WebGPU's forward pass, loss, gradients, Adam steps, samples and neighbour distances.
+/// error of WebGPU's forward pass, loss, gradients, Adam steps, samples and neighbour distances, and
+/// the matmul routine WebGPU ran them with.
 #[wasm_bindgen(js_name = compareBackends)]
 pub async fn compare_backends(data: Vec<u8>) -> Result<String, JsError> {
     let data = Dataset::from_bin(&data).map_err(js_err)?;
     let webgpu = backend::webgpu_device().await.map_err(js_err)?;
-    to_js(&vae::check::compare(&backend::cpu_device(), &webgpu, &data).await.map_err(js_err)?)
+    #[derive(Serialize)]
+    struct Checked {
+        comparison: vae::check::Comparison,
+        /// The matmul routine WebGPU ran them with.
+        matmul: Option<&'static str>,
+    }
+    let comparison = vae::check::compare(&backend::cpu_device(), &webgpu, &data).await.map_err(js_err)?;
+    to_js(&Checked { comparison, matmul: backend::started_matmul() })
 }

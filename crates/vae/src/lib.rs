@@ -14,13 +14,15 @@
 //! session (current model, growing index, training run and its rules) in [`session`]; sketch
 //! preprocessing in [`sketch`]; the data set in [`data`]; weights files in [`weights`]; the bounds
 //! on every setting in [`limits`]; host ↔ device in [`tensor`]; the cross-backend check in
-//! [`check`].
+//! [`check`]; the matmul routine for a wgpu adapter in `gpu` (feature `wgpu`).
 
 pub mod adam;
 pub mod check;
 pub mod config;
 pub mod data;
 pub mod error;
+#[cfg(feature = "wgpu")]
+pub mod gpu;
 pub mod inference;
 pub mod latent_map;
 pub mod limits;
