@@ -6,11 +6,9 @@
 //
 //   node scripts/webgpu-diagnosis/diagnose-webgpu.mjs OUT_DIR [PKG_DIR]
 //     PKG_DIR (or env PKG_DIR): the wasm-bindgen output the page loads instead of www/pkg, e.g.
-//     www/pkg-baseline or www/pkg-autotune. The page is served from a temporary copy of www/ (symlinks)
-//     whose pkg/ is PKG_DIR.
+//     www/pkg-baseline or www/pkg-autotune, served at /pkg/ in place of www/pkg.
 //   env: BATCH (128), HIDDEN (400), TIMEOUT_MIN (45), BACKEND (webgpu), CHROMIUM (/usr/bin/chromium)
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch } from '../chromium.mjs';
@@ -28,26 +26,21 @@ const timeoutMs = Number(process.env.TIMEOUT_MIN ?? 45) * 60_000;
 if (!fs.existsSync(path.join(pkgDir, 'vae_web.js'))) throw new Error(`${pkgDir} has no vae_web.js`);
 fs.mkdirSync(path.join(outDir, 'wgsl'), { recursive: true });
 
-// A www/ whose pkg/ is the chosen one.
-const site = fs.mkdtempSync(path.join(os.tmpdir(), 'diagnose-www-'));
-for (const entry of fs.readdirSync(path.join(ROOT, 'www'))) {
-  if (entry === 'pkg' || entry.startsWith('pkg-')) continue;
-  fs.symlinkSync(path.join(ROOT, 'www', entry), path.join(site, entry));
-}
-fs.symlinkSync(pkgDir, path.join(site, 'pkg'));
-
+// The site with the chosen pkg/ mounted over its own. (Not a copy of www/ made of symlinks: the
+// server refuses any file whose real path is outside the folder it serves.)
 const log = (...a) => console.log(...a);
 const t0 = Date.now();
 const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
 log(`pkg: ${pkgDir} (${(fs.statSync(path.join(pkgDir, 'vae_web_bg.wasm')).size / 1048576).toFixed(1)} MiB wasm)`);
-const server = await serve(0, site, { '/diagnosis/': HERE });
+const server = await serve(0, path.join(ROOT, 'www'), { '/diagnosis/': HERE, '/pkg/': pkgDir });
 const origin = `http://127.0.0.1:${server.address().port}`;
 const { context, page } = await launch({ webgpu: true });
 const consoleLines = [];
 page.on('console', (m) => consoleLines.push({ atS: Number(secs()), type: m.type(), text: m.text() }));
 page.on('pageerror', (e) => consoleLines.push({ atS: Number(secs()), type: 'pageerror', text: e.message }));
 page.on('worker', (w) => w.on('close', () => consoleLines.push({ atS: Number(secs()), type: 'worker', text: 'worker closed' })));
-await page.goto(`${origin}/bench/?backend=${backend}&capture=1&batch=${batch}&hidden=${hidden}`);
+const response = await page.goto(`${origin}/bench/?backend=${backend}&capture=1&batch=${batch}&hidden=${hidden}`);
+if (!response?.ok()) throw new Error(`the bench page did not load: HTTP ${response?.status()}`);
 
 // Wait for the result, printing progress; on timeout, ask the worker for what it has.
 let result = null;
@@ -73,7 +66,6 @@ if (!result) {
 const wallS = Number(secs());
 await context.close();
 server.close();
-fs.rmSync(site, { recursive: true, force: true });
 
 // ---- Summary ----
 const cap = result.capture ?? {};
