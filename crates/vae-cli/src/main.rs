@@ -182,13 +182,9 @@ fn device(backend: Backend) -> Result<Device, String> {
     match backend {
         Backend::Ndarray => Ok(Device::ndarray()),
         #[cfg(feature = "wgpu")]
-        Backend::Wgpu => match Device::wgpu_options().init_with_setup() {
-            Ok((device, setup)) => {
-                vae::gpu::choose_matmul(&setup.adapter.get_info());
-                Ok(device)
-            }
-            Err(e) => Err(format!("the wgpu backend did not start: {e}")),
-        },
+        Backend::Wgpu => pollster::block_on(vae::gpu::start())
+            .map(|(device, _matmul)| device)
+            .map_err(|e| format!("the wgpu backend did not start: {e}")),
         // The test command builds the CLI without Burn's GPU backend (a whole build of CubeCL and
         // wgpu it cannot afford); a CLI built so says what it lacks.
         #[cfg(not(feature = "wgpu"))]

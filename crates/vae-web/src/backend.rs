@@ -4,7 +4,7 @@
 //! is timed on both; then each job moves to the faster one ([`vae::placement`]), or the CPU stays
 //! with the reason said.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 
 use burn::tensor::Device;
 use serde::Serialize;
@@ -51,7 +51,7 @@ pub struct BackendInfo {
     fallback_reason: Option<String>,
     /// Largest relative error of WebGPU against the CPU in the self-test, when it ran.
     self_test_error: Option<f32>,
-    /// The matmul routine WebGPU runs, once started ([`vae::gpu::choose_matmul`]).
+    /// The matmul routine WebGPU runs, once started ([`vae::gpu::start`]).
     matmul: Option<&'static str>,
     /// WebGPU is being started, checked, warmed up and timed (or waits to take its jobs) while
     /// the CPU answers.
@@ -112,15 +112,14 @@ impl Backend {
 }
 
 thread_local! {
-    /// Burn's wgpu runtime may be initialised only once per page: the first outcome is kept.
-    static WEBGPU: RefCell<Option<Result<Device, String>>> = const { RefCell::new(None) };
-    /// The matmul routine chosen for the page's adapter when WebGPU started.
-    static MATMUL: Cell<Option<&'static str>> = const { Cell::new(None) };
+    /// Burn's wgpu runtime may be initialised only once per page: the first outcome is kept, with
+    /// the matmul routine chosen for the adapter.
+    static WEBGPU: RefCell<Option<Result<(Device, &'static str), String>>> = const { RefCell::new(None) };
 }
 
-/// The matmul routine WebGPU runs, once started ([`vae::gpu::choose_matmul`]).
+/// The matmul routine WebGPU runs, once started ([`vae::gpu::start`]).
 pub fn started_matmul() -> Option<&'static str> {
-    MATMUL.with(Cell::get)
+    WEBGPU.with(|w| w.borrow().as_ref()?.as_ref().ok().map(|&(_, matmul)| matmul))
 }
 
 #[allow(deprecated)] // burn-ndarray is the CPU backend the design names
@@ -135,21 +134,15 @@ pub async fn webgpu_supported() -> bool {
 /// The page's WebGPU device, started on first use.
 pub async fn webgpu_device() -> Result<Device, String> {
     if let Some(known) = WEBGPU.with(|w| w.borrow().clone()) {
-        return known;
+        return known.map(|(device, _)| device);
     }
     let outcome = if !webgpu_supported().await {
         Err(NO_ADAPTER.to_string())
     } else {
-        match Device::wgpu_options().init_with_setup_async().await {
-            Ok((device, setup)) => {
-                MATMUL.with(|m| m.set(Some(vae::gpu::choose_matmul(&setup.adapter.get_info()))));
-                Ok(device)
-            }
-            Err(e) => Err(format!("WebGPU did not start: {e}")),
-        }
+        vae::gpu::start().await.map_err(|e| format!("WebGPU did not start: {e}"))
     };
     WEBGPU.with(|w| *w.borrow_mut() = Some(outcome.clone()));
-    outcome
+    outcome.map(|(device, _)| device)
 }
 
 /// The page's choice that puts training alone on WebGPU: the sketches and the index stay on the

@@ -22,11 +22,9 @@ pub fn backends() -> Vec<Device> {
         static WGPU: OnceLock<Device> = OnceLock::new();
         devices.push(
             WGPU.get_or_init(|| {
-                let (device, setup) = Device::wgpu_options()
-                    .init_with_setup()
-                    .unwrap_or_else(|e| panic!("Burn's wgpu backend did not start ({e}); install mesa-vulkan-drivers"));
-                crate::gpu::choose_matmul(&setup.adapter.get_info());
-                device
+                block_on(crate::gpu::start())
+                    .unwrap_or_else(|e| panic!("Burn's wgpu backend did not start ({e}); install mesa-vulkan-drivers"))
+                    .0
             })
             .clone(),
         );
