@@ -1,10 +1,12 @@
 """Makes tests/fixtures/pytorch-vae-h16-z2.safetensors: "a model trained elsewhere", by PyTorch, and
 what PyTorch says about it (tests/fixtures/pytorch-vae-h16-z2.json), for the tests that check that
-the core, the CLI and the page read such a file and score digits as PyTorch does.
+the core, the CLI and the page read such a file and score digits as PyTorch does; with `--kind cvae`
+the same for the conditional module (tests/fixtures/pytorch-cvae-h16-z2.*, below).
 
 How it was made (rerun to check; the result is committed, so the tests need no Python):
 
     .tools/torch-venv/bin/python scripts/make-pytorch-fixture.py
+    .tools/torch-venv/bin/python scripts/make-pytorch-fixture.py --kind cvae
 
 - The venv is scripts/lib.sh's `setup_torch` (PyPI: torch 2.15.0, numpy 2.4.6, safetensors 0.8.0);
   this script needs the `safetensors` package besides torch.
@@ -26,8 +28,15 @@ nats — computed by PyTorch three ways: in float64 (the model converted with .d
 in float32 from logits (BCE with logits, as crates/vae/src/loss.rs writes it), and in float32 the
 seed's way (BCE on the sigmoid output, whose log PyTorch clamps at −100). Also μ (float64) and the
 parts (recon, KL). Same file in, the core must give these numbers.
+
+`--kind cvae`: the conditional module of scripts/bench/pytorch_cvae.py (fc1 takes the one-hot label
+after the pixels, fc3 after z: fc1.weight [16, 794], fc3.weight [16, 12]), trained the same way with
+each digit's label, saved the same way (no metadata: the reader must tell the kind from fc1's width).
+Its JSON adds, per digit, the loss under each of the ten labels (`losses_by_label_f64`, recon + KL at
+z = μ(x, y), float64): the reading `vae read` must give.
 """
 
+import argparse
 import json
 import os
 import re
@@ -42,17 +51,18 @@ from safetensors.torch import load_file, save_model
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "bench"))
 from pytorch_vae import VAE, load_mnist_bin, seed_loss  # noqa: E402  (the seed's module, one definition)
+from pytorch_cvae import CVAE, LABELS, one_hot  # noqa: E402  (the conditional module, one definition)
 
 HIDDEN, LATENT, EPOCHS, BATCH, SEED = 16, 2, 10, 128, 0
-NAME = f"pytorch-vae-h{HIDDEN}-z{LATENT}"
 OUT = os.path.join(ROOT, "tests", "fixtures")
 
 
-def scores(model, x, seed_way=False):
-    """Per image: recon, KL, recon + KL (β = 1) with z = μ, and μ."""
+def scores(model, x, seed_way=False, y=None):
+    """Per image: recon, KL, recon + KL (β = 1) with z = μ, and μ; `y` the one-hot labels of a cVAE."""
+    cond = () if y is None else (y,)
     with torch.no_grad():
-        mu, logvar = model.encode(x)
-        logits = model.decode_logits(mu)
+        mu, logvar = model.encode(x, *cond)
+        logits = model.decode_logits(mu, *cond)
         if seed_way:
             recon = F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="none").sum(1)
         else:
@@ -62,11 +72,17 @@ def scores(model, x, seed_way=False):
 
 
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kind", choices=["vae", "cvae"], default="vae")
+    kind = parser.parse_args().kind
+    conditional = kind == "cvae"
+    name = f"pytorch-{kind}-h{HIDDEN}-z{LATENT}"
     torch.manual_seed(SEED)
     torch.set_num_threads(1)
     data = os.path.join(ROOT, "www", "data", "mnist.bin")
     images, labels, train_idx, test_idx = load_mnist_bin(data)
-    model = VAE(HIDDEN, LATENT)
+    y_all = one_hot(labels)
+    model = CVAE(HIDDEN, LATENT) if conditional else VAE(HIDDEN, LATENT)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     train_idx = torch.from_numpy(train_idx)
     steps = 0
@@ -76,7 +92,12 @@ def main():
         for i in range(0, len(order), BATCH):
             x = images[order[i:i + BATCH]]
             optimizer.zero_grad()
-            recon, mu, logvar = model(x)
+            if conditional:
+                y = y_all[order[i:i + BATCH]]
+                mu, logvar = model.encode(x, y)
+                recon = torch.sigmoid(model.decode_logits(model.reparameterize(mu, logvar), y))
+            else:
+                recon, mu, logvar = model(x)
             loss = seed_loss(recon, x, mu, logvar)
             loss.backward()
             optimizer.step()
@@ -86,26 +107,34 @@ def main():
     model.eval()
 
     os.makedirs(OUT, exist_ok=True)
-    path = os.path.join(OUT, f"{NAME}.safetensors")
+    path = os.path.join(OUT, f"{name}.safetensors")
     save_model(model, path)
     # What was written: the module's names, [out, in] weights, f32, no metadata.
     with open(path, "rb") as f:
         header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
     assert "__metadata__" not in header, header.get("__metadata__")
-    assert header["fc1.weight"]["shape"] == [HIDDEN, 784] and header["fc1.weight"]["dtype"] == "F32"
+    inputs = 784 + (LABELS if conditional else 0)
+    assert header["fc1.weight"]["shape"] == [HIDDEN, inputs] and header["fc1.weight"]["dtype"] == "F32"
     back = load_file(path)
     assert all(torch.equal(back[k], v) for k, v in model.state_dict().items())
 
     # The first test digit of each label.
     digits = [int(next(i for i in test_idx if labels[i] == d)) for d in range(10)]
     x = images[torch.tensor(digits)]
-    recon64, kl64, loss64, mu64 = scores(model.double(), x.double())
+    y = one_hot([int(labels[i]) for i in digits]) if conditional else None
+    recon64, kl64, loss64, mu64 = scores(model.double(), x.double(), y=None if y is None else y.double())
+    by_label = None
+    if conditional:
+        # Each digit under each label: rows digit by digit, label by label.
+        xs = x.double().repeat_interleave(LABELS, 0)
+        ys = one_hot(list(range(LABELS)) * len(digits)).double()
+        by_label = scores(model, xs, y=ys)[2].reshape(len(digits), LABELS)
     model.float()
-    _, _, loss32, _ = scores(model, x)
-    _, _, seed32, _ = scores(model, x, seed_way=True)
+    _, _, loss32, _ = scores(model, x, y=y)
+    _, _, seed32, _ = scores(model, x, seed_way=True, y=y)
     f64 = lambda t: [float(v) for v in t]
     record = {
-        "model": f"{NAME}.safetensors",
+        "model": f"{name}.safetensors",
         "made_by": "scripts/make-pytorch-fixture.py",
         "torch": torch.__version__,
         "safetensors": safetensors.__version__,
@@ -123,13 +152,17 @@ def main():
         "loss_f32_logits": f64(loss32),
         "loss_f32_seed_bce": f64(seed32),
     }
+    if conditional:
+        record["kind"] = kind
+        record["score"] = "negative ELBO with z = mu(x, y), y the digit's label (recon + KL), nats per digit"
+        record["losses_by_label_f64"] = [f64(row) for row in by_label]
     text = json.dumps(record, indent=1)
     # Lists of numbers on one line each.
     text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + re.sub(r"\s+", " ", m.group(1)) + "]", text)
-    with open(os.path.join(OUT, f"{NAME}.json"), "w") as f:
+    with open(os.path.join(OUT, f"{name}.json"), "w") as f:
         f.write(text + "\n")
     spread = np.max(np.abs(np.array(record["loss_f32_logits"]) - np.array(record["loss_f64"])))
-    print(f"wrote {path} ({os.path.getsize(path)} bytes) and {NAME}.json; {steps} steps; "
+    print(f"wrote {path} ({os.path.getsize(path)} bytes) and {name}.json; {steps} steps; "
           f"scores {min(record['loss_f64']):.2f}–{max(record['loss_f64']):.2f} nats; "
           f"float32 vs float64 within {spread:.2e}", file=sys.stderr)
 

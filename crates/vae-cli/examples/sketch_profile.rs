@@ -40,7 +40,7 @@ fn main() {
     let all: Vec<usize> = (0..data.len()).collect();
     let index = pollster::block_on(LatentIndex::build(&inference, &data, &all)).unwrap();
     let input = vae::sketch::preprocess(&pad, 280, 280).unwrap().unwrap();
-    let z = pollster::block_on(inference.encode(&input)).unwrap().mu;
+    let z = pollster::block_on(inference.encode(&input, None)).unwrap().mu;
 
     println!("median of {n} calls, ms:");
     println!(

@@ -10,9 +10,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use vae::inference::EvalReport;
 use vae::rng::Rng;
-use vae::{Dataset, Device, IMAGE_PIXELS, Inference, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights};
+use vae::{
+    CLASSES, Dataset, Device, IMAGE_PIXELS, Inference, ModelKind, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights,
+};
 
 const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/model/default.safetensors");
+const DEFAULT_CVAE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/model/conditional.safetensors");
 const DEFAULT_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/data/mnist.bin");
 
 #[derive(Parser)]
@@ -41,10 +44,20 @@ enum MapMethod {
     Tsne,
 }
 
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Kind {
+    /// The seed's VAE.
+    Vae,
+    /// The label-conditioned VAE: reads digits, redraws them as any digit, samples a chosen one.
+    Cvae,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Train a model and save it as safetensors; prints one line per epoch.
     Train {
+        #[arg(long, value_enum, default_value_t = Kind::Vae)]
+        kind: Kind,
         #[arg(long, default_value_t = 10)]
         epochs: usize,
         #[arg(long, default_value_t = 20)]
@@ -66,16 +79,24 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Test loss, its parts, the loss with z = μ and optionally the IWAE bound.
+    /// Test loss, its parts, the loss with z = μ and optionally the IWAE bound; for a conditional
+    /// model also its reading, redraws, slant and samples, judged by a 5-NN on the training pixels.
     Eval {
         #[arg(long, default_value = DEFAULT_MODEL)]
         model: PathBuf,
         /// Without it, the test split of the default data; an IDX set is evaluated whole.
         #[arg(long)]
         data: Option<PathBuf>,
-        /// Samples per image for the importance-weighted NLL bound.
+        /// Samples per image for the importance-weighted NLL bound (and, for a conditional model,
+        /// the IWAE reading).
         #[arg(long)]
         iw: Option<usize>,
+        /// A conditional model's prior samples per digit, judged.
+        #[arg(long, default_value_t = 100)]
+        samples: usize,
+        /// A seed model whose latent neighbours read the digits beside the conditional model.
+        #[arg(long)]
+        seed_model: Option<PathBuf>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         #[arg(long)]
@@ -89,6 +110,9 @@ enum Command {
         n: usize,
         #[arg(long, default_value_t = 1.0)]
         temperature: f64,
+        /// The digit to draw (a conditional model only; it needs one).
+        #[arg(long)]
+        digit: Option<u8>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         #[arg(long)]
@@ -110,10 +134,14 @@ enum Command {
         model: PathBuf,
         #[arg(long)]
         image: PathBuf,
+        /// A conditional model reconstructs as this digit (by default the digit it reads).
+        #[arg(long)]
+        digit: Option<u8>,
         #[arg(long)]
         out: PathBuf,
     },
-    /// Each image's loss (negative ELBO with z = μ), in nats.
+    /// Each image's loss (negative ELBO with z = μ), in nats; for a conditional model the bound
+    /// with the digit unknown, −log Σ_y ⅒ exp(−loss_y).
     Score {
         #[arg(long, default_value = DEFAULT_MODEL)]
         model: PathBuf,
@@ -145,7 +173,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Each image's μ.
+    /// Each image's μ (a conditional model's given the digit it reads, or --digit).
     Encode {
         #[arg(long, default_value = DEFAULT_MODEL)]
         model: PathBuf,
@@ -153,7 +181,36 @@ enum Command {
         #[arg(long)]
         images: PathBuf,
         #[arg(long)]
+        digit: Option<u8>,
+        #[arg(long)]
         json: bool,
+    },
+    /// A conditional model's reading of each image: the digit whose loss is lowest and the
+    /// softmax of the ten labels' negative losses (the confidence).
+    Read {
+        #[arg(long, default_value = DEFAULT_CVAE)]
+        model: PathBuf,
+        /// As for `score`.
+        #[arg(long)]
+        images: PathBuf,
+        /// Read by each label's IWAE bound with K samples instead of the ELBO at z = μ.
+        #[arg(long)]
+        iw: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each image redrawn as every digit 0–9 in the same hand (a conditional model): a PNG with one
+    /// row per image, [input | as 0 … as 9].
+    Restyle {
+        #[arg(long, default_value = DEFAULT_CVAE)]
+        model: PathBuf,
+        /// As for `score`, or a drawing (PNG) preprocessed as `reconstruct` does.
+        #[arg(long)]
+        images: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -218,8 +275,12 @@ fn print_json(value: serde_json::Value) {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Train { epochs, latent, hidden, beta, lr, batch, seed, data, out } => {
-            let config = VaeConfig { hidden, latent, beta };
+        Command::Train { kind, epochs, latent, hidden, beta, lr, batch, seed, data, out } => {
+            let kind = match kind {
+                Kind::Vae => ModelKind::Vae,
+                Kind::Cvae => ModelKind::Cvae,
+            };
+            let config = VaeConfig { hidden, latent, beta, kind };
             let options = TrainerOptions { learning_rate: lr, batch_size: batch, seed };
             let weights = VaeWeights::init(config, seed).map_err(|e| e.to_string())?;
             options.validate().map_err(|e| e.to_string())?;
@@ -228,7 +289,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let device = device(cli.backend)?;
             train(&weights, options, epochs, &data, &device, &out)
         }
-        Command::Eval { model, data, iw, seed, json } => {
+        Command::Eval { model, data, iw, samples, seed_model, seed, json } => {
             let device = device(cli.backend)?;
             let inference = load_model(&model, &device)?;
             let (data, split) = match data {
@@ -247,9 +308,26 @@ fn run(cli: Cli) -> Result<(), String> {
                 Some(k) => {
                     let mut total = 0.0;
                     for chunk in indices.chunks(50) {
-                        total += block_on(inference.iwae_nll(&data.images(chunk), k, &mut rng))?.iter().sum::<f64>();
+                        let labels = data.model_labels(inference.kind(), chunk);
+                        total += block_on(inference.iwae_nll(&data.images(chunk), labels.as_deref(), k, &mut rng))?
+                            .iter()
+                            .sum::<f64>();
                     }
                     Some(total / indices.len() as f64)
+                }
+            };
+            let conditional = match inference.kind() {
+                ModelKind::Vae => None,
+                ModelKind::Cvae => {
+                    let seed_model = seed_model.map(|path| load_model(&path, &device)).transpose()?;
+                    Some(block_on(vae::quality::measure_conditional(
+                        &inference,
+                        &data,
+                        samples,
+                        iw,
+                        seed_model.as_ref(),
+                        &mut rng,
+                    ))?)
                 }
             };
             if json {
@@ -257,22 +335,29 @@ fn run(cli: Cli) -> Result<(), String> {
                 if let Some(nll) = iw_nll {
                     v["iw_nll"] = nll.into();
                 }
+                if let Some(c) = &conditional {
+                    v["conditional"] = serde_json::to_value(c).map_err(|e| e.to_string())?;
+                }
                 print_json(v);
             } else {
                 let EvalReport { n, loss, recon, kl, loss_mu } = report;
+                let given = if conditional.is_some() { " (each with its digit given)" } else { "" };
                 println!(
-                    "{n} images: loss {loss:.2} nats (recon {recon:.2}, KL {kl:.2}); loss with z = μ {loss_mu:.2}"
+                    "{n} images{given}: loss {loss:.2} nats (recon {recon:.2}, KL {kl:.2}); loss with z = μ {loss_mu:.2}"
                 );
                 if let (Some(nll), Some(k)) = (iw_nll, iw) {
                     println!("IWAE bound on −log p(x), K = {k}: {nll:.2} nats");
                 }
+                if let Some(c) = conditional {
+                    print_conditional(&c, iw);
+                }
             }
             Ok(())
         }
-        Command::Sample { model, n, temperature, seed, out } => {
+        Command::Sample { model, n, temperature, digit, seed, out } => {
             let device = device(cli.backend)?;
             let inference = load_model(&model, &device)?;
-            let images = block_on(inference.sample(n, temperature, &mut Rng::new(seed)))?;
+            let images = block_on(inference.sample(n, temperature, digit, &mut Rng::new(seed)))?;
             image::write_grid(&out, &images, 8, 2)?;
             println!("wrote {n} samples to {}", out.display());
             Ok(())
@@ -285,14 +370,12 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("wrote {} ({} bytes, {})", out.display(), bytes.len(), if f16 { "f16" } else { "f32" });
             Ok(())
         }
-        Command::Reconstruct { model, image, out } => {
+        Command::Reconstruct { model, image, digit, out } => {
             let device = device(cli.backend)?;
             let inference = load_model(&model, &device)?;
-            let (ink, w, h) = image::read_ink(&image)?;
-            let input = vae::sketch::preprocess(&ink, w, h)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("{} is empty (no ink): nothing to reconstruct", image.display()))?;
-            let recon = block_on(inference.reconstruct(&input))?;
+            let input = drawing(&image)?;
+            let labels = digits_for(&inference, &input, digit)?;
+            let recon = block_on(inference.reconstruct(&input, labels.as_deref()))?;
             image::write_grid(&out, &[input, recon].concat(), 2, 4)?;
             println!("wrote the preprocessed input and its reconstruction to {}", out.display());
             Ok(())
@@ -302,8 +385,15 @@ fn run(cli: Cli) -> Result<(), String> {
             let inference = load_model(&model, &device)?;
             let images = load_images(&images)?;
             let mut losses = Vec::with_capacity(images.len() / IMAGE_PIXELS);
-            for chunk in images.chunks(vae::inference::EVAL_BATCH * IMAGE_PIXELS) {
-                losses.extend(block_on(inference.losses(chunk, None))?.iter().map(|p| p.loss));
+            for chunk in images.chunks(vae::inference::EVAL_BATCH / CLASSES * IMAGE_PIXELS) {
+                match inference.kind() {
+                    ModelKind::Vae => {
+                        losses.extend(block_on(inference.losses(chunk, None, None))?.iter().map(|p| p.loss))
+                    }
+                    ModelKind::Cvae => {
+                        losses.extend(block_on(inference.read(chunk))?.iter().map(|r| r.marginal_loss()))
+                    }
+                }
             }
             if json {
                 print_json(serde_json::json!({ "loss": losses }));
@@ -353,14 +443,15 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Encode { model, images, json } => {
+        Command::Encode { model, images, digit, json } => {
             let device = device(cli.backend)?;
             let inference = load_model(&model, &device)?;
             let images = load_images(&images)?;
             let latent = inference.latent();
             let mut mu = Vec::with_capacity(images.len() / IMAGE_PIXELS * latent);
-            for chunk in images.chunks(vae::inference::EVAL_BATCH * IMAGE_PIXELS) {
-                mu.extend(block_on(inference.encode(chunk))?.mu);
+            for chunk in images.chunks(vae::inference::EVAL_BATCH / CLASSES * IMAGE_PIXELS) {
+                let labels = digits_for(&inference, chunk, digit)?;
+                mu.extend(block_on(inference.encode(chunk, labels.as_deref()))?.mu);
             }
             let rows: Vec<&[f32]> = mu.chunks(latent).collect();
             if json {
@@ -372,7 +463,89 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Read { model, images, iw, seed, json } => {
+            let device = device(cli.backend)?;
+            let inference = load_model(&model, &device)?;
+            let images = load_images(&images)?;
+            let mut rng = Rng::new(seed);
+            let mut readings = Vec::with_capacity(images.len() / IMAGE_PIXELS);
+            for chunk in images.chunks(vae::inference::EVAL_BATCH / CLASSES * IMAGE_PIXELS) {
+                readings.extend(match iw {
+                    None => block_on(inference.read(chunk))?,
+                    Some(k) => block_on(inference.read_iwae(chunk, k, &mut rng))?,
+                });
+            }
+            if json {
+                print_json(serde_json::json!({ "readings": readings }));
+            } else {
+                for (i, r) in readings.iter().enumerate() {
+                    println!("{i}\t{}\t{:.1} %", r.digit, 100.0 * r.certainty());
+                }
+            }
+            Ok(())
+        }
+        Command::Restyle { model, images, out } => {
+            let device = device(cli.backend)?;
+            let inference = load_model(&model, &device)?;
+            let images = if images.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+                drawing(&images)?
+            } else {
+                load_images(&images)?
+            };
+            let grid = block_on(inference.restyle(&images, None))?;
+            let rows: Vec<f32> = images
+                .chunks_exact(IMAGE_PIXELS)
+                .zip(grid.chunks_exact(CLASSES * IMAGE_PIXELS))
+                .flat_map(|(input, redrawn)| input.iter().chain(redrawn).copied())
+                .collect();
+            image::write_grid(&out, &rows, CLASSES + 1, 2)?;
+            println!(
+                "wrote {} image(s), each redrawn as 0–9, to {} (one row each: the input, then as 0 … as 9)",
+                images.len() / IMAGE_PIXELS,
+                out.display()
+            );
+            Ok(())
+        }
     }
+}
+
+/// A drawing (PNG) preprocessed as the page preprocesses a sketch.
+fn drawing(path: &Path) -> Result<Vec<f32>, String> {
+    let (ink, w, h) = image::read_ink(path)?;
+    vae::sketch::preprocess(&ink, w, h)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{} is empty (no ink): nothing to read", path.display()))
+}
+
+/// The labels a pass over `images` takes: none for the seed's model (which refuses --digit); for a
+/// conditional model `digit` for every image, or else each image's reading.
+fn digits_for(inference: &Inference, images: &[f32], digit: Option<u8>) -> Result<Option<Vec<u8>>, String> {
+    let n = images.len() / IMAGE_PIXELS;
+    match (inference.kind(), digit) {
+        (ModelKind::Vae, None) => Ok(None),
+        (ModelKind::Vae, Some(_)) => {
+            Err("--digit needs a conditional model (kind cvae); this is the seed's VAE".into())
+        }
+        (ModelKind::Cvae, Some(d)) => Ok(Some(vec![d; n])),
+        (ModelKind::Cvae, None) => Ok(Some(block_on(inference.read(images))?.iter().map(|r| r.digit).collect())),
+    }
+}
+
+fn print_conditional(c: &vae::quality::ConditionalReport, iw: Option<usize>) {
+    println!(
+        "reading (lowest per-label loss at z = μ): {:.1} % correct; the judge (5-NN on the training pixels) alone: {:.1} %",
+        c.reading, c.judge_accuracy
+    );
+    if let (Some(r), Some(k)) = (c.reading_iwae, iw) {
+        println!("reading by each label's IWAE bound, K = {k}: {r:.1} % correct");
+    }
+    if let (Some(n), Some(both)) = (c.neighbour_reading, c.combined_reading) {
+        println!("the seed model's 5 latent neighbours: {n:.1} % correct; combined with the reading: {both:.1} %");
+    }
+    println!(
+        "redrawn as each other digit, read as asked: {:.1} %; slant kept (r): {:.2}; samples of a digit, read as asked: {:.1} %",
+        c.redrawn_as_asked, c.slant_kept, c.samples_as_asked
+    );
 }
 
 fn train(

@@ -194,7 +194,7 @@ fn bad_inputs_exit_non_zero_with_one_line() {
     refuses(&["map", "--method", "umap", "--out", "/tmp/x.png"], "invalid value 'umap'");
     refuses(&["map", "--method", "tsne", "--digits", "20", "--out", "/tmp/x.png"], "needs at least 180 points");
     // A model with a NaN.
-    let mut w = vae::VaeWeights::init(vae::VaeConfig { hidden: 4, latent: 2, beta: 1.0 }, 0).unwrap();
+    let mut w = vae::VaeWeights::init(vae::VaeConfig::vae(4, 2, 1.0), 0).unwrap();
     let nan_path = tmp("nan.safetensors");
     w.layers[1].bias[0] = 1.0;
     let mut bytes = w.to_safetensors().unwrap();

@@ -216,8 +216,8 @@ async fn self_test(device: &Device, weights: &VaeWeights, data: &Dataset) -> vae
     let mut outputs = Vec::new();
     for d in [cpu_device(), device.clone()] {
         let inf = Inference::new(weights, &d)?;
-        let mut out = inf.reconstruct(&images).await?;
-        out.extend(inf.decode(&z).await?);
+        let mut out = inf.reconstruct(&images, None).await?;
+        out.extend(inf.decode(&z, None).await?);
         outputs.push(out);
     }
     Ok(vae::check::max_relative_error(&outputs[1], &outputs[0]))
@@ -229,8 +229,8 @@ async fn warm_up(device: &Device, weights: &VaeWeights, data: &Dataset) -> vae::
     let inference = Inference::new(weights, device)?;
     let image = data.image(0);
     let analysed = inference.analyse(&image).await?;
-    inference.decode(&analysed.mu).await?;
-    inference.sample(64, 1.0, &mut Rng::new(0)).await?;
+    inference.decode(&analysed.mu, None).await?;
+    inference.sample(64, 1.0, None, &mut Rng::new(0)).await?;
     inference.variations(&image, 8, &mut Rng::new(0)).await?;
     // The kernels do not depend on the number of rows: a small index compiles what a full one uses.
     let mut index = LatentIndex::new(inference.latent(), device);

@@ -121,7 +121,7 @@ mod tests {
     fn the_same_numbers_as_burns_adam() {
         let device = backends()[0].clone().autodiff();
         let data = small_dataset();
-        let weights = VaeWeights::init(VaeConfig { hidden: 16, latent: 3, beta: 1.0 }, 3).unwrap();
+        let weights = VaeWeights::init(VaeConfig::vae(16, 3, 1.0), 3).unwrap();
         let (mut ours, mut burns) = (Adam::default(), AdamConfig::new().with_epsilon(1e-8).init());
         let (mut a, mut b) =
             (Vae::from_weights(&weights, &device).unwrap(), Vae::from_weights(&weights, &device).unwrap());
@@ -129,7 +129,7 @@ mod tests {
         for batch in train.chunks(64).take(6) {
             let x = || matrix(data.images(batch), batch.len(), IMAGE_PIXELS, &device);
             let grads = |m: &Vae| {
-                let loss = LossTerms::of(m, x(), None).total(1.0).mean();
+                let loss = LossTerms::of(m, x(), None, None).total(1.0).mean();
                 GradientsParams::from_grads(loss.backward(), m)
             };
             let (ga, gb) = (grads(&a), grads(&b));

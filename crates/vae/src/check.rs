@@ -79,7 +79,7 @@ pub async fn run(device: &Device, data: &Dataset) -> Result<Outcome> {
     let model = Vae::from_weights(&weights, &ad)?;
     let x = matrix(data.images(batch), n, IMAGE_PIXELS, &ad);
     let eps = matrix(Rng::new(5).normals(n * config.latent, 1.0), n, config.latent, &ad);
-    let t = LossTerms::of(&model, x, Some(eps));
+    let t = LossTerms::of(&model, x, None, Some(eps));
     let f = &t.forward;
     let mut forward = read(f.logits.clone().detach()).await?;
     forward.extend(read(f.mu.clone().detach()).await?);
@@ -105,10 +105,10 @@ pub async fn run(device: &Device, data: &Dataset) -> Result<Outcome> {
     let after = trainer.weights().await?;
     let adam = after.layers.iter().flat_map(|l| l.weight.iter().chain(&l.bias).copied()).collect();
     let inference = trainer.inference();
-    let samples = inference.sample(16, 1.0, &mut Rng::new(3)).await?;
+    let samples = inference.sample(16, 1.0, None, &mut Rng::new(3)).await?;
     let some: Vec<usize> = (0..200).map(|i| (i * 50) % data.len()).collect();
     let index = LatentIndex::build(&inference, data, &some).await?;
-    let z = inference.encode(&data.image(5)).await?.mu;
+    let z = inference.encode(&data.image(5), None).await?.mu;
     let distances = index.squared_distances(&z).await?;
     Ok(Outcome { forward, loss, gradients, adam, samples, distances })
 }

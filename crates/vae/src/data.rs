@@ -28,6 +28,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::config::ModelKind;
 use crate::{Error, IMAGE_PIXELS, IMAGE_SIDE, Result};
 
 const MAGIC: &[u8; 4] = b"LSMN";
@@ -104,6 +105,12 @@ impl Dataset {
             out.extend(self.pixels[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS].iter().map(|&p| p as f32 / 255.0));
         }
         out
+    }
+
+    /// The labels of the digits at `indices` when a model of `kind` reads labels (the conditional
+    /// model), None for the seed's model.
+    pub fn model_labels(&self, kind: ModelKind, indices: &[usize]) -> Option<Vec<u8>> {
+        (kind == ModelKind::Cvae).then(|| indices.iter().map(|&i| self.labels[i]).collect())
     }
 
     /// Parses the compact file described in the module documentation.

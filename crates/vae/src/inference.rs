@@ -5,8 +5,9 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::config::ModelKind;
 use crate::loss::{LossParts, LossTerms, LossTotals, recon_per_image};
-use crate::model::Vae;
+use crate::model::{Vae, label_rows};
 use crate::rng::Rng;
 use crate::tensor::{checked_rows, matrix, read};
 use crate::{Dataset, Error, IMAGE_PIXELS, Result, VaeConfig, VaeWeights};
@@ -62,6 +63,16 @@ impl Inference {
         self.config.latent
     }
 
+    pub fn kind(&self) -> ModelKind {
+        self.config.kind
+    }
+
+    /// The one-hot rows of `labels` for `n` images, checked against the model's kind: the
+    /// conditional model needs one digit per image, the seed's model none.
+    pub(crate) fn labels(&self, labels: Option<&[u8]>, n: usize) -> Result<Option<Tensor<2>>> {
+        label_rows(self.kind(), labels, n, &self.device)
+    }
+
     fn images(&self, images: &[f32]) -> Result<(Tensor<2>, usize)> {
         checked_rows(images, IMAGE_PIXELS, "28×28 images", &self.device)
     }
@@ -70,9 +81,10 @@ impl Inference {
         checked_rows(z, self.latent(), &format!("{}-D latents", self.latent()), &self.device)
     }
 
-    pub async fn encode(&self, images: &[f32]) -> Result<Encoded> {
+    /// μ and log σ² of each image (given its digit, for the conditional model).
+    pub async fn encode(&self, images: &[f32], labels: Option<&[u8]>) -> Result<Encoded> {
         let (x, n) = self.images(images)?;
-        let (mu, logvar) = self.model.encode(x);
+        let (mu, logvar) = self.model.encode(x, self.labels(labels, n)?);
         let both = read(Tensor::cat(vec![mu, logvar], 1)).await?;
         let l = self.latent();
         let (mut mu, mut logvar) = (Vec::with_capacity(n * l), Vec::with_capacity(n * l));
@@ -83,17 +95,19 @@ impl Inference {
         Ok(Encoded { mu, logvar })
     }
 
-    /// Decodes latents (`n × latent`) to `n × 784` grey levels.
-    pub async fn decode(&self, z: &[f32]) -> Result<Vec<f32>> {
-        let (z, _) = self.latents(z)?;
-        read(self.model.decode(z)).await
+    /// Decodes latents (`n × latent`) to `n × 784` grey levels (each as its digit, for the
+    /// conditional model).
+    pub async fn decode(&self, z: &[f32], labels: Option<&[u8]>) -> Result<Vec<f32>> {
+        let (z, n) = self.latents(z)?;
+        read(self.model.decode(z, self.labels(labels, n)?)).await
     }
 
-    /// Decodes z = μ of each image.
-    pub async fn reconstruct(&self, images: &[f32]) -> Result<Vec<f32>> {
-        let (x, _) = self.images(images)?;
-        let (mu, _) = self.model.encode(x);
-        read(self.model.decode(mu)).await
+    /// Decodes z = μ of each image (with its digit, for the conditional model).
+    pub async fn reconstruct(&self, images: &[f32], labels: Option<&[u8]>) -> Result<Vec<f32>> {
+        let (x, n) = self.images(images)?;
+        let y = self.labels(labels, n)?;
+        let (mu, _) = self.model.encode(x, y.clone());
+        read(self.model.decode(mu, y)).await
     }
 
     /// One image's μ, log σ², reconstruction and loss: one forward pass and one read-back (the
@@ -103,7 +117,7 @@ impl Inference {
         if n != 1 {
             return Err(Error::Input(format!("analysis takes one image, got {n}")));
         }
-        let t = LossTerms::of(&self.model, x, None);
+        let t = LossTerms::of(&self.model, x, self.labels(None, n)?, None);
         let row = Tensor::cat(
             vec![
                 sigmoid(t.forward.logits),
@@ -127,14 +141,16 @@ impl Inference {
         })
     }
 
-    /// `n` digits from z ~ N(0, temperature² I): the decodes of [`sample_latents`].
-    pub async fn sample(&self, n: usize, temperature: f64, rng: &mut Rng) -> Result<Vec<f32>> {
-        self.decode(&sample_latents(n, self.latent(), temperature, rng)?).await
+    /// `n` digits from z ~ N(0, temperature² I): the decodes of [`sample_latents`]; for the
+    /// conditional model, each drawn as `digit` (which the seed's model must not be given).
+    pub async fn sample(&self, n: usize, temperature: f64, digit: Option<u8>, rng: &mut Rng) -> Result<Vec<f32>> {
+        let labels = digit.map(|d| vec![d; n]);
+        self.decode(&sample_latents(n, self.latent(), temperature, rng)?, labels.as_deref()).await
     }
 
     /// Decodes `n` draws from q(z|x) of one image.
     pub async fn variations(&self, image: &[f32], n: usize, rng: &mut Rng) -> Result<Vec<f32>> {
-        let e = self.encode(image).await?;
+        let e = self.encode(image, None).await?;
         if e.mu.len() != self.latent() {
             return Err(Error::Input("variations take exactly one image".into()));
         }
@@ -144,34 +160,37 @@ impl Inference {
                 e.mu[j] + (0.5 * e.logvar[j]).exp() * rng.normal() as f32
             })
             .collect();
-        self.decode(&z).await
+        self.decode(&z, None).await
     }
 
     /// Decodes `steps` evenly spaced points from latent `a` to latent `b`, ends included.
     pub async fn interpolate(&self, a: &[f32], b: &[f32], steps: usize) -> Result<Vec<f32>> {
-        self.decode(&interpolate_latents(a, b, steps)?).await
+        self.decode(&interpolate_latents(a, b, steps)?, None).await
     }
 
     /// Per-image loss parts; z = μ when `eps` is None, else μ + σ·ε with ε given (`n × latent`).
     /// An error if a loss is not finite (see [`LossParts::of_image`]).
-    pub async fn losses(&self, images: &[f32], eps: Option<&[f32]>) -> Result<Vec<LossParts>> {
+    pub async fn losses(&self, images: &[f32], labels: Option<&[u8]>, eps: Option<&[f32]>) -> Result<Vec<LossParts>> {
         let (x, n) = self.images(images)?;
+        let y = self.labels(labels, n)?;
         let eps = eps.map(|e| self.latents(e)).transpose()?.map(|(e, _)| e);
-        let t = LossTerms::of(&self.model, x, eps);
+        let t = LossTerms::of(&self.model, x, y, eps);
         let pairs = read(Tensor::stack::<2>(vec![t.recon, t.kl], 1)).await?;
         debug_assert_eq!(pairs.len(), 2 * n);
         pairs.chunks_exact(2).enumerate().map(|(i, p)| LossParts::of_image(p[0], p[1], self.config.beta, i)).collect()
     }
 
-    /// Mean test figures over `indices` of `data` (sampled z from `rng`, and z = μ).
+    /// Mean test figures over `indices` of `data` (sampled z from `rng`, and z = μ); the
+    /// conditional model reads each digit with its label from `data`.
     pub async fn evaluate(&self, data: &Dataset, indices: &[usize], rng: &mut Rng) -> Result<EvalReport> {
         let (mut sampled, mut at_mu) = (LossTotals::default(), LossTotals::default());
         for chunk in indices.chunks(EVAL_BATCH) {
             let n = chunk.len();
             let x = matrix(data.images(chunk), n, IMAGE_PIXELS, &self.device);
+            let y = self.labels(data.model_labels(self.kind(), chunk).as_deref(), n)?;
             let eps = matrix(rng.normals(n * self.latent(), 1.0), n, self.latent(), &self.device);
-            let with_eps = LossTerms::of(&self.model, x.clone(), Some(eps)).sums();
-            let with_mu = LossTerms::of(&self.model, x, None).sums();
+            let with_eps = LossTerms::of(&self.model, x.clone(), y.clone(), Some(eps)).sums();
+            let with_mu = LossTerms::of(&self.model, x, y, None).sums();
             let sums = read(Tensor::cat(vec![with_eps, with_mu], 0)).await?;
             sampled.add(&sums[..2], n)?;
             at_mu.add(&sums[2..], n)?;
@@ -188,19 +207,21 @@ impl Inference {
 
     /// Importance-weighted bound on −log p(x) per image with `k` samples (Burda et al., 2016):
     /// −log (1/K Σ p(x|z_k) p(z_k) / q(z_k|x)), z_k ~ q(z|x). Tighter than the ELBO as K grows.
-    pub async fn iwae_nll(&self, images: &[f32], k: usize, rng: &mut Rng) -> Result<Vec<f64>> {
+    /// For the conditional model, −log p(x | y) with each image's digit given.
+    pub async fn iwae_nll(&self, images: &[f32], labels: Option<&[u8]>, k: usize, rng: &mut Rng) -> Result<Vec<f64>> {
         if k == 0 {
             return Err(Error::Input("the IWAE bound needs at least one sample".into()));
         }
         let (x, n) = self.images(images)?;
+        let y = self.labels(labels, n)?;
         let l = self.latent();
-        let (mu, logvar) = self.model.encode(x.clone());
+        let (mu, logvar) = self.model.encode(x.clone(), y.clone());
         let ln_2pi = (std::f64::consts::TAU).ln() as f32;
         let mut log_w = vec![Vec::with_capacity(k); n];
         for _ in 0..k {
             let eps = matrix(rng.normals(n * l, 1.0), n, l, &self.device);
             let z = Vae::reparameterize(mu.clone(), logvar.clone(), eps.clone());
-            let log_px = recon_per_image(self.model.decode_logits(z.clone()), x.clone()).neg();
+            let log_px = recon_per_image(self.model.decode_logits(z.clone(), y.clone()), x.clone()).neg();
             let log_pz = (z.powi_scalar(2) + ln_2pi).sum_dim(1).squeeze_dim::<1>(1) * -0.5;
             let log_qz = (eps.powi_scalar(2) + logvar.clone() + ln_2pi).sum_dim(1).squeeze_dim::<1>(1) * -0.5;
             for (i, w) in read(log_px + log_pz - log_qz).await?.into_iter().enumerate() {
@@ -368,12 +389,12 @@ mod tests {
 
     #[test]
     fn samples_are_the_decodes_of_their_latents() {
-        let weights = VaeWeights::init(VaeConfig { hidden: 8, latent: 3, beta: 1.0 }, 0).unwrap();
+        let weights = VaeWeights::init(VaeConfig::vae(8, 3, 1.0), 0).unwrap();
         for device in backends() {
             let inf = Inference::new(&weights, &device).unwrap();
             let z = sample_latents(5, 3, 0.7, &mut Rng::new(42)).unwrap();
-            let sampled = block_on(inf.sample(5, 0.7, &mut Rng::new(42))).unwrap();
-            assert_eq!(sampled, block_on(inf.decode(&z)).unwrap());
+            let sampled = block_on(inf.sample(5, 0.7, None, &mut Rng::new(42))).unwrap();
+            assert_eq!(sampled, block_on(inf.decode(&z, None)).unwrap());
         }
         assert!(sample_latents(0, 3, 1.0, &mut Rng::new(0)).is_err());
         assert!(sample_latents(2, 3, f64::NAN, &mut Rng::new(0)).is_err());
@@ -384,13 +405,13 @@ mod tests {
         let z = interpolate_latents(&[0.0, 2.0], &[1.0, 0.0], 3).unwrap();
         assert_eq!(z, vec![0.0, 2.0, 0.5, 1.0, 1.0, 0.0]);
         assert!(interpolate_latents(&[0.0], &[1.0, 2.0], 3).is_err());
-        let weights = VaeWeights::init(VaeConfig { hidden: 8, latent: 2, beta: 1.0 }, 0).unwrap();
+        let weights = VaeWeights::init(VaeConfig::vae(8, 2, 1.0), 0).unwrap();
         let inf = Inference::new(&weights, &backends()[0]).unwrap();
-        assert!(block_on(inf.decode(&[0.0, 1.0, 2.0])).is_err());
-        assert!(block_on(inf.encode(&[0.5; 100])).is_err());
-        assert!(block_on(inf.decode(&[f32::NAN, 0.0])).is_err());
+        assert!(block_on(inf.decode(&[0.0, 1.0, 2.0], None)).is_err());
+        assert!(block_on(inf.encode(&[0.5; 100], None)).is_err());
+        assert!(block_on(inf.decode(&[f32::NAN, 0.0], None)).is_err());
         assert!(block_on(inf.analyse(&[0.5; 2 * IMAGE_PIXELS])).is_err());
-        let samples = block_on(inf.sample(4, 1.0, &mut Rng::new(1))).unwrap();
+        let samples = block_on(inf.sample(4, 1.0, None, &mut Rng::new(1))).unwrap();
         assert_eq!(samples.len(), 4 * 784);
         assert!(samples.iter().all(|v| (0.0..=1.0).contains(v)));
     }
@@ -409,7 +430,7 @@ mod tests {
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
         assert!(header.metadata().is_none(), "the fixture must be as PyTorch saves a module: no metadata");
         let weights = VaeWeights::from_safetensors(&bytes).unwrap();
-        assert_eq!(weights.config, VaeConfig { hidden: 16, latent: 2, beta: 1.0 });
+        assert_eq!(weights.config, VaeConfig::vae(16, 2, 1.0));
         let torch: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(fixtures.join("pytorch-vae-h16-z2.json")).unwrap()).unwrap();
         let list =
@@ -420,8 +441,8 @@ mod tests {
         let mut worst = (0f64, 0f64);
         for device in backends() {
             let inf = Inference::new(&weights, &device).unwrap();
-            let scores = block_on(inf.losses(&images, None)).unwrap();
-            let encoded = block_on(inf.encode(&images)).unwrap();
+            let scores = block_on(inf.losses(&images, None, None)).unwrap();
+            let encoded = block_on(inf.encode(&images, None)).unwrap();
             for (i, expected) in loss.iter().enumerate() {
                 let page = block_on(inf.analyse(&images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS])).unwrap();
                 for got in [scores[i].loss, page.parts.loss] {
@@ -449,16 +470,16 @@ mod tests {
     #[test]
     fn one_pass_analysis_agrees_with_the_separate_calls() {
         let data = dataset();
-        let weights = VaeWeights::init(VaeConfig { hidden: 32, latent: 3, beta: 2.0 }, 4).unwrap();
+        let weights = VaeWeights::init(VaeConfig::vae(32, 3, 2.0), 4).unwrap();
         for device in backends() {
             let inf = Inference::new(&weights, &device).unwrap();
             let image = data.image(123);
             let a = block_on(inf.analyse(&image)).unwrap();
-            let e = block_on(inf.encode(&image)).unwrap();
+            let e = block_on(inf.encode(&image, None)).unwrap();
             assert_close(&a.mu, &e.mu, 1e-5);
             assert_close(&a.logvar, &e.logvar, 1e-5);
-            assert_close(&a.reconstruction, &block_on(inf.reconstruct(&image)).unwrap(), 1e-5);
-            let p = block_on(inf.losses(&image, None)).unwrap()[0];
+            assert_close(&a.reconstruction, &block_on(inf.reconstruct(&image, None)).unwrap(), 1e-5);
+            let p = block_on(inf.losses(&image, None, None)).unwrap()[0];
             assert_close(
                 &[a.parts.loss as f32, a.parts.recon as f32, a.parts.kl as f32],
                 &[p.loss as f32, p.recon as f32, p.kl as f32],

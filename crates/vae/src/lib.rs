@@ -18,6 +18,7 @@
 
 pub mod adam;
 pub mod check;
+pub mod conditional;
 pub mod config;
 pub mod data;
 pub mod error;
@@ -30,6 +31,7 @@ pub mod loss;
 pub mod model;
 pub mod neighbours;
 pub mod placement;
+pub mod quality;
 pub mod rng;
 pub mod session;
 pub mod sketch;
@@ -40,7 +42,7 @@ pub mod tsne;
 pub mod weights;
 
 pub use burn::tensor::Device;
-pub use config::VaeConfig;
+pub use config::{CLASSES, ModelKind, VaeConfig};
 pub use data::{DataFormat, Dataset, Split};
 pub use error::{Error, Result};
 pub use inference::Inference;

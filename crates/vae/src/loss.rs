@@ -18,9 +18,10 @@ pub struct LossTerms {
 
 impl LossTerms {
     /// Forward → reconstruction → KL: the one place the loss is computed (training, evaluation,
-    /// scoring, the cross-backend check). z = μ when `eps` is None, else μ + σ·ε.
-    pub fn of(model: &Vae, x: Tensor<2>, eps: Option<Tensor<2>>) -> Self {
-        let forward = model.forward(x.clone(), eps);
+    /// scoring, the cross-backend check). z = μ when `eps` is None, else μ + σ·ε; `y` the one-hot
+    /// labels for the conditional model (see [`crate::model::label_rows`]).
+    pub fn of(model: &Vae, x: Tensor<2>, y: Option<Tensor<2>>, eps: Option<Tensor<2>>) -> Self {
+        let forward = model.forward(x.clone(), y, eps);
         let recon = recon_per_image(forward.logits.clone(), x);
         let kl = kl_per_image(forward.mu.clone(), forward.logvar.clone());
         LossTerms { recon, kl, forward }
@@ -216,7 +217,7 @@ mod properties {
         let extremes = prop::collection::vec((0usize..5, any::<prop::sample::Index>(), finite), 0..3);
         (1usize..=8, 1usize..=3, beta, any::<u64>(), -4.0f32..=4.0, extremes).prop_map(
             |(hidden, latent, beta, seed, log_scale, extremes)| {
-                let mut w = VaeWeights::init(VaeConfig { hidden, latent, beta }, seed).unwrap();
+                let mut w = VaeWeights::init(VaeConfig::vae(hidden, latent, beta), seed).unwrap();
                 let scale = 10f32.powf(log_scale);
                 for l in &mut w.layers {
                     l.weight.iter_mut().chain(l.bias.iter_mut()).for_each(|v| *v *= scale);
@@ -284,15 +285,15 @@ mod properties {
     fn a_loss_beyond_f32_is_refused_not_scored() {
         let blank = vec![0.0; IMAGE_PIXELS];
         // Two logits at f32::MAX: each pixel's term fits in f32, their sum does not (∞).
-        let mut huge = VaeWeights::init(VaeConfig { hidden: 4, latent: 2, beta: 1.0 }, 1).unwrap();
+        let mut huge = VaeWeights::init(VaeConfig::vae(4, 2, 1.0), 1).unwrap();
         huge.layers[4].bias[..2].fill(f32::MAX);
         // log σ² = 1000: exp(log σ²) overflows, so KL is ∞.
-        let mut wide = VaeWeights::init(VaeConfig { hidden: 4, latent: 2, beta: 1.0 }, 1).unwrap();
+        let mut wide = VaeWeights::init(VaeConfig::vae(4, 2, 1.0), 1).unwrap();
         wide.layers[2].bias[0] = 1000.0;
         for (w, what) in [(huge, "reconstruction inf"), (wide, "KL inf")] {
             let inference = Inference::new(&w, &ndarray()).unwrap();
             for result in [
-                block_on(inference.losses(&blank, None)).map(|p| p[0]),
+                block_on(inference.losses(&blank, None, None)).map(|p| p[0]),
                 block_on(inference.analyse(&blank)).map(|a| a.parts),
             ] {
                 let e = result.unwrap_err().to_string();
@@ -313,7 +314,7 @@ mod properties {
         fn the_loss_is_finite_or_refused(weights in weights(), images in prop::collection::vec(image(), 1..3)) {
             let inference = Inference::new(&weights, &ndarray()).unwrap();
             let references: Vec<Reference> = images.iter().map(|x| reference(&weights, x)).collect();
-            match block_on(inference.losses(&images.concat(), None)) {
+            match block_on(inference.losses(&images.concat(), None, None)) {
                 Ok(parts) => {
                     prop_assert_eq!(parts.len(), images.len());
                     for (p, r) in parts.into_iter().zip(&references) {

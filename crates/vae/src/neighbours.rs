@@ -90,7 +90,7 @@ impl LatentIndex {
         }
         let from = self.unranked_losses.len();
         let part = &test[from..(from + n.max(1)).min(test.len())];
-        let losses = inference.losses(&data.images(part), None).await?;
+        let losses = inference.losses(&data.images(part), None, None).await?;
         self.unranked_losses.extend(losses.iter().map(|p| p.loss));
         if self.unranked_losses.len() < test.len() {
             return Ok(false);
@@ -107,7 +107,7 @@ impl LatentIndex {
         if indices.is_empty() {
             return Ok(());
         }
-        let mu = inference.encode(&data.images(indices)).await?.mu;
+        let mu = inference.encode(&data.images(indices), None).await?.mu;
         // Only the new rows go to the device: re-uploading everything so far made building the
         // index in steps quadratic.
         let chunk = matrix(mu.clone(), indices.len(), self.latent, &self.search_device);
@@ -228,12 +228,12 @@ mod tests {
     #[test]
     fn neighbours_of_a_data_digit_start_with_itself() {
         let data = crate::test_util::dataset();
-        let weights = VaeWeights::init(VaeConfig { hidden: 32, latent: 4, beta: 1.0 }, 0).unwrap();
+        let weights = VaeWeights::init(VaeConfig::vae(32, 4, 1.0), 0).unwrap();
         let indices: Vec<usize> = (0..300).map(|i| i * 31).collect();
         for device in backends() {
             let inf = Inference::new(&weights, &device).unwrap();
             let index = block_on(LatentIndex::build(&inf, &data, &indices)).unwrap();
-            let z = block_on(inf.encode(&data.image(indices[17]))).unwrap().mu;
+            let z = block_on(inf.encode(&data.image(indices[17]), None)).unwrap().mu;
             let near = block_on(index.nearest(&z, 8)).unwrap();
             assert_eq!(near.len(), 8);
             assert_eq!(near[0].index, indices[17]);

@@ -281,7 +281,7 @@ mod tests {
     fn every_job_is_timed_on_both_devices() {
         let devices = crate::test_util::backends();
         let (cpu, other) = (&devices[0], devices.last().unwrap());
-        let weights = VaeWeights::init(crate::VaeConfig { hidden: 32, latent: 4, beta: 1.0 }, 0).unwrap();
+        let weights = VaeWeights::init(crate::VaeConfig::vae(32, 4, 1.0), 0).unwrap();
         let data = crate::test_util::small_dataset();
         let timings = crate::test_util::block_on(measure(cpu, other, &weights, &data)).unwrap();
         assert_eq!(timings.iter().map(|t| t.job).collect::<Vec<_>>(), Job::ALL);

@@ -282,7 +282,7 @@ impl TrainingStep {
                 self.state = Some(self.run.trainer.state().await);
             }
             if let (Ok(Reached::Step(_) | Reached::EpochEnd { .. }), Some((n, seed))) = (&reached, self.reads.samples) {
-                let sample = self.run.trainer.inference().sample(n, 1.0, &mut Rng::new(seed)).await;
+                let sample = self.run.trainer.inference().sample(n, 1.0, None, &mut Rng::new(seed)).await;
                 self.samples = Some(sample);
             }
             self.reached = Some(reached);
@@ -568,7 +568,7 @@ impl Session {
         let neighbour_images = self.data.images(&indices);
         if updating && !neighbours.is_empty() {
             // Their μs under the current model, so that a walk to them is in its latent space.
-            let mu = self.current.inference.encode(&neighbour_images).await?.mu;
+            let mu = self.current.inference.encode(&neighbour_images, None).await?.mu;
             for (n, z) in neighbours.iter_mut().zip(mu.chunks(self.weights.config.latent)) {
                 n.mu = z.to_vec();
             }
@@ -596,19 +596,19 @@ impl Session {
 
     /// `n` digits from N(0, T² I), `n × 784` grey levels.
     pub async fn sample(&self, n: usize, temperature: f64, seed: u64) -> Result<Vec<f32>> {
-        self.current.inference.sample(n, temperature, &mut Rng::new(seed)).await
+        self.current.inference.sample(n, temperature, None, &mut Rng::new(seed)).await
     }
 
     /// `n` digits from the weights being trained (the page's model when no run is on).
     pub async fn training_sample(&self, n: usize, seed: u64) -> Result<Vec<f32>> {
         self.refuse_during_step("sample the weights being trained")?;
         let live = self.training.as_ref().map(|run| run.trainer.inference());
-        live.as_ref().unwrap_or(&self.current.inference).sample(n, 1.0, &mut Rng::new(seed)).await
+        live.as_ref().unwrap_or(&self.current.inference).sample(n, 1.0, None, &mut Rng::new(seed)).await
     }
 
     /// Decodes latents (`n × latent`).
     pub async fn decode(&self, z: &[f32]) -> Result<Vec<f32>> {
-        self.current.inference.decode(z).await
+        self.current.inference.decode(z, None).await
     }
 
     /// The `n` latents [`Session::sample`] decodes for the same arguments.
@@ -620,7 +620,7 @@ impl Session {
     /// model's while the current index grows, as for [`Session::analyse`].
     pub async fn decode_map_point(&self, x: f32, y: f32) -> Result<Vec<f32>> {
         let (shown, _) = self.shown();
-        shown.inference.decode(&self.map_point_latent(x, y)).await
+        shown.inference.decode(&self.map_point_latent(x, y), None).await
     }
 
     /// The latent under the point (x, y) of the PCA map on screen (in the plane of its axes).
@@ -630,12 +630,12 @@ impl Session {
 
     /// `steps` decodes from latent `a` to latent `b` along `walk`, ends included.
     pub async fn interpolate(&self, a: &[f32], b: &[f32], steps: usize, walk: Walk) -> Result<Vec<f32>> {
-        self.current.inference.decode(&walk_latents(a, b, steps, walk)?).await
+        self.current.inference.decode(&walk_latents(a, b, steps, walk)?, None).await
     }
 
     /// `steps` decodes of z + t·e_dim for t from −3 to 3 (see [`traverse_latents`]).
     pub async fn traverse(&self, z: &[f32], dim: usize, steps: usize) -> Result<Vec<f32>> {
-        self.current.inference.decode(&traverse_latents(z, dim, steps)?).await
+        self.current.inference.decode(&traverse_latents(z, dim, steps)?, None).await
     }
 
     /// The data-set digit `index` with its μ under the page's model (a point of the t-SNE map: it
@@ -645,7 +645,7 @@ impl Session {
             return Err(Error::Input(format!("digit {index} of a data set of {}", self.data.len())));
         }
         let image = self.data.image(index);
-        let mu = self.current.inference.encode(&image).await?.mu;
+        let mu = self.current.inference.encode(&image, None).await?.mu;
         Ok(EncodedDigit { digit: Digit { index, label: self.data.labels[index], image }, mu })
     }
 
@@ -669,7 +669,7 @@ impl Session {
         if self.is_training() {
             return Err(Error::Input("a training run is going on already: stop it first".into()));
         }
-        let config = VaeConfig { hidden: r.hidden, latent: r.latent, beta: r.beta };
+        let config = VaeConfig::vae(r.hidden, r.latent, r.beta);
         config.validate()?;
         let options = TrainerOptions { learning_rate: r.learning_rate, batch_size: r.batch_size, seed: r.seed };
         options.validate()?;
@@ -905,7 +905,7 @@ mod tests {
     use crate::test_util::{backends, block_on, small_dataset};
 
     fn small() -> VaeWeights {
-        VaeWeights::init(VaeConfig { hidden: 16, latent: 3, beta: 1.0 }, 1).unwrap()
+        VaeWeights::init(VaeConfig::vae(16, 3, 1.0), 1).unwrap()
     }
 
     /// The page's default model (784-400-20): a map of its latents separates the digits.
@@ -961,13 +961,13 @@ mod tests {
             let generation = s.model_info().generation;
 
             // A swap drops the half-built index: nothing encoded by the old model stays.
-            let other = VaeWeights::init(VaeConfig { hidden: 16, latent: 3, beta: 1.0 }, 99).unwrap();
+            let other = VaeWeights::init(VaeConfig::vae(16, 3, 1.0), 99).unwrap();
             s.load_model(other.clone()).unwrap();
             assert_eq!(s.model_info().generation, generation + 1);
             assert_eq!(s.index_progress(), IndexProgress { indexed: 0, total: data.len(), scored: false, done: false });
             build_index(&mut s);
             let fresh = Inference::new(&other, &s.devices().sketch).unwrap();
-            let expected = block_on(fresh.encode(&data.images(&[0, 300, 624]))).unwrap().mu;
+            let expected = block_on(fresh.encode(&data.images(&[0, 300, 624]), None)).unwrap().mu;
             let got: Vec<f32> =
                 [0, 300, 624].iter().flat_map(|&i| s.current.index.mu[i * 3..i * 3 + 3].to_vec()).collect();
             crate::test_util::assert_close(&got, &expected, 1e-5);
@@ -1042,7 +1042,7 @@ mod tests {
             assert!(during.percentile.is_some());
             // … while reconstruction, loss and the neighbours' μs are the new model's.
             assert_ne!(during.reconstruction, before.reconstruction);
-            let now = block_on(s.current.inference.encode(&s.data.images(&indices(&during)))).unwrap().mu;
+            let now = block_on(s.current.inference.encode(&s.data.images(&indices(&during)), None)).unwrap().mu;
             assert_eq!(during.neighbours.iter().flat_map(|n| n.mu.clone()).collect::<Vec<_>>(), now);
 
             // Once the new index is whole it answers, and the previous one is gone.
@@ -1129,7 +1129,7 @@ mod tests {
             let other = s.train_start(TrainRequest { hidden: 24, latent: 2, seed: 7, ..request(1) }).unwrap();
             assert!(other.from_scratch);
             assert_eq!((other.model.hidden, other.model.latent), (24, 2));
-            let expected = VaeWeights::init(VaeConfig { hidden: 24, latent: 2, beta: 1.0 }, 7).unwrap();
+            let expected = VaeWeights::init(VaeConfig::vae(24, 2, 1.0), 7).unwrap();
             assert_eq!(s.weights(), &expected);
             block_on(s.train_stop()).unwrap();
             for bad in [

@@ -7,7 +7,7 @@
 //!   the first step), and `order` (U64: this epoch's order of the training digits);
 //! - metadata, every value a decimal string (f64 written by Rust's shortest round-trip form, so
 //!   they read back exactly): `format` = `latent-sketchpad-run`, `version` = `1`, `hidden`,
-//!   `latent`, `beta`, `learning_rate`, `batch_size`, `seed`, `epochs` (the run's target), `epoch`,
+//!   `latent`, `beta`, `kind` (`vae` or `cvae`; absent means `vae`), `learning_rate`, `batch_size`, `seed`, `epochs` (the run's target), `epoch`,
 //!   `step`, `cursor`, `adam_time`, `rng` and `eval_rng` (4 comma-separated u64 each),
 //!   `totals_n`, `totals_recon`, `totals_kl` (the epoch's loss totals) and `checkpoint` (what the
 //!   page's model is: "the end of epoch 2", for messages).
@@ -18,6 +18,7 @@ use std::collections::HashMap;
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
+use crate::config::ModelKind;
 use crate::limits::LIMITS;
 use crate::loss::LossTotals;
 use crate::train::{AdamMoments, TrainerOptions, TrainerState};
@@ -79,6 +80,7 @@ impl RunSnapshot {
             ("hidden", config.hidden.to_string()),
             ("latent", config.latent.to_string()),
             ("beta", config.beta.to_string()),
+            ("kind", config.kind.name().to_string()),
             ("learning_rate", t.options.learning_rate.to_string()),
             ("batch_size", t.options.batch_size.to_string()),
             ("seed", t.options.seed.to_string()),
@@ -135,6 +137,8 @@ impl RunSnapshot {
             hidden: number(&meta, "hidden")?,
             latent: number(&meta, "latent")?,
             beta: number(&meta, "beta")?,
+            // Runs stored before the conditional model existed are the seed's model's.
+            kind: meta.get("kind").map(|k| ModelKind::parse(k)).transpose().map_err(bad)?.unwrap_or_default(),
         };
         config.validate().map_err(bad)?;
         let options = TrainerOptions {

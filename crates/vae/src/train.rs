@@ -12,7 +12,7 @@ use crate::adam::Adam;
 use crate::inference::{EvalReport, Inference};
 use crate::limits::LIMITS;
 use crate::loss::{LossParts, LossTerms, LossTotals};
-use crate::model::Vae;
+use crate::model::{Vae, label_rows};
 use crate::rng::Rng;
 use crate::tensor::{matrix, read};
 use crate::weights::LayerWeights;
@@ -260,8 +260,9 @@ impl Trainer {
         let n = batch.len();
         let latent = self.config.latent;
         let x = matrix(data.images(batch), n, IMAGE_PIXELS, &self.device);
+        let y = label_rows(self.config.kind, data.model_labels(self.config.kind, batch).as_deref(), n, &self.device)?;
         let eps = matrix(self.rng.normals(n * latent, 1.0), n, latent, &self.device);
-        let terms = LossTerms::of(&self.model, x, Some(eps));
+        let terms = LossTerms::of(&self.model, x, y, Some(eps));
         let loss = terms.total(self.config.beta).mean();
         let sums = terms.sums().detach();
 
@@ -367,10 +368,46 @@ mod tests {
         assert_eq!(a, b, "same seed, same CPU backend: same losses");
     }
 
+    /// The conditional model trains by the same loop, on both backends, with the same numbers on
+    /// each (its labels come from the data set), and its state resumes as the seed's does.
+    #[test]
+    fn the_conditional_model_trains_by_the_same_loop_on_both_backends() {
+        let data = crate::test_util::small_dataset();
+        let weights = VaeWeights::init(VaeConfig::cvae(32, 2, 1.0), 0).unwrap();
+        let options = TrainerOptions { batch_size: 64, ..Default::default() };
+        let mut runs = Vec::new();
+        for device in backends() {
+            let mut t = Trainer::new(&weights, data.indices(Split::Train), options, &device).unwrap();
+            let first = block_on(t.step(&data)).unwrap().parts.loss;
+            let mut losses = vec![first];
+            for _ in 0..29 {
+                losses.push(block_on(t.step(&data)).unwrap().parts.loss);
+            }
+            assert!(losses[25..].iter().sum::<f64>() / 5.0 < 0.6 * first, "loss fell only from {first}: {losses:?}");
+            // Paused and resumed: the next step is the same step.
+            let state = block_on(t.state()).unwrap();
+            assert_eq!(state.weights.config.kind, crate::ModelKind::Cvae);
+            let mut resumed = Trainer::resume(state, data.indices(Split::Train), &device).unwrap();
+            assert_eq!(block_on(resumed.step(&data)).unwrap(), block_on(t.step(&data)).unwrap());
+            runs.push(losses);
+        }
+        for other in &runs[1..] {
+            for (a, b) in runs[0].iter().zip(other) {
+                assert!((a - b).abs() <= 1e-4 * a.abs(), "backends disagree: {a} vs {b}");
+            }
+        }
+        // An unlabelled digit cannot train it.
+        let mut unlabelled = data.clone();
+        unlabelled.labels[data.indices(Split::Train)[3]] = 255;
+        let mut t = Trainer::new(&weights, data.indices(Split::Train), options, &backends()[0]).unwrap();
+        let e = block_on(t.train_epoch(&unlabelled, |_| {})).unwrap_err().to_string();
+        assert!(e.contains("label 255 is not a digit"), "{e}");
+    }
+
     #[test]
     fn an_epoch_visits_every_digit_once_and_a_partial_batch_ends_it() {
         let data = dataset();
-        let weights = VaeWeights::init(VaeConfig { hidden: 16, latent: 2, beta: 1.0 }, 0).unwrap();
+        let weights = VaeWeights::init(VaeConfig::vae(16, 2, 1.0), 0).unwrap();
         let options = TrainerOptions { batch_size: 100, ..Default::default() };
         let train: Vec<usize> = (0..250).collect();
         let mut t = Trainer::new(&weights, train, options, &backends()[0]).unwrap();

@@ -2,9 +2,10 @@
 //!
 //! Files are safetensors laid out like the seed's PyTorch module: `fc1`, `fc21`, `fc22`, `fc3`,
 //! `fc4`, each `.weight` of shape [out, in] and `.bias` of shape [out], f32 little-endian, with the
-//! configuration in the metadata (`hidden`, `latent`, `beta`). So `torch.nn.Module.load_state_dict(
+//! configuration in the metadata (`hidden`, `latent`, `beta`, `kind`). So `torch.nn.Module.load_state_dict(
 //! safetensors.torch.load_file(path))` reads our files and we read theirs (their metadata may be
-//! missing: the shapes then say the hidden width and latent size, and β defaults to 1). F16 and
+//! missing: the shapes then say the kind — fc1 takes 784 inputs in the seed's model, 784 + 10 in the
+//! conditional one —, the hidden width and latent size, and β defaults to 1). F16 and
 //! BF16 files are read too (PyTorch saves half-precision models that way), and
 //! [`VaeWeights::to_safetensors_f16`] writes one: the page fetches its default model as f16, half
 //! the bytes, and computes in f32.
@@ -14,6 +15,7 @@ use std::collections::HashMap;
 use half::{bf16, f16};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
+use crate::config::{CLASSES, ModelKind};
 use crate::{Error, IMAGE_PIXELS, Result, VaeConfig, rng::Rng};
 
 /// Refuse files larger than any model this project makes (the default is 2.6 MB) long before
@@ -112,6 +114,7 @@ impl VaeWeights {
             ("hidden".to_string(), self.config.hidden.to_string()),
             ("latent".to_string(), self.config.latent.to_string()),
             ("beta".to_string(), self.config.beta.to_string()),
+            ("kind".to_string(), self.config.kind.name().to_string()),
         ]);
         safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Weights(e.to_string()))
     }
@@ -164,13 +167,30 @@ impl VaeWeights {
             Ok((view.shape().to_vec(), values))
         };
 
-        // The shapes of fc1 and fc21 say the hidden width and latent size.
+        // The shapes of fc1 and fc21 say the kind, the hidden width and the latent size.
         let (fc1_shape, _) = read("fc1.weight", 2)?;
         let (fc21_shape, _) = read("fc21.weight", 2)?;
-        if fc1_shape[1] != IMAGE_PIXELS {
+        let Some(kind) = ModelKind::from_encoder_inputs(fc1_shape[1]) else {
+            let beyond = fc1_shape[1].checked_sub(IMAGE_PIXELS).filter(|&extra| extra > 0);
+            let why = match beyond {
+                Some(extra) => format!("; its {extra} inputs beyond the pixels would be {extra} labels, not {CLASSES}"),
+                None => String::new(),
+            };
             return Err(Error::Weights(format!(
-                "fc1.weight has shape {fc1_shape:?}, expected [hidden, {IMAGE_PIXELS}]"
+                "fc1.weight has shape {fc1_shape:?}, expected [hidden, {IMAGE_PIXELS}] (the VAE) or [hidden, {}] (the \
+                 conditional VAE: {IMAGE_PIXELS} pixels and {CLASSES} labels){why}",
+                IMAGE_PIXELS + CLASSES
             )));
+        };
+        if let Some(named) = metadata.get("kind") {
+            let named = ModelKind::parse(named.trim()).map_err(|e| Error::Weights(format!("metadata: {e}")))?;
+            if named != kind {
+                return Err(Error::Weights(format!(
+                    "metadata says kind = {} but fc1.weight's shape {fc1_shape:?} is the {}'s",
+                    named.name(),
+                    kind.name()
+                )));
+            }
         }
         let hidden = fc1_shape[0];
         let latent = fc21_shape[0];
@@ -192,15 +212,19 @@ impl VaeWeights {
             }
         }
         let beta = from_meta("beta")?.unwrap_or(1.0);
-        let config = VaeConfig { hidden, latent, beta };
+        let config = VaeConfig { hidden, latent, beta, kind };
         config.validate().map_err(|e| Error::Weights(e.to_string()))?;
 
         let mut layers = Vec::with_capacity(5);
         for (name, inputs, outputs) in config.layers() {
             let (w_shape, weight) = read(&format!("{name}.weight"), 2)?;
             if w_shape != [outputs, inputs] {
+                let conditioned = match (kind, name) {
+                    (ModelKind::Cvae, "fc3") => format!(" (latent {latent} and {CLASSES} labels in)"),
+                    _ => String::new(),
+                };
                 return Err(Error::Weights(format!(
-                    "{name}.weight has shape {w_shape:?}, expected [{outputs}, {inputs}]"
+                    "{name}.weight has shape {w_shape:?}, expected [{outputs}, {inputs}]{conditioned}"
                 )));
             }
             let (b_shape, bias) = read(&format!("{name}.bias"), 1)?;
@@ -253,7 +277,7 @@ mod tests {
     use super::*;
 
     fn small() -> VaeWeights {
-        VaeWeights::init(VaeConfig { hidden: 8, latent: 2, beta: 0.5 }, 3).unwrap()
+        VaeWeights::init(VaeConfig::vae(8, 2, 0.5), 3).unwrap()
     }
 
     fn expect_err(bytes: &[u8], needle: &str) {
@@ -393,6 +417,53 @@ mod tests {
     }
 
     #[test]
+    fn the_conditional_kind_round_trips_with_and_without_metadata() {
+        let w = VaeWeights::init(VaeConfig::cvae(8, 2, 0.5), 4).unwrap();
+        assert_eq!(w.layers[0].weight.len(), 8 * (784 + 10));
+        assert_eq!(w.layers[3].weight.len(), 8 * (2 + 10));
+        assert_eq!(VaeWeights::from_safetensors(&w.to_safetensors().unwrap()).unwrap(), w);
+        let f16 = VaeWeights::from_safetensors(&w.to_safetensors_f16().unwrap()).unwrap();
+        assert_eq!(f16.config, w.config);
+        // As PyTorch saves it: no metadata; fc1's width says the kind.
+        let back = VaeWeights::from_safetensors(&tamper(&w, "none", None)).unwrap();
+        assert_eq!(back.config, VaeConfig::cvae(8, 2, 1.0));
+        assert_eq!(back.layers, w.layers);
+        // The seed's model says it is one too, and metadata that contradicts the shapes is refused.
+        let seed = small();
+        let meta = safetensors::SafeTensors::read_metadata(&seed.to_safetensors().unwrap()).unwrap().1;
+        assert_eq!(meta.metadata().as_ref().unwrap()["kind"], "vae");
+        let mut lie = w.to_safetensors().unwrap();
+        let at = lie.windows(6).position(|b| b == b"\"cvae\"").unwrap();
+        lie.splice(at..at + 6, *b"\"vae\" ");
+        expect_err(&lie, "metadata says kind = vae but fc1.weight's shape [8, 794] is the cvae's");
+    }
+
+    #[test]
+    fn a_bad_conditional_file_is_refused_saying_which_shape_is_wrong() {
+        let w = VaeWeights::init(VaeConfig::cvae(8, 2, 1.0), 4).unwrap();
+        // fc1 neither 784 nor 794 wide.
+        expect_err(
+            &tamper(&w, "fc1.weight", Some((vec![8, 800], vec![0.0; 6400]))),
+            "fc1.weight has shape [8, 800], expected [hidden, 784] (the VAE) or [hidden, 794]",
+        );
+        // Five labels instead of ten.
+        expect_err(
+            &tamper(&w, "fc1.weight", Some((vec![8, 789], vec![0.0; 8 * 789]))),
+            "its 5 inputs beyond the pixels would be 5 labels, not 10",
+        );
+        // fc3 without the labels (a conditional encoder with an unconditional decoder).
+        expect_err(
+            &tamper(&w, "fc3.weight", Some((vec![8, 2], vec![0.0; 16]))),
+            "fc3.weight has shape [8, 2], expected [8, 12] (latent 2 and 10 labels in)",
+        );
+        // A seed model's fc3 fed labels it never reads.
+        expect_err(
+            &tamper(&small(), "fc3.weight", Some((vec![8, 12], vec![0.0; 96]))),
+            "fc3.weight has shape [8, 12], expected [8, 2]",
+        );
+    }
+
+    #[test]
     fn reads_a_file_without_metadata_as_pytorch_writes_it() {
         let w = small();
         let bytes = tamper(&w, "none", None);
@@ -414,9 +485,9 @@ mod properties {
 
     /// Every value's bits, and β's: "identical" means bit for bit (−0 is not 0, and every NaN
     /// payload would count, though none is allowed in).
-    fn bits(w: &VaeWeights) -> (usize, usize, u64, Vec<u32>) {
+    fn bits(w: &VaeWeights) -> (ModelKind, usize, usize, u64, Vec<u32>) {
         let values = w.layers.iter().flat_map(|l| l.weight.iter().chain(&l.bias)).map(|v| v.to_bits()).collect();
-        (w.config.hidden, w.config.latent, w.config.beta.to_bits(), values)
+        (w.config.kind, w.config.hidden, w.config.latent, w.config.beta.to_bits(), values)
     }
 
     /// Any finite f32 drawn by bits (so subnormals, ±0 and ±3.4e38 come up), or a trained-like
@@ -438,19 +509,22 @@ mod properties {
         }
     }
 
-    /// Any configuration within the limits (small, for speed; β anywhere in 0..=100, its edges,
+    /// Any configuration within the limits, of either kind (small, for speed; β anywhere in 0..=100, its edges,
     /// −0 and the smallest subnormal included) and any finite values.
     fn weights() -> impl Strategy<Value = VaeWeights> {
         let beta = prop_oneof![0.0f64..=100.0, Just(0.0), Just(-0.0), Just(100.0), Just(5e-324), Just(0.1)];
-        (1usize..=12, 1usize..=4, beta, any::<u64>(), 0u8..3).prop_map(|(hidden, latent, beta, seed, kind)| {
-            let config = VaeConfig { hidden, latent, beta };
-            let mut rng = Rng::new(seed);
-            let layers = config.layers().map(|(_, inputs, outputs)| LayerWeights {
-                weight: (0..inputs * outputs).map(|_| value(&mut rng, kind)).collect(),
-                bias: (0..outputs).map(|_| value(&mut rng, kind)).collect(),
-            });
-            VaeWeights { config, layers }
-        })
+        let model = prop_oneof![Just(ModelKind::Vae), Just(ModelKind::Cvae)];
+        (1usize..=12, 1usize..=4, beta, any::<u64>(), 0u8..3, model).prop_map(
+            |(hidden, latent, beta, seed, kind, model)| {
+                let config = VaeConfig { hidden, latent, beta, kind: model };
+                let mut rng = Rng::new(seed);
+                let layers = config.layers().map(|(_, inputs, outputs)| LayerWeights {
+                    weight: (0..inputs * outputs).map(|_| value(&mut rng, kind)).collect(),
+                    bias: (0..outputs).map(|_| value(&mut rng, kind)).collect(),
+                });
+                VaeWeights { config, layers }
+            },
+        )
     }
 
     proptest! {
