@@ -298,3 +298,120 @@ fn backend_wgpu_runs_or_says_how_to_get_it() {
         refuses(&["--backend", "wgpu", "eval"], "built without the wgpu backend");
     }
 }
+
+const CONDITIONAL: &str = "www/model/conditional.safetensors";
+
+/// The committed conditional model (`scripts/train-default.sh`) through every subcommand that
+/// takes a model: it is evaluated with its figures, reads digits, draws a chosen digit that it reads
+/// back as that digit, redraws digits as 0–9, and scores and encodes as the seed's model does.
+#[test]
+fn the_conditional_model_reads_redraws_and_draws_a_chosen_digit() {
+    let model = repo(CONDITIONAL);
+    let model = model.to_str().unwrap();
+    // eval: the loss with each digit's label given, and the measured figures.
+    let v: serde_json::Value =
+        serde_json::from_str(stdout(&vae(&["eval", "--model", model, "--samples", "20", "--json"])).trim()).unwrap();
+    let c = &v["conditional"];
+    for key in ["reading", "redrawn_as_asked", "slant_kept", "samples_as_asked", "judge_accuracy"] {
+        assert!(c[key].is_number(), "{key} missing in {v}");
+    }
+    assert!(v["loss_mu"].as_f64().unwrap() < 150.0, "{v}");
+    assert!(c["reading"].as_f64().unwrap() > 90.0, "{v}");
+
+    // read: test digits read as their labels, as JSON and as text.
+    let set = write_idx(40, false);
+    let images = format!("{}-images-idx3-ubyte", set.display());
+    let data = vae::Dataset::load(&set).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&vae(&["read", "--model", model, "--images", &images, "--json"]))).unwrap();
+    let readings = v["readings"].as_array().unwrap();
+    assert_eq!(readings.len(), 40);
+    let right = readings.iter().zip(&data.labels).filter(|(r, l)| r["digit"].as_u64() == Some(**l as u64)).count();
+    assert!(right >= 34, "{right} of 40 read right");
+    for r in readings {
+        let sum: f64 = r["confidence"].as_array().unwrap().iter().map(|c| c.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-6);
+    }
+    let text = stdout(&vae(&["read", "--model", model, "--images", &images, "--iw", "4"]));
+    assert_eq!(text.lines().count(), 40);
+    assert!(text.lines().all(|l| l.ends_with(" %") && l.split('\t').count() == 3), "{text}");
+
+    // sample --digit: a grid of 7s (the core's tests judge such samples); the seed's model refuses --digit.
+    let sevens = tmp("sevens.png");
+    stdout(&vae(&["sample", "--model", model, "--digit", "7", "--n", "16", "--out", sevens.to_str().unwrap()]));
+    assert!(sevens.is_file());
+    refuses(&["sample", "--digit", "7", "--out", "/tmp/x.png"], "--digit needs a conditional model");
+    refuses(&["sample", "--model", model, "--digit", "12", "--out", "/tmp/x.png"], "label 12 is not a digit");
+    refuses(
+        &["read", "--model", repo("www/model/default.safetensors").to_str().unwrap(), "--images", &images],
+        "needs the conditional model",
+    );
+
+    // restyle: one row per image, the input then 0–9.
+    let grid = tmp("restyle.png");
+    let text = stdout(&vae(&["restyle", "--model", model, "--images", &images, "--out", grid.to_str().unwrap()]));
+    assert!(text.contains("wrote 40 image(s)"), "{text}");
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&grid).unwrap()));
+    let info = decoder.read_info().unwrap().info().clone();
+    assert_eq!((info.width, info.height), (11 * 58 + 2, 40 * 58 + 2));
+
+    // score: the bound with the digit unknown, never below the best label's loss − ln 10; encode: μ.
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&vae(&["score", "--model", model, "--images", &images, "--json"]))).unwrap();
+    for (score, r) in v["loss"].as_array().unwrap().iter().zip(readings) {
+        let best = r["losses"].as_array().unwrap().iter().map(|l| l.as_f64().unwrap()).fold(f64::INFINITY, f64::min);
+        let s = score.as_f64().unwrap();
+        assert!(s <= best + 1e-3 && s >= best - 10f64.ln() - 1e-3, "score {s}, best label {best}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&stdout(&vae(&[
+        "encode", "--model", model, "--images", &images, "--digit", "3", "--json",
+    ])))
+    .unwrap();
+    assert_eq!(v["mu"].as_array().unwrap().len(), 40);
+}
+
+/// `vae train --kind cvae` writes a conditional model, which the PyTorch conditional fixture's
+/// reader path also takes (`tests/fixtures/pytorch-cvae-h16-z2.*`): read as PyTorch reads it.
+#[test]
+fn training_a_conditional_model_and_reading_pytorchs() {
+    let out = tmp("cvae.safetensors");
+    let text = stdout(&vae(&[
+        "train",
+        "--kind",
+        "cvae",
+        "--epochs",
+        "1",
+        "--latent",
+        "2",
+        "--hidden",
+        "64",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(text.contains("epoch   1  train loss"), "{text}");
+    let w = vae::VaeWeights::load(&out).unwrap();
+    assert_eq!(w.config, vae::VaeConfig::cvae(64, 2, 1.0));
+
+    let torch: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("tests/fixtures/pytorch-cvae-h16-z2.json")).unwrap())
+            .unwrap();
+    let digits: Vec<usize> = torch["digits"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+    let images = vae::Dataset::load(&repo("www/data/mnist.bin")).unwrap().images(&digits);
+    let file = idx_images("torch-cvae-digits", &images, true);
+    let model = repo("tests/fixtures/pytorch-cvae-h16-z2.safetensors");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&vae(&[
+        "read",
+        "--model",
+        model.to_str().unwrap(),
+        "--images",
+        file.to_str().unwrap(),
+        "--json",
+    ])))
+    .unwrap();
+    for (r, want) in v["readings"].as_array().unwrap().iter().zip(torch["losses_by_label_f64"].as_array().unwrap()) {
+        for (g, w) in r["losses"].as_array().unwrap().iter().zip(want.as_array().unwrap()) {
+            let (g, w) = (g.as_f64().unwrap(), w.as_f64().unwrap());
+            assert!((g - w).abs() <= 2e-6 * w.abs(), "vae read {g}, PyTorch {w}");
+        }
+    }
+}

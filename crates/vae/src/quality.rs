@@ -82,8 +82,8 @@ impl KnnJudge {
         Self::new(&data.images(&train), IMAGE_PIXELS, labels, JUDGE_NEIGHBOURS, device)
     }
 
-    /// Each query's vote counts over the ten digits among its k nearest rows.
-    pub async fn votes(&self, queries: &[f32]) -> Result<Vec<[usize; CLASSES]>> {
+    /// The labels of each query's k nearest rows, nearest first.
+    pub async fn neighbours(&self, queries: &[f32]) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::with_capacity(queries.len() / self.width);
         for chunk in queries.chunks(EVAL_BATCH * self.width) {
             let (q, n) = checked_rows(chunk, self.width, "queries", &self.device)?;
@@ -93,24 +93,26 @@ impl KnnJudge {
             for row in d.chunks_exact(m).take(n) {
                 let mut nearest: Vec<usize> = (0..m).collect();
                 nearest.select_nth_unstable_by(self.k - 1, |&a, &b| row[a].total_cmp(&row[b]));
-                let mut votes = [0; CLASSES];
-                for &i in &nearest[..self.k] {
-                    votes[self.labels[i] as usize % CLASSES] += 1;
-                }
-                out.push(votes);
+                nearest.truncate(self.k);
+                nearest.sort_by(|&a, &b| row[a].total_cmp(&row[b]));
+                out.push(nearest.iter().map(|&i| self.labels[i]).collect());
             }
         }
         Ok(out)
     }
 
-    /// Each query's digit: the most votes among its k nearest (a tie goes to the lower digit).
+    /// Each query's digit: the most votes among its k nearest (a tie goes to the tied digit whose
+    /// first neighbour is nearer, as scripts/bench/pytorch_cvae.py judges).
     pub async fn judge(&self, queries: &[f32]) -> Result<Vec<u8>> {
-        Ok(self.votes(queries).await?.iter().map(most_votes).collect())
+        Ok(self.neighbours(queries).await?.iter().map(|n| most_votes(n)).collect())
     }
 }
 
-fn most_votes(votes: &[usize; CLASSES]) -> u8 {
-    (0..CLASSES).max_by_key(|&d| (votes[d], std::cmp::Reverse(d))).unwrap_or(0) as u8
+/// The label most frequent among `nearest` (nearest first); a tie goes to the one seen first.
+fn most_votes(nearest: &[u8]) -> u8 {
+    let count = |d: u8| nearest.iter().filter(|&&l| l == d).count();
+    let most = nearest.iter().map(|&d| count(d)).max().unwrap_or(0);
+    nearest.iter().copied().find(|&d| count(d) == most).unwrap_or(0)
 }
 
 /// The conditional model's figures on a data set's evaluation digits, in percent where a share.
@@ -130,7 +132,8 @@ pub struct ConditionalReport {
     /// Samples z ~ N(0, I) of each digit: the judge reads the digit asked for.
     pub samples_as_asked: f64,
     /// The seed's model's reading: the 5 nearest training digits' vote in its latent space (when a
-    /// seed model was given), and that vote combined with the conditional model's confidence.
+    /// seed model was given), and the two combined: the conditional model's reading among the
+    /// digits of those 5 neighbours only.
     pub neighbour_reading: Option<f64>,
     pub combined_reading: Option<f64>,
 }
@@ -155,14 +158,14 @@ pub async fn measure_conditional(
     let share = |hits: usize, of: usize| 100.0 * hits as f64 / of.max(1) as f64;
     let (mut judged, mut read, mut read_iw, mut asked, mut asked_of) = (0, 0, 0, 0, 0);
     let (mut slants, mut redraw_slants) = (Vec::new(), Vec::new());
-    let mut confidences = Vec::with_capacity(test.len());
+    let mut losses = Vec::with_capacity(test.len());
     let chunk_digits = EVAL_BATCH / CLASSES;
     for (chunk, truth) in test.chunks(chunk_digits).zip(labels.chunks(chunk_digits)) {
         let images = data.images(chunk);
         judged += judge.judge(&images).await?.iter().zip(truth).filter(|(j, t)| j == t).count();
         let readings = model.read(&images).await?;
         read += readings.iter().zip(truth).filter(|(r, t)| r.digit == **t).count();
-        confidences.extend(readings.iter().map(|r| r.confidence));
+        losses.extend(readings.iter().map(|r| r.losses));
         if let Some(k) = iwae {
             let readings = model.read_iwae(&images, k, rng).await?;
             read_iw += readings.iter().zip(truth).filter(|(r, t)| r.digit == **t).count();
@@ -200,15 +203,15 @@ pub async fn measure_conditional(
             let train_labels = train.iter().map(|&i| data.labels[i]).collect();
             let latent_judge =
                 KnnJudge::new(&mu(train).await?, seed.latent(), train_labels, JUDGE_NEIGHBOURS, &seed.device)?;
-            let votes = latent_judge.votes(&mu(test.clone()).await?).await?;
-            let by_votes = votes.iter().zip(&labels).filter(|(v, t)| most_votes(v) == **t).count();
-            let combined = votes
+            let neighbours = latent_judge.neighbours(&mu(test.clone()).await?).await?;
+            let by_votes = neighbours.iter().zip(&labels).filter(|(n, t)| most_votes(n) == **t).count();
+            let combined = neighbours
                 .iter()
-                .zip(&confidences)
+                .zip(&losses)
                 .zip(&labels)
-                .filter(|((v, c), t)| {
-                    let score = |d: usize| v[d] as f64 / JUDGE_NEIGHBOURS as f64 + c[d];
-                    (0..CLASSES).max_by(|&a, &b| score(a).total_cmp(&score(b))) == Some(**t as usize)
+                .filter(|((n, l), t)| {
+                    let among = n.iter().map(|&d| d as usize);
+                    among.min_by(|&a, &b| l[a].total_cmp(&l[b])) == Some(**t as usize)
                 })
                 .count();
             (Some(share(by_votes, test.len())), Some(share(combined, test.len())))
@@ -231,6 +234,36 @@ pub async fn measure_conditional(
 mod tests {
     use super::*;
     use crate::test_util::{backends, block_on, dataset};
+
+    /// The committed conditional model (`scripts/train-default.sh`) against its targets on the test
+    /// split, on both backends: redrawn digits read as the digit asked for ≥ 90 % by the judge, the
+    /// slant kept at r ≥ 0.6, samples of a chosen digit read as asked ≥ 90 %, and a reading correct
+    /// ≥ 93 % (the model's own, or combined with the seed's model's neighbours: the better one).
+    #[test]
+    fn the_default_conditional_model_meets_its_targets() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/model");
+        let cvae = crate::VaeWeights::load(&root.join("conditional.safetensors")).unwrap();
+        let seed = crate::VaeWeights::load(&root.join("default.safetensors")).unwrap();
+        let data = dataset();
+        for device in backends() {
+            let model = Inference::new(&cvae, &device).unwrap();
+            let seed = Inference::new(&seed, &device).unwrap();
+            let r = block_on(measure_conditional(&model, &data, 100, None, Some(&seed), &mut Rng::new(0))).unwrap();
+            eprintln!("{r:?}");
+            assert!(r.redrawn_as_asked >= 90.0, "{r:?}");
+            assert!(r.slant_kept >= 0.6, "{r:?}");
+            assert!(r.samples_as_asked >= 90.0, "{r:?}");
+            assert!(r.reading.max(r.combined_reading.unwrap()) >= 93.0, "{r:?}");
+            assert!(r.judge_accuracy > 90.0, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn a_tie_goes_to_the_digit_seen_first() {
+        assert_eq!(most_votes(&[3, 5, 5, 3, 1]), 3);
+        assert_eq!(most_votes(&[1, 5, 5, 3, 2]), 5);
+        assert_eq!(most_votes(&[7]), 7);
+    }
 
     #[test]
     fn slant_is_the_shear_of_the_ink() {
