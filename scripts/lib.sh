@@ -89,6 +89,13 @@ cargo_wasm() {
   fi
 }
 
+# How the committed conditional model is trained (scripts/train-default.sh) and what its PyTorch
+# reference repeats (scripts/bench-conditional.sh): the configuration search that chose it is in
+# docs/conditional.md.
+CONDITIONAL_LATENT=8
+CONDITIONAL_BETA=5
+CONDITIONAL_EPOCHS=30
+
 # A Python virtual environment in .tools/ with torch for the CPU, from PyPI (the native benchmark's
 # peer, scripts/bench/pytorch_vae.py). PyPI's Linux torch wheel is the CUDA build: it imports only
 # with its nvidia-* libraries present (≈ 5.4 GB installed in all), and runs on the CPU without a GPU.

@@ -209,6 +209,9 @@ enum Command {
         /// As for `score`, or a drawing (PNG) preprocessed as `reconstruct` does.
         #[arg(long)]
         images: PathBuf,
+        /// Only these images of the file (0-based indices, comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        pick: Vec<usize>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -484,14 +487,21 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Restyle { model, images, out } => {
+        Command::Restyle { model, images, pick, out } => {
             let device = device(cli.backend)?;
             let inference = load_model(&model, &device)?;
-            let images = if images.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+            let mut images = if images.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
                 drawing(&images)?
             } else {
                 load_images(&images)?
             };
+            if !pick.is_empty() {
+                let n = images.len() / IMAGE_PIXELS;
+                if let Some(bad) = pick.iter().find(|&&i| i >= n) {
+                    return Err(format!("--pick {bad}: the file holds {n} image(s)"));
+                }
+                images = pick.iter().flat_map(|&i| images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS].to_vec()).collect();
+            }
             let grid = block_on(inference.restyle(&images, None))?;
             let rows: Vec<f32> = images
                 .chunks_exact(IMAGE_PIXELS)
