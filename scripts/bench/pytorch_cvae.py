@@ -75,6 +75,16 @@ def one_hot(labels):
     return torch.nn.functional.one_hot(torch.as_tensor(labels, dtype=torch.long), LABELS).float()
 
 
+def read_state(path):
+    """The tensors of a safetensors file, or a clear error."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    try:
+        return load_file(path)
+    except (OSError, SafetensorError) as e:
+        sys.exit(f"{path}: cannot be read as safetensors ({e})")
+
+
 def shape_of(state, path):
     """(hidden, latent) of a saved cVAE, or a clear error."""
     try:
@@ -222,8 +232,7 @@ def iwae_bounds(model, x, k, generator, chunk=100):
 
 def seed_neighbour_labels(path, images, labels, train_idx, test_idx):
     """Labels of the 5 training digits nearest to each test digit in the seed model's μ space."""
-    from safetensors.torch import load_file
-    state = load_file(path)
+    state = read_state(path)
     seed = VAE(state["fc1.weight"].shape[0], state["fc21.weight"].shape[0])
     seed.load_state_dict(state)
     mu_train = seed.encode(images[train_idx])[0]
@@ -304,9 +313,8 @@ def evaluate(model, images, labels, train_idx, test_idx, args):
 
 
 def cmd_eval(args):
-    from safetensors.torch import load_file
     images, labels, train_idx, test_idx = load_mnist_bin(args.data)
-    state = load_file(args.model)
+    state = read_state(args.model)
     model = CVAE(*shape_of(state, args.model))
     model.load_state_dict(state)
     model.eval()
