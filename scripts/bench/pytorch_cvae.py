@@ -1,9 +1,11 @@
 """A label-conditioned VAE (cVAE) in PyTorch, on our data file and split: the reference for the `cvae`
 model kind, and the tool of its configuration search (scripts/bench/cvae-search.md).
 
-    python pytorch_cvae.py train --save FILE [--latent 2] [--hidden 400] [--beta 1] [--epochs 10]
+    python pytorch_cvae.py train --save FILE [--latent 8] [--hidden 400] [--beta 5] [--epochs 30]
                                  [--warmup 0] [--free-bits 0] [--batch 128] [--seed 0] [--threads 1] [--data …]
-    python pytorch_cvae.py eval  --model FILE [--beta 1] [--seed-model www/model/default.safetensors] [--data …]
+    python pytorch_cvae.py eval  --model FILE [--beta 5] [--seed-model www/model/default.safetensors] [--data …]
+
+The defaults are the configuration chosen by the search in scripts/bench/cvae-search.md.
 
 The module is the seed's (scripts/bench/pytorch_vae.py, VAE) with the digit's one-hot label (10)
 concatenated after the pixels at the encoder input and after z at the decoder input: fc1.weight
@@ -56,7 +58,7 @@ SIDE = 28
 class CVAE(VAE):
     """The seed's module, with the one-hot label after the pixels (encoder) and after z (decoder)."""
 
-    def __init__(self, hidden=400, latent=2):
+    def __init__(self, hidden, latent):
         nn.Module.__init__(self)
         self.fc1 = nn.Linear(PIXELS + LABELS, hidden)
         self.fc21 = nn.Linear(hidden, latent)
@@ -72,7 +74,10 @@ class CVAE(VAE):
 
 
 def one_hot(labels):
-    return torch.nn.functional.one_hot(torch.as_tensor(labels, dtype=torch.long), LABELS).float()
+    """[n, 10] one-hot rows of a tensor or of a (possibly read-only) numpy array of labels."""
+    if isinstance(labels, np.ndarray):
+        labels = torch.from_numpy(labels.astype(np.int64))
+    return torch.nn.functional.one_hot(labels.long(), LABELS).float()
 
 
 def read_state(path):
@@ -328,7 +333,7 @@ def main():
         p = sub.add_parser(name)
         p.add_argument("--data", default="www/data/mnist.bin")
         p.add_argument("--threads", type=int, default=1)
-        p.add_argument("--beta", type=float, default=1.0, help="β of the loss (eval: of the reported test loss)")
+        p.add_argument("--beta", type=float, default=5.0, help="β of the loss (eval: of the reported test loss)")
         p.add_argument("--eval-seed", type=int, default=0, help="seed of the IWAE ε and the prior samples")
         p.add_argument("--iwae-k", type=int, default=64)
         p.add_argument("--prior-samples", type=int, default=100, help="prior samples per digit")
@@ -336,9 +341,9 @@ def main():
                        help="the seed VAE whose μ-space 5-NN reading is reported ('' to skip)")
         if name == "train":
             p.add_argument("--save")
-            p.add_argument("--latent", type=int, default=2)
+            p.add_argument("--latent", type=int, default=8)
             p.add_argument("--hidden", type=int, default=400)
-            p.add_argument("--epochs", type=int, default=10)
+            p.add_argument("--epochs", type=int, default=30)
             p.add_argument("--warmup", type=float, default=0.0, help="epochs over which β rises from 0")
             p.add_argument("--free-bits", type=float, default=0.0, help="nats per latent dimension")
             p.add_argument("--batch", type=int, default=128)
