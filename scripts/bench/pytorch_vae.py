@@ -203,14 +203,21 @@ def our_init(seed, hidden=400, latent=20):
     return state
 
 
+def recon_per_image(logits, x):
+    """BCE from logits summed over the pixels, per image (crates/vae/src/loss.rs, recon_per_image)."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+
+
+def kl_per_image(mu, logvar):
+    """KL(N(μ, σ²) ‖ N(0, I)) per image (crates/vae/src/loss.rs, kl_per_image)."""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
+
+
 def our_parts(model, x, eps):
     """Per-image reconstruction (BCE from logits, as crates/vae/src/loss.rs) and KL; z = μ when eps is None."""
     mu, logvar = model.encode(x)
     z = mu if eps is None else model.reparameterize(mu, logvar, eps)
-    logits = model.decode_logits(z)
-    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
-    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
-    return recon, kl
+    return recon_per_image(model.decode_logits(z), x), kl_per_image(mu, logvar)
 
 
 def our_evaluate(model, images, test_idx, rng, latent=20, chunk=500):
