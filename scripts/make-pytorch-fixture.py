@@ -121,13 +121,13 @@ def main():
     # The first test digit of each label.
     digits = [int(next(i for i in test_idx if labels[i] == d)) for d in range(10)]
     x = images[torch.tensor(digits)]
-    y = one_hot([int(labels[i]) for i in digits]) if conditional else None
+    y = one_hot(torch.tensor([int(labels[i]) for i in digits])) if conditional else None
     recon64, kl64, loss64, mu64 = scores(model.double(), x.double(), y=None if y is None else y.double())
     by_label = None
     if conditional:
         # Each digit under each label: rows digit by digit, label by label.
         xs = x.double().repeat_interleave(LABELS, 0)
-        ys = one_hot(list(range(LABELS)) * len(digits)).double()
+        ys = one_hot(torch.arange(LABELS).repeat(len(digits))).double()
         by_label = scores(model, xs, y=ys)[2].reshape(len(digits), LABELS)
     model.float()
     _, _, loss32, _ = scores(model, x, y=y)
