@@ -1,11 +1,11 @@
 """A label-conditioned VAE (cVAE) in PyTorch, on our data file and split: the reference for the `cvae`
-model kind, and the tool of its configuration search (scripts/bench/cvae-search.md).
+model kind, and the tool of its configuration search (docs/conditional.md).
 
     python pytorch_cvae.py train --save FILE [--latent 8] [--hidden 400] [--beta 5] [--epochs 30]
                                  [--warmup 0] [--free-bits 0] [--batch 128] [--seed 0] [--threads 1] [--data …]
     python pytorch_cvae.py eval  --model FILE [--beta 5] [--seed-model www/model/default.safetensors] [--data …]
 
-The defaults are the configuration chosen by the search in scripts/bench/cvae-search.md.
+The defaults are the configuration chosen by the search in docs/conditional.md.
 
 The module is the seed's (scripts/bench/pytorch_vae.py, VAE) with the digit's one-hot label (10)
 concatenated after the pixels at the encoder input and after z at the decoder input: fc1.weight
@@ -30,7 +30,7 @@ to β over the first E epochs (per step); `--free-bits λ` replaces the KL term 
   judge       the judge's own accuracy on the test digits
   seed        the seed model's reading: 5-NN on its μ (www/model/default.safetensors), train → test;
               `combined`: the cVAE's reading restricted to the labels among those 5 neighbours
-  metrics     all of the above on one line (the row of cvae-search.md)
+  metrics     all of the above on one line (a row of docs/conditional.md)
 The judge is independent of the model: a 5-NN on the training pixels (Euclidean, majority vote, a tie
 going to the tied label with the nearer neighbour). Decoded images are the decoder's mean (sigmoid of
 the logits). Slant is measured by image moments: with the pixel values as mass, x the column and
