@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use vae::inference::EvalReport;
+use vae::model::inference::EvalReport;
 use vae::rng::Rng;
 use vae::{Dataset, Device, IMAGE_PIXELS, Inference, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights};
 
@@ -135,7 +135,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = MapMethod::Pca)]
         method: MapMethod,
         /// t-SNE's gradient iterations.
-        #[arg(long, default_value_t = vae::tsne::TsneOptions::default().iterations)]
+        #[arg(long, default_value_t = vae::explore::tsne::TsneOptions::default().iterations)]
         iterations: usize,
         /// Map N digits spread over the data set (all by default).
         #[arg(long)]
@@ -289,7 +289,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let device = device(cli.backend)?;
             let inference = load_model(&model, &device)?;
             let (ink, w, h) = image::read_ink(&image)?;
-            let input = vae::sketch::preprocess(&ink, w, h)
+            let input = vae::explore::sketch::preprocess(&ink, w, h)
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("{} is empty (no ink): nothing to reconstruct", image.display()))?;
             let recon = block_on(inference.reconstruct(&input))?;
@@ -302,7 +302,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let inference = load_model(&model, &device)?;
             let images = load_images(&images)?;
             let mut losses = Vec::with_capacity(images.len() / IMAGE_PIXELS);
-            for chunk in images.chunks(vae::inference::EVAL_BATCH * IMAGE_PIXELS) {
+            for chunk in images.chunks(vae::model::inference::EVAL_BATCH * IMAGE_PIXELS) {
                 losses.extend(block_on(inference.losses(chunk, None))?.iter().map(|p| p.loss));
             }
             if json {
@@ -328,16 +328,16 @@ fn run(cli: Cli) -> Result<(), String> {
             let positions = match method {
                 MapMethod::Pca => pca,
                 MapMethod::Tsne => {
-                    let options = vae::tsne::TsneOptions { iterations, ..Default::default() };
-                    let mut tsne =
-                        vae::tsne::Tsne::new(&index.mu, index.latent, &pca, options).map_err(|e| e.to_string())?;
+                    let options = vae::explore::tsne::TsneOptions { iterations, ..Default::default() };
+                    let mut tsne = vae::explore::tsne::Tsne::new(&index.mu, index.latent, &pca, options)
+                        .map_err(|e| e.to_string())?;
                     tsne.run();
                     tsne.positions()
                 }
             };
             let seconds = started.elapsed().as_secs_f64();
             let agreement =
-                vae::tsne::knn_label_agreement(&positions, &index.labels, vae::session::AGREEMENT_NEIGHBOURS);
+                vae::explore::tsne::knn_label_agreement(&positions, &index.labels, vae::session::AGREEMENT_NEIGHBOURS);
             image::write_scatter(&out, &positions, &index.labels, 640)?;
             let name = if method == MapMethod::Pca { "PCA" } else { "t-SNE" };
             if json {
@@ -359,7 +359,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let images = load_images(&images)?;
             let latent = inference.latent();
             let mut mu = Vec::with_capacity(images.len() / IMAGE_PIXELS * latent);
-            for chunk in images.chunks(vae::inference::EVAL_BATCH * IMAGE_PIXELS) {
+            for chunk in images.chunks(vae::model::inference::EVAL_BATCH * IMAGE_PIXELS) {
                 mu.extend(block_on(inference.encode(chunk))?.mu);
             }
             let rows: Vec<&[f32]> = mu.chunks(latent).collect();

@@ -16,46 +16,39 @@
 //! on every setting in [`limits`]; host ↔ device in [`tensor`]; the cross-backend check in
 //! [`check`]; the matmul routine for a wgpu adapter in `gpu` (feature `wgpu`).
 
-pub mod adam;
-pub mod check;
 pub mod config;
 pub mod data;
 pub mod error;
 #[cfg(feature = "wgpu")]
 pub mod gpu;
-pub mod inference;
-pub mod latent_map;
 pub mod limits;
-pub mod loss;
-pub mod model;
-pub mod neighbours;
-pub mod placement;
 pub mod rng;
-pub mod session;
-pub mod sketch;
-pub mod snapshot;
 pub mod tensor;
-pub mod train;
-pub mod tsne;
-pub mod weights;
+#[cfg(test)]
+pub(crate) mod test_util;
+
+pub mod model;
+
+pub mod explore;
+
+pub mod device;
+
+pub mod session;
 
 pub use burn::tensor::Device;
 pub use config::VaeConfig;
 pub use data::{DataFormat, Dataset, Split};
 pub use error::{Error, Result};
-pub use inference::Inference;
+pub use explore::neighbours::{LatentIndex, Neighbour};
 pub use limits::LIMITS;
-pub use loss::LossParts;
-pub use model::Vae;
-pub use neighbours::{LatentIndex, Neighbour};
+pub use model::inference::Inference;
+pub use model::loss::LossParts;
+pub use model::network::Vae;
+pub use model::train::{Trainer, TrainerOptions};
+pub use model::weights::VaeWeights;
 pub use session::Session;
-pub use train::{Trainer, TrainerOptions};
-pub use weights::VaeWeights;
 
 /// Side of the square images the model reads and writes.
 pub const IMAGE_SIDE: usize = 28;
 /// Pixels per image (28 × 28).
 pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
-
-#[cfg(test)]
-pub(crate) mod test_util;

@@ -7,8 +7,8 @@
 use serde::Serialize;
 use web_time::Instant;
 
-use crate::inference::Inference;
-use crate::neighbours::LatentIndex;
+use crate::explore::neighbours::LatentIndex;
+use crate::model::inference::Inference;
 use crate::{Dataset, Device, Result, Split, Trainer, TrainerOptions, VaeWeights};
 
 /// The page's jobs, by what makes them fast or slow.

@@ -3,8 +3,8 @@ use burn::nn::Linear;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::model::weights::{LayerWeights, VaeWeights};
 use crate::tensor::read;
-use crate::weights::{LayerWeights, VaeWeights};
 use crate::{Result, VaeConfig};
 
 /// The seed design's VAE: encoder 784→hidden (ReLU) → μ and log σ² (latent each); decoder

@@ -15,15 +15,16 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::inference::{EvalReport, Inference, Walk, sample_latents, traverse_latents, walk_latents};
+use crate::device::placement::Devices;
+use crate::explore::neighbours::{LatentIndex, Neighbour};
+use crate::explore::sketch;
+use crate::explore::tsne::{Tsne, TsneOptions, knn_label_agreement};
 use crate::limits::LIMITS;
-use crate::neighbours::{LatentIndex, Neighbour};
-use crate::placement::Devices;
+use crate::model::inference::{EvalReport, Inference, Walk, sample_latents, traverse_latents, walk_latents};
+use crate::model::snapshot::RunSnapshot;
+use crate::model::train::{StepReport, TrainerState};
 use crate::rng::Rng;
-use crate::snapshot::RunSnapshot;
-use crate::train::{StepReport, TrainerState};
-use crate::tsne::{Tsne, TsneOptions, knn_label_agreement};
-use crate::{Dataset, Error, Result, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights, sketch};
+use crate::{Dataset, Error, Result, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights};
 
 /// Digits scored or encoded per [`Session::index_step`] on the CPU. A sketch can wait one step, so
 /// a step is kept to a few frames: in the page's CPU module 128 digits take 20–40 ms.
@@ -313,7 +314,7 @@ impl TrainingStep {
 pub struct Session {
     /// Shared, not copied, with whoever else needs the digits (the page's WebGPU warm-up).
     data: Arc<Dataset>,
-    /// Where each job runs (see [`crate::placement`]).
+    /// Where each job runs (see [`crate::device::placement`]).
     devices: Devices,
     weights: VaeWeights,
     /// The current model, on the sketch's and the index's devices.
@@ -787,7 +788,7 @@ impl Session {
         }
     }
 
-    /// The training run as bytes ([`crate::snapshot`]), to be resumed exactly by
+    /// The training run as bytes ([`crate::model::snapshot`]), to be resumed exactly by
     /// [`Session::restore_run`] in this or another session; None without a run. Taken between
     /// steps (refused while one is out).
     pub async fn run_snapshot(&mut self) -> Result<Option<Vec<u8>>> {

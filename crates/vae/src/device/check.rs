@@ -7,12 +7,12 @@ use burn::nn::Linear;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::loss::LossTerms;
-use crate::model::Vae;
-use crate::neighbours::LatentIndex;
+use crate::explore::neighbours::LatentIndex;
+use crate::model::loss::LossTerms;
+use crate::model::network::Vae;
+use crate::model::train::{Trainer, TrainerOptions};
 use crate::rng::Rng;
 use crate::tensor::{matrix, read};
-use crate::train::{Trainer, TrainerOptions};
 use crate::{Dataset, IMAGE_PIXELS, Result, VaeConfig, VaeWeights};
 
 /// What one backend computed for the fixed problem of [`run`].

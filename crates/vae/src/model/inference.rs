@@ -5,8 +5,8 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::loss::{LossParts, LossTerms, LossTotals, recon_per_image};
-use crate::model::Vae;
+use crate::model::loss::{LossParts, LossTerms, LossTotals, recon_per_image};
+use crate::model::network::Vae;
 use crate::rng::Rng;
 use crate::tensor::{checked_rows, matrix, read};
 use crate::{Dataset, Error, IMAGE_PIXELS, Result, VaeConfig, VaeWeights};

@@ -19,9 +19,9 @@ use std::collections::HashMap;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::limits::LIMITS;
-use crate::loss::LossTotals;
-use crate::train::{AdamMoments, TrainerOptions, TrainerState};
-use crate::weights::LayerWeights;
+use crate::model::loss::LossTotals;
+use crate::model::train::{AdamMoments, TrainerOptions, TrainerState};
+use crate::model::weights::LayerWeights;
 use crate::{Error, Result, VaeConfig, VaeWeights};
 
 const FORMAT: &str = "latent-sketchpad-run";
