@@ -15,7 +15,7 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::device::placement::Devices;
+use crate::device::placement::{Devices, index_step_digits};
 use crate::explore::neighbours::{LatentIndex, Neighbour};
 use crate::explore::sketch;
 use crate::explore::tsne::{Tsne, TsneOptions, knn_label_agreement};
@@ -25,19 +25,6 @@ use crate::model::snapshot::RunSnapshot;
 use crate::model::train::{StepReport, TrainerState};
 use crate::rng::Rng;
 use crate::{Dataset, Error, Result, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights};
-
-/// Digits scored or encoded per [`Session::index_step`] on the CPU. A sketch can wait one step, so
-/// a step is kept to a few frames: in the page's CPU module 128 digits take 20–40 ms.
-pub const INDEX_STEP: usize = 128;
-/// The same on a GPU, where every step costs a fixed dispatch and read-back latency (≈ 0.5 s a
-/// step on the software adapter here, whatever its size): small steps would only multiply it.
-pub const INDEX_STEP_GPU: usize = 512;
-
-/// Digits per index step when the index is built on `device`.
-#[allow(deprecated)] // burn-ndarray is the CPU backend the design names
-pub fn index_step_digits(device: &Device) -> usize {
-    if *device == Device::ndarray() { INDEX_STEP } else { INDEX_STEP_GPU }
-}
 
 /// The page's t-SNE: the CLI's perplexity and PCA start, but 500 iterations (200 of early
 /// exaggeration) and a coarser Barnes–Hut (θ = 1): natively 15 s instead of 27 s for 10 000
