@@ -25,7 +25,7 @@ How it was made (rerun to check; the result is committed, so the tests need no P
 The JSON holds, for the first test digit of each label (their indices in www/data/mnist.bin, which is
 committed) the score `vae score` prints — the negative ELBO with z = μ, recon + β·KL with β = 1, in
 nats — computed by PyTorch three ways: in float64 (the model converted with .double(): the reference),
-in float32 from logits (BCE with logits, as crates/vae/src/loss.rs writes it), and in float32 the
+in float32 from logits (BCE with logits, as crates/vae/src/model/loss.rs writes it), and in float32 the
 seed's way (BCE on the sigmoid output, whose log PyTorch clamps at −100). Also μ (float64) and the
 parts (recon, KL). Same file in, the core must give these numbers.
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The one test command (README, .ci/run). Installs what is missing, then: formatting; the native
-# build with clippy -D warnings on the core and the CLI; the core's tests on burn-ndarray; the CLI
-# end to end; the wasm build of the page's module, with clippy -D warnings on it; the page in
-# headless Chromium with and without WebGPU, where WebGPU is checked against the CPU.
+# The one test command (README, .ci/run). Installs what is missing, then: formatting and the core's
+# layers (scripts/check-layers.sh); the native build with clippy -D warnings on the core and the
+# CLI; the core's tests on burn-ndarray; the CLI end to end; the wasm build of the page's module,
+# with clippy -D warnings on it; the page in headless Chromium with and without WebGPU, where
+# WebGPU is checked against the CPU.
 # The core's tests on Burn's wgpu backend natively are scripts/test-native-gpu.sh's: building
 # CubeCL and wgpu natively too would cost this command a third build of Burn's heaviest parts.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -11,8 +12,9 @@ start=$(date +%s)
 phase() { log "$1 ($(( $(date +%s) - start )) s so far)"; }
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add rustfmt clippy
 
-phase "cargo fmt --check"
+phase "cargo fmt --check, and the core's layers"
 cargo fmt --all -- --check
+bash "$ROOT/scripts/check-layers.sh"
 
 # Three things run at once, so that both cores stay busy from the first second: the native build
 # and tests, the wasm build (after its Debian packages), and the installs for the browser tests.

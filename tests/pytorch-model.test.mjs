@@ -4,7 +4,7 @@
 // it with the same file.
 //
 // The same image: the page scores what its preprocessing made of the pad (crop, scale to 20×20,
-// centre of mass to the centre: crates/vae/src/sketch.rs), not the digit that was traced, so the
+// centre of mass to the centre: crates/vae/src/explore/sketch.rs), not the digit that was traced, so the
 // test takes those 784 grey levels from the page (window.scoredInput, www/js/hooks.js) and hands
 // them to `vae score` as an IDX file of 32-bit floats: both sides score exactly the same input.
 // The CLI's numbers are PyTorch's on the fixture's digits (crates/vae-cli/tests/cli.rs), so the page

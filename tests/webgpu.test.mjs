@@ -1,6 +1,6 @@
 // Burn's WebGPU backend in Chromium against the CPU backend, on the same weights and inputs:
 // forward pass, loss, gradients, three Adam steps, sampling and neighbour distances must agree
-// to a relative error of 1e-4 (crates/vae/src/check.rs; natively the same check runs on Vulkan),
+// to a relative error of 1e-4 (crates/vae/src/device/check.rs; natively the same check runs on Vulkan),
 // with the matmul routine the page runs on this adapter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -4,8 +4,9 @@
 //! allocation above libFuzzer's limit is a bug.
 
 use vae::data::{Dataset, float_images_file};
-use vae::snapshot::RunSnapshot;
-use vae::{IMAGE_PIXELS, VaeWeights, sketch};
+use vae::explore::sketch;
+use vae::model::snapshot::RunSnapshot;
+use vae::{IMAGE_PIXELS, VaeWeights};
 
 /// A model file (the page's import, the CLI's `--model`) and a stored training run: both
 /// safetensors. What loads must also write and read back the same.

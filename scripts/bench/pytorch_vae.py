@@ -12,7 +12,7 @@ indexing it (the seed's DataLoader converts digit by digit, which would only slo
 Training is timed per epoch (training steps only, not the test pass), like `vae train`.
 
 `replica` and `eval` check that PyTorch and ours compute the same thing: they reproduce our host RNG
-(crates/vae/src/rng.rs, xoshiro256++), so the initial weights (crates/vae/src/weights.rs, init),
+(crates/vae/src/rng.rs, xoshiro256++), so the initial weights (crates/vae/src/model/weights.rs, init),
 the batch order and ε are ours, and the loss is written as ours (BCE from logits, mean over the
 batch). Same numbers in, the test losses must agree with `vae eval` / `vae train` to float rounding.
 
@@ -214,7 +214,7 @@ def kl_per_image(mu, logvar):
 
 
 def our_parts(model, x, eps):
-    """Per-image reconstruction (BCE from logits, as crates/vae/src/loss.rs) and KL; z = μ when eps is None."""
+    """Per-image reconstruction (BCE from logits, as crates/vae/src/model/loss.rs) and KL; z = μ when eps is None."""
     mu, logvar = model.encode(x)
     z = mu if eps is None else model.reparameterize(mu, logvar, eps)
     return recon_per_image(model.decode_logits(z), x), kl_per_image(mu, logvar)

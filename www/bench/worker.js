@@ -47,7 +47,7 @@ self.onmessage = async ({ data: msg }) => {
   const { mode, backend, batch, hidden, capture } = msg;
   const cap = capture ? await import('../diagnosis/capture.js') : null; // before init(): it patches WebGPU
   if (mode === 'check') {
-    // The cross-backend check: the same problem on the CPU and on WebGPU (see crates/vae/src/check.rs).
+    // The cross-backend check: the same problem on the CPU and on WebGPU (see crates/vae/src/device/check.rs).
     try {
       const t0 = performance.now();
       await init();

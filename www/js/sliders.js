@@ -1,7 +1,7 @@
 // Latent sliders: one per latent dimension, set to the sketch's code (μ); moving one decodes the
 // code the sliders make at once (the newest wins: changes made while a decode is under way are
 // decoded together next). The traverse shows what one dimension does: decodes of the sliders'
-// code with that dimension moved from −3 to +3 (the core's vae::inference::traverse_latents).
+// code with that dimension moved from −3 to +3 (the core's vae::model::inference::traverse_latents).
 import { $, notice } from './dom.js';
 import { paintGrid, blank } from './paint.js';
 import { call } from './rpc.js';

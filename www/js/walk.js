@@ -1,6 +1,6 @@
 // The walk between two digits: from and to any of the sketch, a neighbour, the point picked on the
 // map and the sample picked in the grid, in a straight line or along the sphere (slerp: the core's
-// vae::inference::walk_latents), decoded in 10 steps (the "Interpolation" strip) and played as a
+// vae::model::inference::walk_latents), decoded in 10 steps (the "Interpolation" strip) and played as a
 // short animation there and back. The ends are latent codes under the page's model; an end that
 // is not there (no sketch, nothing picked) is a disabled option.
 import { $, notice } from './dom.js';

@@ -39,7 +39,7 @@ fn main() {
     let inference = Inference::new(&weights, &device).unwrap();
     let all: Vec<usize> = (0..data.len()).collect();
     let index = pollster::block_on(LatentIndex::build(&inference, &data, &all)).unwrap();
-    let input = vae::sketch::preprocess(&pad, 280, 280).unwrap().unwrap();
+    let input = vae::explore::sketch::preprocess(&pad, 280, 280).unwrap().unwrap();
     let z = pollster::block_on(inference.encode(&input, None)).unwrap().mu;
 
     println!("median of {n} calls, ms:");
@@ -47,7 +47,10 @@ fn main() {
         "  Session::analyse (all of it)     {:.3}",
         median_ms(n, || pollster::block_on(session.analyse(&pad, 280, 280, 8)))
     );
-    println!("  sketch::preprocess (280 × 280)   {:.3}", median_ms(n, || vae::sketch::preprocess(&pad, 280, 280)));
+    println!(
+        "  sketch::preprocess (280 × 280)   {:.3}",
+        median_ms(n, || vae::explore::sketch::preprocess(&pad, 280, 280))
+    );
     println!(
         "  Inference::analyse (one pass)    {:.3}",
         median_ms(n, || pollster::block_on(inference.analyse(&input)))

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use vae::inference::EvalReport;
+use vae::model::inference::EvalReport;
 use vae::rng::Rng;
 use vae::{
     CLASSES, Dataset, Device, IMAGE_PIXELS, Inference, ModelKind, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights,
@@ -163,7 +163,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = MapMethod::Pca)]
         method: MapMethod,
         /// t-SNE's gradient iterations.
-        #[arg(long, default_value_t = vae::tsne::TsneOptions::default().iterations)]
+        #[arg(long, default_value_t = vae::explore::tsne::TsneOptions::default().iterations)]
         iterations: usize,
         /// Map N digits spread over the data set (all by default).
         #[arg(long)]
@@ -323,7 +323,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 ModelKind::Vae => None,
                 ModelKind::Cvae => {
                     let seed_model = seed_model.map(|path| load_model(&path, &device)).transpose()?;
-                    Some(block_on(vae::quality::measure_conditional(
+                    Some(block_on(vae::model::quality::measure_conditional(
                         &inference,
                         &data,
                         samples,
@@ -388,7 +388,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let inference = load_model(&model, &device)?;
             let images = load_images(&images)?;
             let mut losses = Vec::with_capacity(images.len() / IMAGE_PIXELS);
-            for chunk in images.chunks(vae::inference::EVAL_BATCH / CLASSES * IMAGE_PIXELS) {
+            for chunk in images.chunks(vae::model::inference::EVAL_BATCH / CLASSES * IMAGE_PIXELS) {
                 match inference.kind() {
                     ModelKind::Vae => {
                         losses.extend(block_on(inference.losses(chunk, None, None))?.iter().map(|p| p.loss))
@@ -421,16 +421,16 @@ fn run(cli: Cli) -> Result<(), String> {
             let positions = match method {
                 MapMethod::Pca => pca,
                 MapMethod::Tsne => {
-                    let options = vae::tsne::TsneOptions { iterations, ..Default::default() };
-                    let mut tsne =
-                        vae::tsne::Tsne::new(&index.mu, index.latent, &pca, options).map_err(|e| e.to_string())?;
+                    let options = vae::explore::tsne::TsneOptions { iterations, ..Default::default() };
+                    let mut tsne = vae::explore::tsne::Tsne::new(&index.mu, index.latent, &pca, options)
+                        .map_err(|e| e.to_string())?;
                     tsne.run();
                     tsne.positions()
                 }
             };
             let seconds = started.elapsed().as_secs_f64();
             let agreement =
-                vae::tsne::knn_label_agreement(&positions, &index.labels, vae::session::AGREEMENT_NEIGHBOURS);
+                vae::explore::tsne::knn_label_agreement(&positions, &index.labels, vae::session::AGREEMENT_NEIGHBOURS);
             image::write_scatter(&out, &positions, &index.labels, 640)?;
             let name = if method == MapMethod::Pca { "PCA" } else { "t-SNE" };
             if json {
@@ -452,7 +452,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let images = load_images(&images)?;
             let latent = inference.latent();
             let mut mu = Vec::with_capacity(images.len() / IMAGE_PIXELS * latent);
-            for chunk in images.chunks(vae::inference::EVAL_BATCH / CLASSES * IMAGE_PIXELS) {
+            for chunk in images.chunks(vae::model::inference::EVAL_BATCH / CLASSES * IMAGE_PIXELS) {
                 let labels = digits_for(&inference, chunk, digit)?;
                 mu.extend(block_on(inference.encode(chunk, labels.as_deref()))?.mu);
             }
@@ -541,7 +541,7 @@ fn digits_for(inference: &Inference, images: &[f32], digit: Option<u8>) -> Resul
     }
 }
 
-fn print_conditional(c: &vae::quality::ConditionalReport, iw: Option<usize>) {
+fn print_conditional(c: &vae::model::quality::ConditionalReport, iw: Option<usize>) {
     println!(
         "reading (lowest per-label loss at z = μ): {:.1} % correct; the judge (5-NN on the training pixels) alone: {:.1} %",
         c.reading, c.judge_accuracy

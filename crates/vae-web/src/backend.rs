@@ -8,7 +8,7 @@ use std::cell::RefCell;
 
 use burn::tensor::Device;
 use serde::Serialize;
-use vae::placement::{self, Devices, Job, JobChoice, Place};
+use vae::device::placement::{self, Devices, Job, JobChoice, Place};
 use vae::rng::Rng;
 use vae::{Dataset, Inference, LatentIndex, VaeWeights};
 
@@ -220,7 +220,7 @@ async fn self_test(device: &Device, weights: &VaeWeights, data: &Dataset) -> vae
         out.extend(inf.decode(&z, None).await?);
         outputs.push(out);
     }
-    Ok(vae::check::max_relative_error(&outputs[1], &outputs[0]))
+    Ok(vae::device::check::max_relative_error(&outputs[1], &outputs[0]))
 }
 
 /// Runs each operation the page uses once, at the shapes it uses them, so that their kernels are

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use backend::Backend;
 use serde::Serialize;
-use vae::inference::Walk;
-use vae::placement::Devices;
+use vae::device::placement::Devices;
+use vae::model::inference::Walk;
 use vae::session::{StepReads, TrainRequest, TrainingStep};
 use vae::{Dataset, LIMITS, VaeWeights};
 use wasm_bindgen::prelude::*;
@@ -418,10 +418,10 @@ pub async fn compare_backends(data: Vec<u8>) -> Result<String, JsError> {
     let webgpu = backend::webgpu_device().await.map_err(js_err)?;
     #[derive(Serialize)]
     struct Checked {
-        comparison: vae::check::Comparison,
+        comparison: vae::device::check::Comparison,
         /// The matmul routine WebGPU ran them with.
         matmul: Option<&'static str>,
     }
-    let comparison = vae::check::compare(&backend::cpu_device(), &webgpu, &data).await.map_err(js_err)?;
+    let comparison = vae::device::check::compare(&backend::cpu_device(), &webgpu, &data).await.map_err(js_err)?;
     to_js(&Checked { comparison, matmul: backend::started_matmul() })
 }

@@ -7,57 +7,61 @@
 //! the CLI). Random numbers (initial weights, ε, shuffling) come from [`rng::Rng`] on the host, so a
 //! seed gives the same numbers on every backend and results can be compared across backends.
 //!
-//! Where each feature lives: the model in [`model`], its loss in [`loss`], training in [`train`];
-//! encode/decode/sample/interpolate/variations/evaluation in [`inference`]; nearest neighbours and
-//! the score's percentile in [`neighbours`]; the 2-D latent map in [`latent_map`] (PCA) and [`tsne`]; which backend each
-//! of the page's jobs runs on in [`placement`]; the page's
-//! session (current model, growing index, training run and its rules) in [`session`]; sketch
-//! preprocessing in [`sketch`]; the data set in [`data`]; weights files in [`weights`]; the bounds
-//! on every setting in [`limits`]; host ↔ device in [`tensor`]; the cross-backend check in
-//! [`check`]; the matmul routine for a wgpu adapter in `gpu` (feature `wgpu`).
+//! # Layers
+//! Bottom-up; a module uses only modules of its own layer or below (`scripts/check-layers.sh`
+//! fails otherwise, and reads the folders' order from the `mod` declarations below):
+//! 1. the base, at the crate's root: errors ([`error`]), the bounds on every setting ([`limits`]),
+//!    random numbers ([`rng`]), host ↔ device and comparing read-backs ([`tensor`]), the model's
+//!    shape ([`config`]), the data set ([`data`]), starting Burn's wgpu backend with the matmul
+//!    routine for its adapter (`gpu`, feature `wgpu`), the unit tests' helpers (`test_util`);
+//! 2. [`model`]: the network ([`model::network`]), weights and their files ([`model::weights`]),
+//!    the loss, Adam, training, a training run as bytes ([`model::snapshot`]),
+//!    encode/decode/sample/interpolate/variations/evaluation ([`model::inference`]), the
+//!    conditional model's reading and redraws ([`model::conditional`]) and the measures that judge
+//!    it ([`model::quality`]);
+//! 3. [`explore`]: nearest neighbours and the score's percentile ([`explore::neighbours`]), the 2-D
+//!    latent map ([`explore::latent_map`]: PCA; [`explore::tsne`]), sketch preprocessing
+//!    ([`explore::sketch`]);
+//! 4. [`device`]: the cross-backend check ([`device::check`]) and which backend each of the page's
+//!    jobs runs on ([`device::placement`]);
+//! 5. [`session`]: the page's session (current model, growing index, training run and its rules).
+//!
+//! The items callers use most are re-exported here ([`Inference`], [`VaeWeights`], [`Session`], …).
 
-pub mod adam;
-pub mod check;
-pub mod conditional;
 pub mod config;
 pub mod data;
 pub mod error;
 #[cfg(feature = "wgpu")]
 pub mod gpu;
-pub mod inference;
-pub mod latent_map;
 pub mod limits;
-pub mod loss;
-pub mod model;
-pub mod neighbours;
-pub mod placement;
-pub mod quality;
 pub mod rng;
-pub mod session;
-pub mod sketch;
-pub mod snapshot;
 pub mod tensor;
-pub mod train;
-pub mod tsne;
-pub mod weights;
+#[cfg(test)]
+pub(crate) mod test_util;
+
+// The folders, one layer each, bottom-up (scripts/check-layers.sh reads this order).
+pub mod model;
+
+pub mod explore;
+
+pub mod device;
+
+pub mod session;
 
 pub use burn::tensor::Device;
 pub use config::{CLASSES, ModelKind, VaeConfig};
 pub use data::{DataFormat, Dataset, Split};
 pub use error::{Error, Result};
-pub use inference::Inference;
+pub use explore::neighbours::{LatentIndex, Neighbour};
 pub use limits::LIMITS;
-pub use loss::LossParts;
-pub use model::Vae;
-pub use neighbours::{LatentIndex, Neighbour};
+pub use model::inference::Inference;
+pub use model::loss::LossParts;
+pub use model::network::Vae;
+pub use model::train::{Trainer, TrainerOptions};
+pub use model::weights::VaeWeights;
 pub use session::Session;
-pub use train::{Trainer, TrainerOptions};
-pub use weights::VaeWeights;
 
 /// Side of the square images the model reads and writes.
 pub const IMAGE_SIDE: usize = 28;
 /// Pixels per image (28 × 28).
 pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
-
-#[cfg(test)]
-pub(crate) mod test_util;

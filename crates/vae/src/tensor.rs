@@ -1,5 +1,6 @@
-//! Host ↔ device: the one way host values become tensors, and the one way tensors are read back
-//! (asynchronously: synchronous reads panic on WebGPU in a browser).
+//! Host ↔ device: the one way host values become tensors, the one way tensors are read back
+//! (asynchronously: synchronous reads panic on WebGPU in a browser), and the one way values read
+//! back are compared (the cross-backend check's and the unit tests').
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -29,4 +30,10 @@ pub fn checked_rows(values: &[f32], cols: usize, what: &str, device: &Device) ->
 pub async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
     let data = tensor.into_data_async().await.map_err(Error::backend)?;
     data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::backend(format!("{e:?}")))
+}
+
+/// Relative error of `got` against `reference`, against max(|reference|, 1) so values near 0
+/// compare absolutely; infinite if `got` is not finite.
+pub fn relative_error(got: f32, reference: f32) -> f32 {
+    if got.is_finite() { (got - reference).abs() / reference.abs().max(1.0) } else { f32::INFINITY }
 }

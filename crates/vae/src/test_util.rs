@@ -61,11 +61,11 @@ pub fn small_dataset() -> Dataset {
     }
 }
 
-/// [`crate::check::relative_error`] per element, naming the first element over `tol`.
+/// [`crate::tensor::relative_error`] per element, naming the first element over `tol`.
 pub fn assert_close(got: &[f32], expected: &[f32], tol: f32) {
     assert_eq!(got.len(), expected.len(), "lengths differ");
     for (i, (g, e)) in got.iter().zip(expected).enumerate() {
-        let err = crate::check::relative_error(*g, *e);
+        let err = crate::tensor::relative_error(*g, *e);
         assert!(err <= tol, "element {i}: got {g}, expected {e} (relative error {err} > {tol})");
     }
 }

@@ -43,7 +43,7 @@ function images(data, indices) {
   return out;
 }
 
-/** VaeWeights::init (crates/vae/src/weights.rs): uniform ±1/√inputs from our RNG, PyTorch layout. */
+/** VaeWeights::init (crates/vae/src/model/weights.rs): uniform ±1/√inputs from our RNG, PyTorch layout. */
 function ourInit(seed, hidden = 400, latent = 20) {
   const rng = new Rng(seed);
   const host = {};

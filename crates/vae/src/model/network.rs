@@ -4,8 +4,8 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::config::{CLASSES, ModelKind};
+use crate::model::weights::{LayerWeights, VaeWeights};
 use crate::tensor::{matrix, read};
-use crate::weights::{LayerWeights, VaeWeights};
 use crate::{Error, IMAGE_PIXELS, Result, VaeConfig};
 
 /// The seed design's VAE: encoder 784→hidden (ReLU) → μ and log σ² (latent each); decoder

@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{CLASSES, ModelKind};
-use crate::inference::Inference;
-use crate::loss::LossParts;
+use crate::model::inference::Inference;
+use crate::model::loss::LossParts;
 use crate::rng::Rng;
 use crate::{Error, IMAGE_PIXELS, Result};
 

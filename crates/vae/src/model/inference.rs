@@ -6,8 +6,8 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelKind;
-use crate::loss::{LossParts, LossTerms, LossTotals, recon_per_image};
-use crate::model::{Vae, label_rows};
+use crate::model::loss::{LossParts, LossTerms, LossTotals, recon_per_image};
+use crate::model::network::{Vae, label_rows};
 use crate::rng::Rng;
 use crate::tensor::{checked_rows, matrix, read};
 use crate::{Dataset, Error, IMAGE_PIXELS, Result, VaeConfig, VaeWeights};

@@ -7,12 +7,12 @@ use burn::nn::Linear;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::loss::LossTerms;
-use crate::model::Vae;
-use crate::neighbours::LatentIndex;
+use crate::explore::neighbours::LatentIndex;
+use crate::model::loss::LossTerms;
+use crate::model::network::Vae;
+use crate::model::train::{Trainer, TrainerOptions};
 use crate::rng::Rng;
-use crate::tensor::{matrix, read};
-use crate::train::{Trainer, TrainerOptions};
+use crate::tensor::{matrix, read, relative_error};
 use crate::{Dataset, IMAGE_PIXELS, Result, VaeConfig, VaeWeights};
 
 /// What one backend computed for the fixed problem of [`run`].
@@ -50,12 +50,6 @@ impl Comparison {
             .into_iter()
             .fold(0.0, f32::max)
     }
-}
-
-/// Relative error of `got` against `reference`, against max(|reference|, 1) so values near 0
-/// compare absolutely; infinite if `got` is not finite.
-pub fn relative_error(got: f32, reference: f32) -> f32 {
-    if got.is_finite() { (got - reference).abs() / reference.abs().max(1.0) } else { f32::INFINITY }
 }
 
 /// Largest [`relative_error`] of `got` against `reference`; infinite if lengths differ.

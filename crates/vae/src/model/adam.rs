@@ -1,5 +1,5 @@
 //! Adam, written out so that its state is ours to read and restore: a training run's snapshot
-//! ([`crate::snapshot`]) holds the moments, and reading them must be asynchronous (WebGPU),
+//! ([`crate::model::snapshot`]) holds the moments, and reading them must be asynchronous (WebGPU),
 //! which Burn's optimiser record (synchronous reads, state keyed by random parameter ids) is not.
 //! The arithmetic is Burn 0.22.1's `Adam` operation for operation (PyTorch's defaults, ε = 1e-8),
 //! so the numbers are the same: a test checks that against Burn's own optimiser, bit for bit.
@@ -9,7 +9,7 @@ use burn::nn::Linear;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
-use crate::model::Vae;
+use crate::model::network::Vae;
 
 const BETA_1: f32 = 0.9;
 const BETA_2: f32 = 0.999;
@@ -112,7 +112,7 @@ mod tests {
     use burn::optim::AdamConfig;
 
     use super::*;
-    use crate::loss::LossTerms;
+    use crate::model::loss::LossTerms;
     use crate::tensor::matrix;
     use crate::test_util::{backends, block_on, small_dataset};
     use crate::{IMAGE_PIXELS, Split, VaeConfig, VaeWeights};

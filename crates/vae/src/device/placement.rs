@@ -7,8 +7,8 @@
 use serde::Serialize;
 use web_time::Instant;
 
-use crate::inference::Inference;
-use crate::neighbours::LatentIndex;
+use crate::explore::neighbours::LatentIndex;
+use crate::model::inference::Inference;
 use crate::{Dataset, Device, Result, Split, Trainer, TrainerOptions, VaeWeights};
 
 /// The page's jobs, by what makes them fast or slow.
@@ -137,9 +137,23 @@ fn times(ratio: f64) -> String {
 
 /// Runs of each job timed after the untimed first one (which compiles its kernels).
 const TIMED_RUNS: usize = 3;
-/// Digits per timed index step: a GPU's step ([`crate::session::INDEX_STEP_GPU`]), on both
-/// devices, so the two timings are of the same work at the batch a GPU builds the index with.
-const INDEX_DIGITS: usize = crate::session::INDEX_STEP_GPU;
+/// Digits scored or encoded per step of the neighbour index on the CPU (the page's session builds
+/// it a step at a time, between sketches). A sketch can wait one step, so a step is kept to a few
+/// frames: in the page's CPU module 128 digits take 20–40 ms.
+pub const INDEX_STEP: usize = 128;
+/// The same on a GPU, where every step costs a fixed dispatch and read-back latency (≈ 0.5 s a
+/// step on the software adapter here, whatever its size): small steps would only multiply it.
+pub const INDEX_STEP_GPU: usize = 512;
+
+/// Digits per index step when the index is built on `device`.
+#[allow(deprecated)] // burn-ndarray is the CPU backend the design names
+pub fn index_step_digits(device: &Device) -> usize {
+    if *device == Device::ndarray() { INDEX_STEP } else { INDEX_STEP_GPU }
+}
+
+/// Digits per timed index step: a GPU's step ([`INDEX_STEP_GPU`]), on both devices, so the two
+/// timings are of the same work at the batch a GPU builds the index with.
+const INDEX_DIGITS: usize = INDEX_STEP_GPU;
 /// The training step is timed at the page form's default batch size.
 pub const TIMED_BATCH: usize = 128;
 

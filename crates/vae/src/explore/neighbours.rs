@@ -4,8 +4,8 @@
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::inference::{EVAL_BATCH, Inference};
-use crate::latent_map::Projection;
+use crate::explore::latent_map::Projection;
+use crate::model::inference::{EVAL_BATCH, Inference};
 use crate::tensor::{matrix, read};
 use crate::{Dataset, Error, Result};
 
@@ -32,7 +32,7 @@ pub struct LatentIndex {
     /// `n × latent`, host copy.
     pub mu: Vec<f32>,
     /// Where the distances are computed: the sketch's device, which may differ from the device
-    /// that encodes the digits (see [`crate::placement`]).
+    /// that encodes the digits (see [`crate::device::placement`]).
     search_device: Device,
     device_mu: Option<Tensor<2>>,
     pub map: Projection,

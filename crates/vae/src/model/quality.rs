@@ -8,7 +8,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::CLASSES;
-use crate::inference::{EVAL_BATCH, Inference};
+use crate::model::inference::{EVAL_BATCH, Inference};
 use crate::rng::Rng;
 use crate::tensor::{checked_rows, read};
 use crate::{Dataset, Error, IMAGE_PIXELS, IMAGE_SIDE, Result, Split};

@@ -15,28 +15,16 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::inference::{EvalReport, Inference, Walk, sample_latents, traverse_latents, walk_latents};
+use crate::device::placement::{Devices, index_step_digits};
+use crate::explore::neighbours::{LatentIndex, Neighbour};
+use crate::explore::sketch;
+use crate::explore::tsne::{Tsne, TsneOptions, knn_label_agreement};
 use crate::limits::LIMITS;
-use crate::neighbours::{LatentIndex, Neighbour};
-use crate::placement::Devices;
+use crate::model::inference::{EvalReport, Inference, Walk, sample_latents, traverse_latents, walk_latents};
+use crate::model::snapshot::RunSnapshot;
+use crate::model::train::{StepReport, TrainerState};
 use crate::rng::Rng;
-use crate::snapshot::RunSnapshot;
-use crate::train::{StepReport, TrainerState};
-use crate::tsne::{Tsne, TsneOptions, knn_label_agreement};
-use crate::{Dataset, Error, Result, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights, sketch};
-
-/// Digits scored or encoded per [`Session::index_step`] on the CPU. A sketch can wait one step, so
-/// a step is kept to a few frames: in the page's CPU module 128 digits take 20–40 ms.
-pub const INDEX_STEP: usize = 128;
-/// The same on a GPU, where every step costs a fixed dispatch and read-back latency (≈ 0.5 s a
-/// step on the software adapter here, whatever its size): small steps would only multiply it.
-pub const INDEX_STEP_GPU: usize = 512;
-
-/// Digits per index step when the index is built on `device`.
-#[allow(deprecated)] // burn-ndarray is the CPU backend the design names
-pub fn index_step_digits(device: &Device) -> usize {
-    if *device == Device::ndarray() { INDEX_STEP } else { INDEX_STEP_GPU }
-}
+use crate::{Dataset, Error, Result, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights};
 
 /// The page's t-SNE: the CLI's perplexity and PCA start, but 500 iterations (200 of early
 /// exaggeration) and a coarser Barnes–Hut (θ = 1): natively 15 s instead of 27 s for 10 000
@@ -313,7 +301,7 @@ impl TrainingStep {
 pub struct Session {
     /// Shared, not copied, with whoever else needs the digits (the page's WebGPU warm-up).
     data: Arc<Dataset>,
-    /// Where each job runs (see [`crate::placement`]).
+    /// Where each job runs (see [`crate::device::placement`]).
     devices: Devices,
     weights: VaeWeights,
     /// The current model, on the sketch's and the index's devices.
@@ -787,7 +775,7 @@ impl Session {
         }
     }
 
-    /// The training run as bytes ([`crate::snapshot`]), to be resumed exactly by
+    /// The training run as bytes ([`crate::model::snapshot`]), to be resumed exactly by
     /// [`Session::restore_run`] in this or another session; None without a run. Taken between
     /// steps (refused while one is out).
     pub async fn run_snapshot(&mut self) -> Result<Option<Vec<u8>>> {

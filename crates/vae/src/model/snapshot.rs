@@ -20,9 +20,9 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::config::ModelKind;
 use crate::limits::LIMITS;
-use crate::loss::LossTotals;
-use crate::train::{AdamMoments, TrainerOptions, TrainerState};
-use crate::weights::LayerWeights;
+use crate::model::loss::LossTotals;
+use crate::model::train::{AdamMoments, TrainerOptions, TrainerState};
+use crate::model::weights::LayerWeights;
 use crate::{Error, Result, VaeConfig, VaeWeights};
 
 const FORMAT: &str = "latent-sketchpad-run";

@@ -4,7 +4,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Forward, Vae};
+use crate::model::network::{Forward, Vae};
 use crate::{Error, Result};
 
 /// The two terms of the loss, per image, and the forward pass they came from.
@@ -153,9 +153,9 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::model::weights::LayerWeights;
     use crate::rng::Rng;
     use crate::test_util::{block_on, dataset, ndarray, proptest_config};
-    use crate::weights::LayerWeights;
     use crate::{IMAGE_PIXELS, Inference, VaeConfig, VaeWeights};
 
     /// The loss at z = μ computed in f64 on the host, and whether f32 can hold every value the

@@ -8,14 +8,14 @@ use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::adam::Adam;
-use crate::inference::{EvalReport, Inference};
 use crate::limits::LIMITS;
-use crate::loss::{LossParts, LossTerms, LossTotals};
-use crate::model::{Vae, label_rows};
+use crate::model::adam::Adam;
+use crate::model::inference::{EvalReport, Inference};
+use crate::model::loss::{LossParts, LossTerms, LossTotals};
+use crate::model::network::{Vae, label_rows};
+use crate::model::weights::LayerWeights;
 use crate::rng::Rng;
 use crate::tensor::{matrix, read};
-use crate::weights::LayerWeights;
 use crate::{Dataset, Error, IMAGE_PIXELS, Result, VaeConfig, VaeWeights};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
