@@ -472,7 +472,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let images = load_images(&images)?;
             let mut rng = Rng::new(seed);
             let mut readings = Vec::with_capacity(images.len() / IMAGE_PIXELS);
-            for chunk in images.chunks(vae::inference::EVAL_BATCH / CLASSES * IMAGE_PIXELS) {
+            for chunk in images.chunks(vae::model::inference::EVAL_BATCH / CLASSES * IMAGE_PIXELS) {
                 readings.extend(match iw {
                     None => block_on(inference.read(chunk))?,
                     Some(k) => block_on(inference.read_iwae(chunk, k, &mut rng))?,
@@ -522,7 +522,7 @@ fn run(cli: Cli) -> Result<(), String> {
 /// A drawing (PNG) preprocessed as the page preprocesses a sketch.
 fn drawing(path: &Path) -> Result<Vec<f32>, String> {
     let (ink, w, h) = image::read_ink(path)?;
-    vae::sketch::preprocess(&ink, w, h)
+    vae::explore::sketch::preprocess(&ink, w, h)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{} is empty (no ink): nothing to read", path.display()))
 }

@@ -210,8 +210,8 @@ mod tests {
             let readings = block_on(inf.read(&images)).unwrap();
             for (i, r) in readings.iter().enumerate() {
                 close(scores[i].loss, loss[i], &format!("digit {} with its label", digits[i]));
-                for d in 0..CLASSES {
-                    close(r.losses[d], by_label[i][d], &format!("digit {} as {d}", digits[i]));
+                for (d, (&got, &want)) in r.losses.iter().zip(&by_label[i]).enumerate() {
+                    close(got, want, &format!("digit {} as {d}", digits[i]));
                 }
                 let lowest = (0..CLASSES).min_by(|&a, &b| by_label[i][a].total_cmp(&by_label[i][b])).unwrap();
                 assert_eq!(

@@ -374,7 +374,7 @@ mod tests {
     fn the_conditional_model_trains_by_the_same_loop_on_both_backends() {
         let data = crate::test_util::small_dataset();
         let weights = VaeWeights::init(VaeConfig::cvae(32, 2, 1.0), 0).unwrap();
-        let options = TrainerOptions { batch_size: 64, ..Default::default() };
+        let options = TrainerOptions { batch_size: 64, learning_rate: 1e-2, ..Default::default() };
         let mut runs = Vec::new();
         for device in backends() {
             let mut t = Trainer::new(&weights, data.indices(Split::Train), options, &device).unwrap();
