@@ -112,7 +112,7 @@ impl Inference {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::{assert_close, backends, block_on, dataset};
+    use crate::test_util::{assert_close, backends, block_on, dataset, numbers, pytorch_fixture};
     use crate::{Split, VaeConfig, VaeWeights};
 
     fn small(device: &burn::tensor::Device) -> Inference {
@@ -185,16 +185,8 @@ mod tests {
     /// PyTorch's float64 ones (the tolerance of the seed's fixture, `inference.rs`).
     #[test]
     fn a_conditional_model_saved_by_pytorch_reads_digits_as_pytorch_does() {
-        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
-        let bytes = std::fs::read(fixtures.join("pytorch-cvae-h16-z2.safetensors")).unwrap();
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-        assert!(header.metadata().is_none(), "the fixture must be as PyTorch saves a module: no metadata");
-        let weights = VaeWeights::from_safetensors(&bytes).unwrap();
+        let (weights, torch) = pytorch_fixture("pytorch-cvae-h16-z2");
         assert_eq!(weights.config, VaeConfig::cvae(16, 2, 1.0));
-        let torch: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(fixtures.join("pytorch-cvae-h16-z2.json")).unwrap()).unwrap();
-        let numbers =
-            |v: &serde_json::Value| -> Vec<f64> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
         let digits: Vec<usize> = numbers(&torch["digits"]).into_iter().map(|d| d as usize).collect();
         let labels: Vec<u8> = numbers(&torch["labels"]).into_iter().map(|d| d as u8).collect();
         let loss = numbers(&torch["loss_f64"]);

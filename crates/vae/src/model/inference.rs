@@ -328,7 +328,7 @@ pub fn sample_latents(n: usize, latent: usize, temperature: f64, rng: &mut Rng) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::{assert_close, backends, block_on, dataset};
+    use crate::test_util::{assert_close, backends, block_on, dataset, numbers, pytorch_fixture};
 
     #[test]
     fn a_spherical_walk_has_exact_ends_and_keeps_to_the_shell() {
@@ -425,16 +425,9 @@ mod tests {
     /// 1e-5 on μ (values of size 1–4).
     #[test]
     fn a_model_saved_by_pytorch_scores_as_pytorch_does() {
-        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
-        let bytes = std::fs::read(fixtures.join("pytorch-vae-h16-z2.safetensors")).unwrap();
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-        assert!(header.metadata().is_none(), "the fixture must be as PyTorch saves a module: no metadata");
-        let weights = VaeWeights::from_safetensors(&bytes).unwrap();
+        let (weights, torch) = pytorch_fixture("pytorch-vae-h16-z2");
         assert_eq!(weights.config, VaeConfig::vae(16, 2, 1.0));
-        let torch: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(fixtures.join("pytorch-vae-h16-z2.json")).unwrap()).unwrap();
-        let list =
-            |key: &str| -> Vec<f64> { torch[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
+        let list = |key: &str| numbers(&torch[key]);
         let digits: Vec<usize> = list("digits").into_iter().map(|d| d as usize).collect();
         let (loss, mu) = (list("loss_f64"), torch["mu_f64"].as_array().unwrap());
         let images = dataset().images(&digits);
