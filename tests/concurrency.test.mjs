@@ -1,4 +1,4 @@
-// Overlapping requests (issue 12): sketching, sampling, importing, resetting, training and the map,
+// Overlapping requests: sketching, sampling, importing, resetting, training and the map,
 // fired at once, never panic the wasm module; each request is answered in the order it was made or
 // refused with a message, and the page's state (model, backend, training) stays the worker's.
 //

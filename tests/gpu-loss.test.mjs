@@ -1,4 +1,4 @@
-// A lost GPU costs nothing (issue 11): the WebGPU device is destroyed, or made to report an error
+// A lost GPU costs nothing: the WebGPU device is destroyed, or made to report an error
 // nobody captures, from the test — the real device the wasm module works on, reached in its worker
 // (www/worker/gpu-watch.js keeps it), not a mock — and the page moves every job to the CPU with the
 // same model, says so once, answers the next sketch, and a run that was training on the GPU goes on

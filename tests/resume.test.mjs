@@ -1,4 +1,4 @@
-// Nothing lost on reload (issue 12): a paused run comes back at the exact step and Resume gives the
+// Nothing lost on reload: a paused run comes back at the exact step and Resume gives the
 // losses of an uninterrupted run; a closed tab keeps the run as last stored; two tabs never
 // overwrite each other's stored model silently.
 import { test } from 'node:test';
