@@ -132,7 +132,7 @@ const CPU_ONLY = 'the same on every backend: run on the CPU';
 for (const webgpu of BACKENDS) {
   const backend = webgpu ? 'WebGPU' : 'CPU';
   // A training step on SwiftShader's WebGPU (a CPU emulating a GPU) takes about a second whatever
-  // the model's size (README), so it trains a smaller model for fewer steps; the assertions are
+  // the model's size (docs/speed.md), so it trains a smaller model for fewer steps; the assertions are
   // the same.
   const run = webgpu
     ? { latent: 2, hidden: 32, batchSize: 256, epochs: 1, learningRate: 0.003 } // 36 steps
