@@ -1,77 +1,13 @@
 // The worker's persistence (www/worker/persistence.js, with the record it keeps, worker/record.js)
 // in node, without a browser: what is stored, what comes back, what is refused and said, what two
 // tabs do to each other, the autosave's pace, and what a worker that takes over after a lost GPU
-// loads. The browser provides IndexedDB and the wasm Session; here they are stand-ins written
-// below (a store shared by "tabs", with storage.js's rule that a tab writes only over the record it
-// last read or wrote; a session that keeps bytes and a run's step): the logic tested is the
-// worker's. tests/resume.test.mjs and tests/gpu-loss.test.mjs run the same paths in Chromium with
+// loads. The browser provides IndexedDB and the wasm Session; here they are stand-ins
+// (tests/unit/stand-ins.mjs): the logic tested is the worker's. tests/resume.test.mjs and tests/gpu-loss.test.mjs run the same paths in Chromium with
 // the real module and IndexedDB.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
-import { Persistence, NOT_STORED, STORED_ELSEWHERE, AUTOSAVE_MS } from '../../www/worker/persistence.js';
-import { ModelRecord } from '../../www/worker/record.js';
-import { workerState } from '../../www/worker/state.js';
-import { Scheduler } from '../../www/worker/scheduler.js';
-
-/** One browser profile's stored record, as worker/storage.js keeps it: `tab()` gives a tab's
- *  storage functions; a write is announced to the other tabs, as its BroadcastChannel does. */
-function browserStore() {
-  const store = { record: undefined, tabs: [] };
-  store.tab = () => {
-    const tab = { heard: null };
-    store.tabs.push(tab);
-    return {
-      readStoredModel: async () => store.record,
-      async storeModel(record, expectedId, writeId = record ? crypto.randomUUID() : null) {
-        if ((store.record?.writeId ?? null) !== expectedId) return { stored: false };
-        store.record = record ? { ...record, writeId, savedAt: Date.now() } : undefined;
-        for (const other of store.tabs) if (other !== tab) other.heard?.(writeId);
-        return { stored: true, writeId };
-      },
-      forgetStoredModel: async () => { store.record = undefined; },
-      onStoredElsewhere: (handler) => { tab.heard = handler; },
-    };
-  };
-  return store;
-}
-
-/** The session's part that persistence uses: the model as bytes (a first byte 0 is refused, as
- *  the core refuses a file that is not safetensors) and a run as its step (its snapshot: [step]). */
-class SessionStandIn {
-  model = Uint8Array.of(1, 2, 3);
-  run = null;
-  loads = 0;
-  exportModel() { return this.model.slice(); }
-  loadModel(bytes) {
-    if (bytes[0] === 0) throw new Error('not a safetensors file');
-    this.model = bytes.slice();
-    this.run = null;
-    this.loads++;
-    return JSON.stringify({ latent: 2 });
-  }
-  takeStepSnapshot() { return undefined; }
-  async runSnapshot() { return this.run && Uint8Array.of(this.run.step); }
-  restoreRun(snapshot) {
-    this.run = { step: snapshot[0] };
-    return JSON.stringify({ step: snapshot[0], epoch: 0, state: 'paused' });
-  }
-}
-
-/** A tab's worker: its state, record and persistence on `store`; `clock` is the persistence's. */
-function tab(store, { clock = () => 0 } = {}) {
-  const state = workerState();
-  state.session = new SessionStandIn();
-  const records = new ModelRecord();
-  const posted = [];
-  const scheduler = new Scheduler({
-    background: () => [], onStepError: (e) => { throw e; }, yieldToEvents: () => new Promise((r) => { setImmediate(r); }),
-  });
-  const persistence = new Persistence({
-    state, records, storage: store.tab(), scheduler, post: (m) => posted.push(m), lostBy: async () => false, now: clock,
-  });
-  return { state, records, persistence, posted, session: state.session };
-}
+import { NOT_STORED, STORED_ELSEWHERE, AUTOSAVE_MS } from '../../www/worker/persistence.js';
+import { browserStore, tab } from './stand-ins.mjs';
 
 const stepProgress = (step) => ({ report: { step, epoch: 0, parts: { loss: 100 - step, recon: 90, kl: 10 - step / 10 } } });
 

@@ -5,10 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Scheduler } from '../../www/worker/scheduler.js';
+import { yieldToEvents } from './stand-ins.mjs';
 
-// A macrotask boundary, as the worker's MessageChannel gives: in node an open MessagePort keeps
-// the process alive, so the tests pass setImmediate.
-const yieldToEvents = () => new Promise((resolve) => { setImmediate(resolve); });
 const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
 /** A scheduler whose log records what ran; `jobs` are the background jobs while they run. */
