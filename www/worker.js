@@ -1,12 +1,10 @@
 // The one Web Worker that owns the model: a wasm Session (the page's model, its neighbour index,
-// training). The page sends {id, op, args}; the worker answers {id, ok, value | error, ms}, and
-// sends events ({event, …}) for what happens on its own: the neighbour index growing (index),
-// training steps (train), a new model (model), the backend (backend), the t-SNE map (tsne),
-// storage (storage), problems (error), and the GPU lost (lost: the page then moves everything to
-// a fresh CPU worker, handing it this one's model and training run; worker/gpu-loss.js).
-// Everything heavy (wasm, WebGPU, the data set, the stored model) lives here, so the page never
-// freezes. This file starts the worker, makes its parts (worker/*.js) around one state object and
-// one queue (worker/scheduler.js: state changes are steps of it), and hands each call to its part.
+// training). The page sends {id, op, args}; the worker answers {id, ok, value | error, ms} and sends
+// events ({event, …}: index, train, model, backend, tsne, storage, error, and lost — the GPU is gone
+// and the page moves everything to a fresh CPU worker; worker/gpu-loss.js). Everything heavy lives
+// here, so the page never freezes. This file starts the worker, makes its parts (worker/*.js) around
+// one state object and one queue (worker/scheduler.js: state changes are its steps), and hands each
+// call to its part (docs/architecture.md).
 import init, { Session, limits } from './pkg/vae_web.js';
 import { Scheduler } from './worker/scheduler.js';
 import * as storage from './worker/storage.js';
@@ -31,9 +29,9 @@ const state = workerState();
 const records = new ModelRecord();
 const gpu = new GpuLoss({ state, handover: (weights) => persistence.handover(weights) });
 
-// Started at once: the wasm module compiles while the default model and the data download. (The
-// catches only keep a failure from being reported before the `load` call reports it.)
-// When each part of the start arrived (ms since the epoch, for the page's load breakdown).
+// Started at once: the wasm module compiles while the default model and the data download (the
+// catches keep a failure from being reported before `load` reports it). `arrived`: when each part of
+// the start arrived (ms since the epoch, for the page's load breakdown).
 const arrived = {};
 const noted = (name, promise) => promise.then((value) => {
   arrived[name] = performance.timeOrigin + performance.now();
