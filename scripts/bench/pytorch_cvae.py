@@ -11,7 +11,7 @@ The module is the seed's (scripts/bench/pytorch_vae.py, VAE) with the digit's on
 concatenated after the pixels at the encoder input and after z at the decoder input: fc1.weight
 [hidden, 784 + 10], fc21/fc22 [latent, hidden], fc3.weight [hidden, latent + 10], fc4.weight
 [784, hidden]. Loss per image = BCE from logits summed over the pixels + β·KL, mean over the batch
-(crates/vae/src/loss.rs); Adam lr 1e-3. `train` uses PyTorch's own init and RNG
+(crates/vae/src/model/loss.rs); Adam lr 1e-3. `train` uses PyTorch's own init and RNG
 (torch.manual_seed(seed)), batches shuffled every epoch, then runs `eval` on the trained module;
 `--save` writes it with safetensors.torch.save_model (no metadata).
 Two optional remedies against a decoder that ignores its label: `--warmup E` raises β linearly from 0

@@ -204,12 +204,12 @@ def our_init(seed, hidden=400, latent=20):
 
 
 def recon_per_image(logits, x):
-    """BCE from logits summed over the pixels, per image (crates/vae/src/loss.rs, recon_per_image)."""
+    """BCE from logits summed over the pixels, per image (crates/vae/src/model/loss.rs, recon_per_image)."""
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
 
 
 def kl_per_image(mu, logvar):
-    """KL(N(μ, σ²) ‖ N(0, I)) per image (crates/vae/src/loss.rs, kl_per_image)."""
+    """KL(N(μ, σ²) ‖ N(0, I)) per image (crates/vae/src/model/loss.rs, kl_per_image)."""
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
 
 
