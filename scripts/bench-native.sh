@@ -15,10 +15,7 @@ data="$ROOT/www/data/mnist.bin"
 
 setup_torch
 py="$TORCH_VENV/bin/python"
-log "building vae (release)"
-# The whole workspace, as the test command builds it: `-p vae-cli` alone resolves Burn's features
-# differently and would rebuild Burn (≈ 15 min) after the tests.
-cargo build --release --workspace -q
+build_cli
 vae="$CARGO_TARGET_DIR/release/vae"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT

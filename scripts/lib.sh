@@ -89,6 +89,15 @@ cargo_wasm() {
   fi
 }
 
+# Builds the CLI (target/release/vae) as the test command builds it (its native build: the
+# workspace but the wasm face, without the CLI's `wgpu` feature), so that the scripts reuse the test
+# command's artefacts instead of building Burn again with other features (≈ 15 min, or CubeCL and
+# wgpu natively on top). `--backend wgpu` needs `cargo build --release` (scripts/test-native-gpu.sh).
+build_cli() {
+  log "building vae (release, as the test command builds it)"
+  cargo build --release --workspace --exclude vae-web --no-default-features -q
+}
+
 # How the committed conditional model is trained (scripts/train-default.sh) and what its PyTorch
 # reference repeats (scripts/bench-conditional.sh): the configuration search that chose it is in
 # docs/conditional.md.

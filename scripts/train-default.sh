@@ -6,7 +6,7 @@
 # configuration in scripts/lib.sh (CONDITIONAL_*), and pictures of both for the README.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-cargo build --release --workspace -q
+build_cli
 "$CARGO_TARGET_DIR/release/vae" train --out www/model/default.safetensors "$@"
 "$CARGO_TARGET_DIR/release/vae" convert --f16 --out www/model/default-f16.safetensors
 "$CARGO_TARGET_DIR/release/vae" sample --out docs/samples.png
