@@ -382,6 +382,29 @@ impl Session {
         to_js(&self.now(|s| s.restore_run(&bytes))?)
     }
 
+    /// The page's model's record: model, training history and run, as one blob for IndexedDB (see
+    /// [`vae::Session::record`]).
+    pub async fn record(&self) -> Result<Vec<u8>, JsError> {
+        self.run(async |s| s.record().await).await
+    }
+
+    /// The record from what the session holds, reading no device, for a lost GPU's handover (see
+    /// [`vae::Session::held_record`]).
+    #[wasm_bindgen(js_name = heldRecord)]
+    pub fn held_record(&self) -> Result<Vec<u8>, JsError> {
+        self.now(|s| s.held_record())
+    }
+
+    /// Makes a record the session's (see [`vae::Session::restore`]): JSON `Restored`.
+    pub fn restore(&self, bytes: Vec<u8>) -> Result<String, JsError> {
+        to_js(&self.now(|s| s.restore(&bytes))?)
+    }
+
+    /// The model's training history (see [`vae::Session::history`]): JSON `History`.
+    pub fn history(&self) -> Result<String, JsError> {
+        to_js(self.core.borrow().as_ref().ok_or_else(busy)?.history())
+    }
+
     /// Ends the run, keeping the weights reached (see [`vae::Session::train_stop`]).
     #[wasm_bindgen(js_name = trainStop)]
     pub async fn train_stop(&self) -> Result<String, JsError> {

@@ -16,7 +16,9 @@
 //! type serialised to the page is in [`wire`], one file, so the names the page reads are in one
 //! place; each file's tests are beside its code.
 
+mod history;
 mod maps;
+mod record;
 mod sketch;
 mod training;
 pub mod wire;
@@ -25,8 +27,10 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 
+use self::history::ModelHistory;
 use self::maps::TsneStage;
 pub use self::maps::{AGREEMENT_NEIGHBOURS, PAGE_TSNE};
+use self::record::HeldRun;
 use self::training::Run;
 pub use self::training::{StepReads, TrainingStep};
 pub use self::wire::*;
@@ -51,6 +55,10 @@ pub struct Session {
     /// Where each job runs (see [`crate::device::placement`]).
     devices: Devices,
     weights: VaeWeights,
+    /// The model's training history, kept with it.
+    history: ModelHistory,
+    /// The run as last read for a record ([`Session::held_record`]).
+    held_run: Option<HeldRun>,
     /// The current model, on the sketch's and the index's devices.
     current: Indexed,
     /// The last whole index and the model that built it, kept while the current model's index
@@ -83,6 +91,8 @@ impl Session {
             data,
             devices,
             weights,
+            history: ModelHistory::default(),
+            held_run: None,
             current,
             previous: None,
             training: None,
@@ -95,6 +105,11 @@ impl Session {
 
     pub fn weights(&self) -> &VaeWeights {
         &self.weights
+    }
+
+    /// The model's training history, and the steps of a run since its last epoch's end.
+    pub fn history(&self) -> &History {
+        &self.history.history
     }
 
     pub fn devices(&self) -> &Devices {
@@ -120,10 +135,12 @@ impl Session {
         self.training.is_some() || self.step_under_way
     }
 
-    /// Makes `weights` the page's model; ends any training run.
+    /// Makes `weights` the page's model, with no training history; ends any training run.
     pub fn load_model(&mut self, weights: VaeWeights) -> Result<ModelInfo> {
         self.refuse_during_step("load a model")?;
         self.set_model(weights)?;
+        self.history = ModelHistory::default();
+        self.held_run = None;
         self.training = None;
         Ok(self.model_info())
     }

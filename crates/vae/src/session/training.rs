@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::history::{Counted, ModelHistory};
 use super::{RunInfo, Session, TrainProgress, TrainRequest, TrainStarted};
 use crate::limits::LIMITS;
 use crate::model::inference::EvalReport;
@@ -19,6 +20,8 @@ pub(super) struct Run {
     epochs: usize,
     /// "the end of epoch N" or "before training": what the checkpoint is, for messages.
     checkpoint: String,
+    /// The model's steps and epochs before the run: its records count on from them.
+    pub(super) counted: Counted,
 }
 
 /// A training step taken out of its session by [`Session::begin_step`]: [`TrainingStep::advance`]
@@ -126,8 +129,13 @@ impl Session {
         if weights != self.weights {
             self.set_model(weights)?;
         }
+        if from_scratch {
+            self.history = ModelHistory::default();
+        }
+        self.held_run = None;
         let checkpoint = if from_scratch { "the random start" } else { "before training" };
-        self.training = Some(Run { trainer, epochs: r.epochs, checkpoint: checkpoint.into() });
+        let counted = self.history.counted();
+        self.training = Some(Run { trainer, epochs: r.epochs, checkpoint: checkpoint.into(), counted });
         Ok(TrainStarted { steps_per_epoch, from_scratch, model: self.model_info() })
     }
 
@@ -177,18 +185,20 @@ impl Session {
             return Err(Error::Input("the training step was ended before it ran".into()));
         };
         self.step_under_way = false;
-        let progress = match reached? {
-            Reached::Diverged(e) => return Ok(run.diverged(e, "Training stopped; ")),
-            Reached::Step(report) => {
-                TrainProgress { report: Some(report), test: None, finished: false, diverged: None }
+        let mut progress = match reached? {
+            Reached::Diverged(e) => {
+                self.history.run_dropped();
+                return Ok(run.diverged(e, "Training stopped; "));
             }
+            Reached::Step(report) => TrainProgress { report: Some(report), ..TrainProgress::default() },
             Reached::EpochEnd { report, weights, test } => {
                 self.set_model(*weights)?;
                 run.checkpoint = format!("the end of epoch {}", run.trainer.epoch());
                 let finished = run.trainer.epoch() >= run.epochs;
-                TrainProgress { report: Some(report), test: Some(test), finished, diverged: None }
+                TrainProgress { report: Some(report), test: Some(test), finished, ..TrainProgress::default() }
             }
         };
+        self.history.step_done(run.counted, &mut progress);
         if !progress.finished {
             // Taken after the checkpoint moved, so it names the right one.
             self.step_snapshot = state.map(|state| {
@@ -218,16 +228,20 @@ impl Session {
     pub async fn train_stop(&mut self) -> Result<TrainProgress> {
         self.refuse_during_step("stop the run")?;
         let Some(mut run) = self.training.take() else {
-            return Ok(TrainProgress { report: None, test: None, finished: true, diverged: None });
+            return Ok(TrainProgress::ended());
         };
         match run.trainer.weights().await {
             Ok(weights) => {
                 if weights != self.weights {
                     self.set_model(weights)?;
                 }
-                Ok(TrainProgress { report: None, test: None, finished: true, diverged: None })
+                self.history.model_reached();
+                Ok(TrainProgress::ended())
             }
-            Err(e @ Error::Diverged { .. }) => Ok(run.diverged(e, "")),
+            Err(e @ Error::Diverged { .. }) => {
+                self.history.run_dropped();
+                Ok(run.diverged(e, ""))
+            }
             Err(e) => Err(e),
         }
     }
@@ -248,8 +262,14 @@ impl Session {
     /// was (not running: the next [`Session::train_step`] is its next step). The page's model
     /// stays: it is the run's checkpoint, and must have the run's shape and β. Everything is
     /// checked first; a damaged or foreign snapshot is refused with what is wrong and nothing
-    /// changes.
+    /// changes. Its steps count on from the model's history (see [`Session::restore`] for a run
+    /// stored with its own).
     pub fn restore_run(&mut self, bytes: &[u8]) -> Result<RunInfo> {
+        self.resume_run(bytes, self.history.counted())
+    }
+
+    /// [`Session::restore_run`], the run having begun when the model had `counted` steps and epochs.
+    pub(super) fn resume_run(&mut self, bytes: &[u8], counted: Counted) -> Result<RunInfo> {
         if self.is_training() {
             return Err(Error::Input("a training run is going on already: stop it first".into()));
         }
@@ -266,25 +286,22 @@ impl Session {
             steps_per_epoch: trainer.steps_per_epoch(),
             epochs: snapshot.epochs,
             epoch: trainer.epoch(),
-            step: trainer.steps(),
+            step: counted.steps + trainer.steps(),
+            run_step: trainer.steps(),
             learning_rate: trainer.options().learning_rate,
             batch_size: trainer.options().batch_size,
             seed: trainer.options().seed,
             model: self.model_info(),
         };
-        self.training = Some(Run { trainer, epochs: snapshot.epochs, checkpoint: snapshot.checkpoint });
+        self.training = Some(Run { trainer, epochs: snapshot.epochs, checkpoint: snapshot.checkpoint, counted });
         Ok(info)
     }
 }
 
 impl Run {
     fn diverged(&self, e: Error, prefix: &str) -> TrainProgress {
-        TrainProgress {
-            report: None,
-            test: None,
-            finished: true,
-            diverged: Some(format!("{e}. {prefix}the model from {} is back.", self.checkpoint)),
-        }
+        let diverged = Some(format!("{e}. {prefix}the model from {} is back.", self.checkpoint));
+        TrainProgress { diverged, ..TrainProgress::ended() }
     }
 }
 

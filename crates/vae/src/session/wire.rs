@@ -134,7 +134,9 @@ pub struct RunInfo {
     /// The run's target, and the epochs and steps it has done.
     pub epochs: usize,
     pub epoch: usize,
+    /// Steps over the model's life ([`TrainRecord::step`]) and in this run.
     pub step: u64,
+    pub run_step: u64,
     pub learning_rate: f64,
     pub batch_size: usize,
     pub seed: u64,
@@ -142,7 +144,7 @@ pub struct RunInfo {
 }
 
 /// What one training step (or Stop) gives the page.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TrainProgress {
     pub report: Option<StepReport>,
     /// Test figures, at the end of an epoch (the page's model is then the new weights).
@@ -151,4 +153,44 @@ pub struct TrainProgress {
     pub finished: bool,
     /// Why training stopped on a non-finite loss or weights; the checkpoint is the model again.
     pub diverged: Option<String>,
+    /// The step's record and, at an epoch's end, the test's, as the model's history keeps them.
+    pub record: Option<TrainRecord>,
+    pub test_record: Option<TrainRecord>,
+}
+
+/// One record of the model's training history: a step's batch loss and its parts, or the test
+/// set's figures at an epoch's end. Steps and epochs count over the model's life, across runs
+/// (the first step is 1, the first epoch 1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TrainRecord {
+    pub step: u64,
+    pub epoch: u64,
+    pub loss: f64,
+    pub recon: f64,
+    pub kl: f64,
+}
+
+/// The model's training history: a record per step and one per epoch's test.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct History {
+    pub steps: Vec<TrainRecord>,
+    pub tests: Vec<TrainRecord>,
+}
+
+/// What [`super::Session::restore`] made of a record: the model it loaded, and the run it holds
+/// going on (paused: the next step is its next), or why that run could not be resumed (it is
+/// dropped; the model stays).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Restored {
+    pub model: ModelInfo,
+    pub run: Option<RunInfo>,
+    pub run_error: Option<String>,
+}
+
+impl TrainProgress {
+    /// A run that is over, with nothing more to say (Stop, or no run to stop).
+    pub fn ended() -> Self {
+        TrainProgress { finished: true, ..TrainProgress::default() }
+    }
 }
