@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzing (issue 12; not part of the test command): each cargo-fuzz target in fuzz/ (the model and
+# Fuzzing (not part of the test command): each cargo-fuzz target in fuzz/ (the model and
 # run loader, the IDX reader, the data-set file reader, the sketch preprocessor) runs for SECONDS
 # (default 600) with libFuzzer's limits: 512 MB of memory (RSS and any one allocation) and 10 s
 # per input. Two run at a time (one per core). New interesting inputs are merged into

@@ -1,4 +1,4 @@
-// The soak (issue 12; run by scripts/soak.sh, not part of the test command): one page on the CPU
+// The soak (run by scripts/soak.sh, not part of the test command): one page on the CPU
 // backend, SKETCHES traced digits while a training run of at least STEPS steps goes on. After a
 // warm-up (a tenth of each, at least 200 sketches and 2 epochs) and at the end, with garbage
 // collected first, it reads the wasm module's memory (the worker's WebAssembly.Memory) and the JS

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The soak (issue 12; not part of the test command): one page on the CPU backend, 2 000 traced
+# The soak (not part of the test command): one page on the CPU backend, 2 000 traced
 # sketches while a training run of 2 000+ steps goes on; the wasm memory and the JS heaps (page and
 # worker) must grow less than 10 % after warm-up and nothing may be logged as an error. Prints a
 # table of samples and `SOAK wasm_growth=…% heap_growth=…%`; exits 1 otherwise. About 15 minutes on

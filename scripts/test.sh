@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run). Installs what is missing, then: formatting and the core's
-# layers (scripts/check-layers.sh); the native build with clippy -D warnings on the core and the
-# CLI; the core's tests on burn-ndarray; the CLI end to end; the wasm build of the page's module,
-# with clippy -D warnings on it; the page in headless Chromium with and without WebGPU, where
-# WebGPU is checked against the CPU.
+# layers (scripts/check-layers.sh); the page worker's unit tests in node (tests/unit/); the native
+# build with clippy -D warnings on the core and the CLI; the core's tests on burn-ndarray; the CLI
+# end to end; the wasm build of the page's module, with clippy -D warnings on it; the page in
+# headless Chromium with and without WebGPU (tests/*.test.mjs), where WebGPU is checked against
+# the CPU.
 # The core's tests on Burn's wgpu backend natively are scripts/test-native-gpu.sh's: building
 # CubeCL and wgpu natively too would cost this command a third build of Burn's heaviest parts.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -15,6 +16,11 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 phase "cargo fmt --check, and the core's layers"
 cargo fmt --all -- --check
 bash "$ROOT/scripts/check-layers.sh"
+
+# The worker's modules that hold logic (its queue, its persistence), in node: seconds, before
+# the builds, so that a mistake there is heard of at once.
+phase "unit tests of the page's worker (node)"
+node --test "$ROOT/tests/unit/"
 
 # Three things run at once, so that both cores stay busy from the first second: the native build
 # and tests, the wasm build (after its Debian packages), and the installs for the browser tests.
@@ -58,6 +64,6 @@ finish "wasm build" "$wasm_build" "$wasm_log"
 trap - EXIT
 
 phase "browser tests (headless Chromium, with and without WebGPU)"
-node --test --test-concurrency=1 "$ROOT/tests/"
+node --test --test-concurrency=1 "$ROOT"/tests/*.test.mjs
 
 phase "all tests passed"

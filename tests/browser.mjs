@@ -232,3 +232,40 @@ export function storedRecord(page, project) {
     };
   }), project.toString());
 }
+
+let committedData = null;
+/** The index of the committed data set's first test digit with `label`. */
+export function firstTestIndex(label) {
+  committedData ??= dataset();
+  const data = committedData;
+  for (let i = 0; i < data.n; i++) if (data.isTest(i) && data.label(i) === label) return i;
+  throw new Error(`no test ${label}`);
+}
+
+/** The committed data set's first test digit with `label`, as grey levels. */
+export function aTestDigit(label) {
+  const index = firstTestIndex(label);
+  return committedData.image(index);
+}
+
+/** The training panel's status line: its data attributes (state, step, loss, …) and its text. */
+export const trainStatus = (page) => page.$eval('#train-status', (e) => ({ ...e.dataset, text: e.textContent }));
+
+/** Waits until the training panel shows step `n` or a later one (Playwright's default timeout
+ *  unless `timeout` is given). */
+export const stepAtLeast = (page, n, timeout) => page.waitForFunction(
+  (k) => Number(document.getElementById('train-status').dataset.step) >= k, n, { timeout },
+);
+
+/** Waits until the training panel's state is `state` (idle, running, paused, diverged). */
+export const trainStateIs = (page, state, timeout) => page.waitForFunction(
+  (s) => document.getElementById('train-status').dataset.state === s, state, { timeout },
+);
+
+/** Fills the training form: {name: value} for its inputs. */
+export async function setForm(page, values) {
+  for (const [name, value] of Object.entries(values)) await page.fill(`#train-form input[name=${name}]`, String(value));
+}
+
+/** The page's model worker (www/worker.js); after a lost GPU, the one that took over. */
+export const modelWorker = (page) => page.workers().findLast((w) => new URL(w.url()).pathname === '/worker.js');

@@ -1,4 +1,4 @@
-// Overlapping requests (issue 12): sketching, sampling, importing, resetting, training and the map,
+// Overlapping requests: sketching, sampling, importing, resetting, training and the map,
 // fired at once, never panic the wasm module; each request is answered in the order it was made or
 // refused with a message, and the page's state (model, backend, training) stays the worker's.
 //
@@ -20,7 +20,7 @@
 // Finally a traced sketch is answered, and a training run starts and stops.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, openPage, dataset, traceDigitQuickly, waitIdle } from './browser.mjs';
+import { BACKENDS, openPage, dataset, traceDigitQuickly, waitIdle, trainStatus, trainStateIs, stepAtLeast } from './browser.mjs';
 
 const data = dataset();
 const PANIC = /recursive use|already borrowed|already mutably borrowed|unreachable|RuntimeError|panicked|busy with another call/i;
@@ -135,18 +135,16 @@ async function settle(page) {
   return round;
 }
 
-const trainState = (page) => page.$eval('#train-status', (e) => e.dataset.state);
-const until = (page, state) => page.waitForFunction((s) => document.getElementById('train-status').dataset.state === s, state, { timeout: 300_000 });
 
 /** Brings the training run to `state` (idle | running | paused) with the page's buttons. */
 async function bringTo(page, state) {
-  if (state === 'idle' && (await trainState(page)) !== 'idle') await page.click('#train-stop');
-  if (state !== 'idle' && (await trainState(page)) !== 'running') {
+  if (state === 'idle' && (await trainStatus(page)).state !== 'idle') await page.click('#train-stop');
+  if (state !== 'idle' && (await trainStatus(page)).state !== 'running') {
     await page.click('#train'); // Train or Resume
-    await until(page, 'running');
+    await trainStateIs(page, 'running', 300_000);
   }
   if (state === 'paused') await page.click('#train');
-  await until(page, state);
+  await trainStateIs(page, state, 300_000);
 }
 
 // The orders known to have left the page's training state behind the worker's, first, from the
@@ -193,9 +191,9 @@ for (const webgpu of BACKENDS) {
         await page.fill(`#train-form input[name=${name}]`, String(value));
       }
       await page.click('#train-random');
-      await page.waitForFunction(() => Number(document.getElementById('train-status').dataset.step) >= 3, null, { timeout: 300_000 });
+      await stepAtLeast(page, 3, 300_000);
       await page.click('#train-stop');
-      await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle');
+      await trainStateIs(page, 'idle');
       await page.evaluate(async () => { window.modelA = await (await import('/js/rpc.js')).call('exportModel'); });
       await page.click('#reset-default');
       await page.waitForFunction(() => document.getElementById('model-message').textContent === 'The default model is back.');
@@ -230,9 +228,9 @@ for (const webgpu of BACKENDS) {
       for (const a of alerts) assert.doesNotMatch(a, PANIC);
 
       await t.test('afterwards a sketch is answered and training starts and stops', async () => {
-        if ((await page.$eval('#train-status', (e) => e.dataset.state)) !== 'idle') {
+        if ((await trainStatus(page)).state !== 'idle') {
           await page.click('#train-stop');
-          await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle');
+          await trainStateIs(page, 'idle');
         }
         await page.waitForSelector('body[data-indexed="true"]', { timeout: 300_000 });
         const digit = data.image(42);
@@ -240,10 +238,10 @@ for (const webgpu of BACKENDS) {
         assert.equal(await page.$$eval('#neighbours li', (l) => l.length), 8);
         assert.ok(Number.isFinite(Number(await page.$eval('#score', (e) => e.dataset.loss))), 'the sketch is scored');
         await page.click('#train');
-        await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'running');
+        await trainStateIs(page, 'running');
         await assertConsistent(page, 'training');
         await page.click('#train-stop');
-        await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle');
+        await trainStateIs(page, 'idle');
         await assertConsistent(page, 'stopped');
         assert.deepEqual(p.errors, []);
         assert.deepEqual(workerErrors, []);

@@ -1,4 +1,4 @@
-// Exploring the latent space in the page (issue 13), as subtests of the page's test
+// Exploring the latent space in the page, as subtests of the page's test
 // (tests/page.test.mjs), which loads the page once per backend: the t-SNE map beside PCA, the walk
 // between any two digits, the latent sliders and the traverse, and pictures saved as PNG. Real
 // input throughout: selects, clicks, keys, pointer strokes.

@@ -1,4 +1,4 @@
-// A lost GPU costs nothing (issue 11): the WebGPU device is destroyed, or made to report an error
+// A lost GPU costs nothing: the WebGPU device is destroyed, or made to report an error
 // nobody captures, from the test — the real device the wasm module works on, reached in its worker
 // (www/worker/gpu-watch.js keeps it), not a mock — and the page moves every job to the CPU with the
 // same model, says so once, answers the next sketch, and a run that was training on the GPU goes on
@@ -6,22 +6,11 @@
 // start and self-test, so the file keeps to three loads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, openPage, dataset, traceDigitQuickly, readTiles, storedRecord, maxDifference } from './browser.mjs';
+import { BACKENDS, openPage, traceDigitQuickly, readTiles, storedRecord, maxDifference, aTestDigit, trainStatus, setForm, stepAtLeast, trainStateIs, modelWorker } from './browser.mjs';
 
-const data = dataset();
-const aTestDigit = (label) => {
-  for (let i = 0; i < data.n; i++) if (data.isTest(i) && data.label(i) === label) return data.image(i);
-  throw new Error(`no test ${label}`);
-};
 const THREE = aTestDigit(3);
 const LOST = /the WebGPU device was lost \(destroyed.*\), so every job now runs on the CPU, with the same model/;
 const SKIP = !BACKENDS.includes(true) && 'WebGPU only (BROWSER_BACKENDS has no webgpu)';
-
-const status = (page) => page.$eval('#train-status', (e) => ({ ...e.dataset, text: e.textContent }));
-
-async function setForm(page, values) {
-  for (const [name, value] of Object.entries(values)) await page.fill(`#train-form input[name=${name}]`, String(value));
-}
 
 /** Records, from now on, every text of the page's alert line (window.notices), every training
  *  step shown with its loss (window.steps: [step, loss]) and how many steps had been shown when
@@ -48,22 +37,22 @@ const shownStep = () => Number(document.getElementById('train-status').dataset.s
 const savedStep = (page) => storedRecord(page, (r) => (r?.run ? (r.run.tail.at(-1)?.step ?? r.history.steps.at(-1)?.step ?? 0) : 0));
 
 /** Destroys every WebGPU device of the page's worker; returns how many there were. */
-async function destroyDevices(page) {
-  const worker = page.workers().findLast((w) => new URL(w.url()).pathname === '/worker.js');
-  return worker.evaluate(() => {
-    for (const device of self.webgpuDevices) device.destroy();
-    return self.webgpuDevices.length;
-  });
-}
+const destroyDevices = (page) => modelWorker(page).evaluate(() => {
+  for (const device of self.webgpuDevices) device.destroy();
+  return self.webgpuDevices.length;
+});
 
 /** Makes an error nobody captures on every WebGPU device of the page's worker (a buffer with no
  *  usage fails validation: a real error event of the real device); returns how many there were. */
-async function poisonDevices(page) {
-  const worker = page.workers().findLast((w) => new URL(w.url()).pathname === '/worker.js');
-  return worker.evaluate(() => {
-    for (const device of self.webgpuDevices) device.createBuffer({ size: 4, usage: 0 });
-    return self.webgpuDevices.length;
-  });
+const poisonDevices = (page) => modelWorker(page).evaluate(() => {
+  for (const device of self.webgpuDevices) device.createBuffer({ size: 4, usage: 0 });
+  return self.webgpuDevices.length;
+});
+
+/** Traces THREE; the page's reconstruction of it and its loss. */
+async function sketched(page, cdp) {
+  await traceDigitQuickly(page, cdp, THREE);
+  return { image: (await readTiles(page, '#reconstruction', 1))[0], loss: Number(await page.getAttribute('#score', 'data-loss')) };
 }
 
 /** Waits until the page has moved to the CPU, and checks that it said so (`said`), once. */
@@ -93,7 +82,7 @@ test('every job on WebGPU: a lost device moves the page to the CPU with the same
     // until the epoch's end) stays paused at its step on the CPU.
     await setForm(page, { batchSize: 32, epochs: 1 });
     await page.getByRole('button', { name: 'Train' }).click();
-    await page.waitForFunction(() => Number(document.getElementById('train-status').dataset.step) >= 1, null, { timeout: 120_000 });
+    await stepAtLeast(page, 1, 120_000);
     await page.getByRole('button', { name: 'Pause' }).click();
     let paused = await page.evaluate(shownStep);
     for (let tries = 0; tries < 100 && (await savedStep(page)) !== paused; tries++) {
@@ -101,8 +90,7 @@ test('every job on WebGPU: a lost device moves the page to the CPU with the same
       paused = await page.evaluate(shownStep);
     }
     assert.equal(await savedStep(page), paused, 'Pause stored the run');
-    await traceDigitQuickly(page, cdp, THREE);
-    const before = { image: (await readTiles(page, '#reconstruction', 1))[0], loss: Number(await page.getAttribute('#score', 'data-loss')) };
+    const before = await sketched(page, cdp);
     await watch(page);
     // A call under way on the GPU when it is lost (64 samples take ~0.3 s on SwiftShader) is sent
     // again to the worker that takes over: answered, not left hanging nor failed.
@@ -117,8 +105,7 @@ test('every job on WebGPU: a lost device moves the page to the CPU with the same
     assert.equal(await page.evaluate(() => window.pending), 64 * 784, 'the call under way is answered');
 
     // The next sketch is answered, on the CPU, by the same model.
-    await traceDigitQuickly(page, cdp, THREE);
-    const after = { image: (await readTiles(page, '#reconstruction', 1))[0], loss: Number(await page.getAttribute('#score', 'data-loss')) };
+    const after = await sketched(page, cdp);
     const answeredMs = Date.now() - lostAt;
     const lossDiff = Math.abs(after.loss - before.loss) / before.loss;
     t.diagnostic(`moved to the CPU ${movedMs} ms after the loss, sketch answered by ${answeredMs} ms; WebGPU → CPU: `
@@ -127,7 +114,7 @@ test('every job on WebGPU: a lost device moves the page to the CPU with the same
     assert.ok(maxDifference(before.image, after.image) <= 2 / 255, 'the same reconstruction');
     assert.ok(lossDiff < 1e-4, `the same score (relative difference ${lossDiff})`);
     assert.match(await page.textContent('#model-info'), /784 → 400 → 20 → 400 → 784/);
-    const s = await status(page);
+    const s = await trainStatus(page);
     assert.equal(s.state, 'paused');
     assert.equal(Number(s.step), paused, 'still paused at its step');
     assert.match(await page.textContent('#model-message'), new RegExp(`The training run is on the CPU now, paused at step ${paused}: Resume continues it`));
@@ -155,7 +142,7 @@ test('training on WebGPU: a lost device mid-run, the run goes on on the CPU from
     await watch(page);
     await page.getByRole('button', { name: 'Start from random weights' }).click();
     // Lost a step or more after the last save, when it can be: those steps are then taken again.
-    await page.waitForFunction(() => Number(document.getElementById('train-status').dataset.step) >= 4, null, { timeout: 120_000 });
+    await stepAtLeast(page, 4, 120_000);
     for (let tries = 0; tries < 20 && await page.evaluate(shownStep) <= await savedStep(page); tries++) await page.waitForTimeout(250);
     const saved = await savedStep(page);
     await destroyDevices(page);
@@ -168,8 +155,8 @@ test('training on WebGPU: a lost device mid-run, the run goes on on the CPU from
     const [steps, onGpu] = await page.evaluate(() => [window.steps, window.stepsBeforeLoss]);
     const reached = Math.max(...steps.slice(0, onGpu).map(([s]) => s));
     assert.ok(Number(from) >= saved && Number(from) >= 1 && Number(from) <= reached, `from step ${from}, had reached ${reached}, saved ${saved}`);
-    await page.waitForFunction((k) => Number(document.getElementById('train-status').dataset.step) >= k + 20, Number(from), { timeout: 60_000 });
-    assert.equal((await status(page)).state, 'running');
+    await stepAtLeast(page, Number(from) + 20, 60_000);
+    assert.equal((await trainStatus(page)).state, 'running');
 
     // The redone steps are the same steps (the snapshot holds both random streams): their losses on
     // the CPU are those on WebGPU, to the backends' agreement.
@@ -185,9 +172,9 @@ test('training on WebGPU: a lost device mid-run, the run goes on on the CPU from
     await traceDigitQuickly(page, cdp, THREE);
     const tracedMs = Date.now() - traced;
     assert.ok(Number.isFinite(Number(await page.getAttribute('#score', 'data-loss'))), 'the sketch is scored');
-    assert.equal((await status(page)).state, 'running', 'the sketch was answered during training');
+    assert.equal((await trainStatus(page)).state, 'running', 'the sketch was answered during training');
     await page.getByRole('button', { name: 'Stop' }).click();
-    await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle', null, { timeout: 60_000 });
+    await trainStateIs(page, 'idle', 60_000);
     assert.match(await page.textContent('#model-message'), /Training stopped; the page uses the weights it reached/);
     assert.match(await page.textContent('#model-info'), /784 → 400 → 20 → 400 → 784/);
     t.diagnostic(`${onGpu} steps on WebGPU (to step ${reached}), went on from step ${from} on the CPU; ${redone.length} redone steps, `
@@ -205,15 +192,13 @@ test('every job on WebGPU: an error nobody captured poisons the device; the page
   const cdp = await page.context().newCDPSession(page);
   try {
     assert.equal(await page.getAttribute('#backend', 'data-kind'), 'webgpu');
-    await traceDigitQuickly(page, cdp, THREE);
-    const before = { image: (await readTiles(page, '#reconstruction', 1))[0], loss: Number(await page.getAttribute('#score', 'data-loss')) };
+    const before = await sketched(page, cdp);
     await watch(page);
     const poisonedAt = Date.now();
     assert.ok(await poisonDevices(page) >= 1, 'the worker has a WebGPU device');
     await movedToCpu(page, /WebGPU reported an error: [^\n]+, so every job now runs on the CPU, with the same model/);
     const movedMs = Date.now() - poisonedAt;
-    await traceDigitQuickly(page, cdp, THREE);
-    const after = { image: (await readTiles(page, '#reconstruction', 1))[0], loss: Number(await page.getAttribute('#score', 'data-loss')) };
+    const after = await sketched(page, cdp);
     t.diagnostic(`moved to the CPU ${movedMs} ms after the error; loss ${before.loss.toFixed(3)} → ${after.loss.toFixed(3)}`);
     assert.ok(maxDifference(before.image, after.image) <= 2 / 255, 'the same reconstruction');
     assert.ok(Math.abs(after.loss - before.loss) / before.loss < 1e-4, 'the same score');

@@ -9,16 +9,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BACKENDS, ROOT, openPage, dataset, traceDigit, readTiles, correlation, waitLoaded } from './browser.mjs';
+import { BACKENDS, ROOT, openPage, traceDigit, readTiles, correlation, waitLoaded, aTestDigit, trainStatus, stepAtLeast, trainStateIs } from './browser.mjs';
 import { MANIFEST, offlineManifest, writeOfflineManifest } from '../scripts/offline-manifest.mjs';
 
 const WWW = path.join(ROOT, 'www');
 const skip = !BACKENDS.includes(false) && 'BROWSER_BACKENDS leaves out the CPU';
-const data = dataset();
-const aTestDigit = (label) => {
-  for (let i = 0; i < data.n; i++) if (data.isTest(i) && data.label(i) === label) return data.image(i);
-  throw new Error(`no test ${label}`);
-};
 
 /** Waits until the service worker is active (its cache whole) and controls the page. */
 async function waitAvailableOffline(page) {
@@ -179,10 +174,10 @@ test('after one visit the page works offline: every panel, training included', {
     const run = { latent: 2, hidden: 32, batchSize: 256, epochs: 1 };
     for (const [name, value] of Object.entries(run)) await page.fill(`#train-form input[name=${name}]`, String(value));
     await page.getByRole('button', { name: 'Start from random weights' }).click();
-    await page.waitForFunction(() => Number(document.getElementById('train-status').dataset.step) >= 5, null, { timeout: 300_000 });
-    assert.equal(await page.$eval('#train-status', (e) => e.dataset.state), 'running');
+    await stepAtLeast(page, 5, 300_000);
+    assert.equal((await trainStatus(page)).state, 'running');
     await page.getByRole('button', { name: 'Stop' }).click();
-    await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle', null, { timeout: 300_000 });
+    await trainStateIs(page, 'idle', 300_000);
     assert.match(await page.textContent('#model-info'), /784 → 32 → 2 → 32 → 784/);
     // The stopped model is the page's: the index is rebuilt for it, offline too.
     await page.waitForSelector('body[data-indexed="true"]', { timeout: 300_000 });

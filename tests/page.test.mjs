@@ -2,13 +2,12 @@
 // Chromium's WebGPU (SwiftShader). Real pointer strokes, real canvases, the real wasm module.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, openPage, dataset, traceDigit, waitIdle, readTiles, correlation, wasmLimits } from './browser.mjs';
+import { BACKENDS, openPage, dataset, traceDigit, waitIdle, readTiles, correlation, wasmLimits, firstTestIndex, trainStatus, setForm, stepAtLeast, trainStateIs } from './browser.mjs';
 import { CONTENT_SECURITY_POLICY } from '../scripts/serve.mjs';
 import { beginTsne, checkTsne, checkSwitchBack, checkSlerpWalk, checkSliders, checkSavedPngs, checkSeedsAndEnds } from './explore.mjs';
 
 const data = dataset();
-const firstTest = (label) => { for (let i = 0; i < data.n; i++) if (data.isTest(i) && data.label(i) === label) return i; };
-const DIGITS = { 1: firstTest(1), 7: firstTest(7) };
+const DIGITS = { 1: firstTestIndex(1), 7: firstTestIndex(7) };
 const answers = {}; // per run: the score of each traced digit, to compare backends
 
 /** The best correlation of two 28×28 images over shifts of b by up to one pixel each way. */
@@ -264,25 +263,22 @@ for (const webgpu of BACKENDS) {
     // With every job on WebGPU a sketch shares the GPU with the training step it overlaps (the
     // worker lets it in while the step waits on the device): both must come out right.
     await t.test('a sketch during a training step on the same GPU is answered; training goes on', { skip: !webgpu && 'WebGPU only' }, async () => {
-      const status = () => page.$eval('#train-status', (e) => ({ ...e.dataset }));
-      for (const [name, value] of Object.entries({ latent: 2, hidden: 32, batchSize: 256, epochs: 1, learningRate: 0.003 })) {
-        await page.fill(`#train-form input[name=${name}]`, String(value));
-      }
+      await setForm(page, { latent: 2, hidden: 32, batchSize: 256, epochs: 1, learningRate: 0.003 });
       await page.getByRole('button', { name: 'Start from random weights' }).click();
-      await page.waitForFunction(() => Number(document.getElementById('train-status').dataset.step) >= 2, null, { timeout: 120_000 });
+      await stepAtLeast(page, 2, 120_000);
       const answered = await page.evaluate(() => (window.strokeAnswerMs ?? []).length);
       await traceDigit(page, data.image(DIGITS[7]));
       await page.waitForFunction((n) => (window.strokeAnswerMs ?? []).length > n, answered, { timeout: 60_000 });
-      const during = await status();
+      const during = await trainStatus(page);
       const ms = await page.evaluate(() => window.strokeAnswerMs.at(-1));
       t.diagnostic(`every job on WebGPU: a stroke answered in ${ms.toFixed(0)} ms during training (step ${during.step})`);
       assert.equal(during.state, 'running', 'answered during the run');
       const recon = (await readTiles(page, '#reconstruction', 1))[0];
       assert.ok(recon.every(Number.isFinite) && Math.max(...recon) > 0.1, 'a real reconstruction');
       const step = Number(during.step);
-      await page.waitForFunction((k) => Number(document.getElementById('train-status').dataset.step) >= k + 2, step, { timeout: 120_000 });
+      await stepAtLeast(page, step + 2, 120_000);
       await page.getByRole('button', { name: 'Stop' }).click();
-      await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle', null, { timeout: 60_000 });
+      await trainStateIs(page, 'idle', 60_000);
       assert.deepEqual(s.errors, []);
     });
 

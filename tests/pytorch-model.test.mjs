@@ -15,11 +15,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BACKENDS, ROOT, VAE, openPage, dataset, traceDigit, waitLoaded, importFile } from './browser.mjs';
+import { BACKENDS, ROOT, VAE, openPage, dataset, traceDigit, waitLoaded, importFile, firstTestIndex } from './browser.mjs';
 
 const FIXTURE = path.join(ROOT, 'tests/fixtures/pytorch-vae-h16-z2.safetensors');
 const data = dataset();
-const firstTest = (label) => { for (let i = 0; i < data.n; i++) if (data.isTest(i) && data.label(i) === label) return i; };
 
 /** An IDX images file of 32-bit floats (type 0x0D, big-endian): any grey level exactly. */
 function writeFloatIdx(file, images) {
@@ -64,7 +63,7 @@ for (const webgpu of BACKENDS) {
       const testLosses = cliScores(path.join(tmp, 'test-digits'), tests);
 
       for (const label of [3, 7]) {
-        await traceDigit(page, data.image(firstTest(label)));
+        await traceDigit(page, data.image(firstTestIndex(label)));
         const shown = await page.evaluate(() => ({
           loss: Number(document.getElementById('score').dataset.loss),
           percentile: Number(document.getElementById('score').dataset.percentile),

@@ -1,9 +1,9 @@
-// Nothing lost on reload (issue 12): a paused run comes back at the exact step and Resume gives the
+// Nothing lost on reload: a paused run comes back at the exact step and Resume gives the
 // losses of an uninterrupted run; a closed tab keeps the run as last stored; two tabs never
 // overwrite each other's stored model silently.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, waitLoaded, storedRecord, maxDifference } from './browser.mjs';
+import { BACKENDS, waitLoaded, storedRecord, maxDifference, trainStatus, setForm, stepAtLeast, trainStateIs } from './browser.mjs';
 import { launch } from '../scripts/chromium.mjs';
 import { serve } from '../scripts/serve.mjs';
 
@@ -12,9 +12,8 @@ import { serve } from '../scripts/serve.mjs';
 const CPU_ONLY = 'the same on every backend: run on the CPU';
 const RUN = { latent: 2, hidden: 32, beta: 1, learningRate: 0.001, batchSize: 64, epochs: 2 }; // 2 × 141 steps
 
-const status = (page) => page.$eval('#train-status', (e) => ({ ...e.dataset, text: e.textContent }));
 const message = (page) => page.textContent('#model-message');
-const step = async (page) => Number((await status(page)).step);
+const step = async (page) => Number((await trainStatus(page)).step);
 
 /** A browser profile (its IndexedDB shared by its tabs) and the page's server. */
 async function browser(webgpu) {
@@ -37,15 +36,10 @@ async function browser(webgpu) {
   };
 }
 
-async function setForm(page, values) {
-  for (const [name, value] of Object.entries(values)) await page.fill(`#train-form input[name=${name}]`, String(value));
-}
-
-const stepAtLeast = (page, n) => page.waitForFunction((k) => Number(document.getElementById('train-status').dataset.step) >= k, n, { timeout: 600_000 });
 /** Waits for the run to reach `steps` and end. */
 async function finished(page, steps) {
-  await stepAtLeast(page, steps);
-  await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle', null, { timeout: 900_000 });
+  await stepAtLeast(page, steps, 600_000);
+  await trainStateIs(page, 'idle', 900_000);
 }
 
 /** Pauses and waits for the step under way to end; returns the step reached. */
@@ -73,16 +67,16 @@ for (const webgpu of BACKENDS) {
       const page = await b.first();
       await setForm(page, RUN);
       await page.getByRole('button', { name: 'Start from random weights' }).click();
-      await stepAtLeast(page, 30);
+      await stepAtLeast(page, 30, 600_000);
       const k = await pause(page);
       assert.ok(k > 0 && k < 141, `paused mid-epoch (step ${k})`);
-      assert.equal((await status(page)).state, 'paused');
+      assert.equal((await trainStatus(page)).state, 'paused');
       const before = await stored(page);
       assert.equal(before.history.steps.length + before.run.tail, k, 'Pause stored the run at its step');
 
       await page.reload();
       await waitLoaded(page);
-      const s = await status(page);
+      const s = await trainStatus(page);
       assert.equal(s.state, 'paused');
       assert.equal(Number(s.step), k, `back at step ${k}`);
       assert.match(s.text, /paused/);
@@ -129,13 +123,13 @@ for (const webgpu of BACKENDS) {
       // Small batches: a longer run, so that it is mid-run when the tab closes.
       await setForm(page, { ...RUN, batchSize: 8, epochs: 5 });
       await page.getByRole('button', { name: 'Start from random weights' }).click();
-      await stepAtLeast(page, 300);
+      await stepAtLeast(page, 300, 600_000);
       // Long enough for an autosave past step 300 (one every 5 s while it trains).
       await page.waitForTimeout(6000);
       const closedAt = await step(page);
       await page.close({ runBeforeUnload: true });
       const second = await b.open();
-      const s = await status(second);
+      const s = await trainStatus(second);
       const kept = Number(s.step);
       assert.equal(s.state, 'paused');
       // At least the autosave after step 300; at most a few seconds' steps are lost (autosaves come
@@ -145,9 +139,9 @@ for (const webgpu of BACKENDS) {
       assert.equal(Number(await second.getAttribute('#loss-curve', 'data-points')), kept, 'its history up to that step');
       assert.match(await message(second), new RegExp(`paused at step ${kept}`));
       await second.getByRole('button', { name: 'Resume' }).click();
-      await stepAtLeast(second, kept + 5);
+      await stepAtLeast(second, kept + 5, 600_000);
       await second.getByRole('button', { name: 'Stop' }).click();
-      await second.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle');
+      await trainStateIs(second, 'idle');
       assert.deepEqual(b.errors, []);
     } finally {
       await b.close();

@@ -7,22 +7,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BACKENDS, VAE, openPage, dataset, traceDigit, readTiles, waitLoaded, wasmLimits, importFile, maxDifference } from './browser.mjs';
+import { BACKENDS, VAE, openPage, traceDigit, readTiles, waitLoaded, wasmLimits, importFile, maxDifference, aTestDigit, trainStatus, setForm, stepAtLeast, trainStateIs, modelWorker } from './browser.mjs';
 
-const data = dataset();
-const aTestDigit = (label) => {
-  for (let i = 0; i < data.n; i++) if (data.isTest(i) && data.label(i) === label) return data.image(i);
-  throw new Error(`no test ${label}`);
-};
 const THREE = aTestDigit(3);
 
-const status = (page) => page.$eval('#train-status', (e) => ({ ...e.dataset, text: e.textContent }));
 const message = (page) => page.textContent('#model-message');
 const modelInfo = (page) => page.textContent('#model-info');
-
-async function setForm(page, values) {
-  for (const [name, value] of Object.entries(values)) await page.fill(`#train-form input[name=${name}]`, String(value));
-}
 
 /** The reconstruction of a traced digit, as grey levels. */
 async function reconstructionOf(page, image) {
@@ -142,7 +132,7 @@ const CPU_ONLY = 'the same on every backend: run on the CPU';
 for (const webgpu of BACKENDS) {
   const backend = webgpu ? 'WebGPU' : 'CPU';
   // A training step on SwiftShader's WebGPU (a CPU emulating a GPU) takes about a second whatever
-  // the model's size (README), so it trains a smaller model for fewer steps; the assertions are
+  // the model's size (docs/speed.md), so it trains a smaller model for fewer steps; the assertions are
   // the same.
   const run = webgpu
     ? { latent: 2, hidden: 32, batchSize: 256, epochs: 1, learningRate: 0.003 } // 36 steps
@@ -165,7 +155,7 @@ for (const webgpu of BACKENDS) {
           const places = await page.$$eval('#backend-jobs li', (lis) => lis.map((li) => [li.dataset.job, li.dataset.place]));
           assert.deepEqual(places, [['sketch', 'cpu'], ['index', 'cpu'], ['training', 'webgpu']]);
         }
-        assert.equal((await status(page)).state, 'idle');
+        assert.equal((await trainStatus(page)).state, 'idle');
         const samplesBefore = await readTiles(page, '#train-samples', 4, 4);
         const mapBefore = Number(await page.getAttribute('#map', 'data-generation'));
         // A sketch on the pad: its neighbours must stay on screen while the index is rebuilt.
@@ -173,12 +163,12 @@ for (const webgpu of BACKENDS) {
         await watchNeighbours(page);
         await setForm(page, run);
         await page.getByRole('button', { name: 'Start from random weights' }).click();
-        await page.waitForFunction(() => Number(document.getElementById('train-status').dataset.step) >= 5, null, { timeout: 600_000 });
-        assert.equal((await status(page)).state, 'running');
+        await stepAtLeast(page, 5, 600_000);
+        assert.equal((await trainStatus(page)).state, 'running');
         assert.equal(await page.getByRole('button', { name: 'Pause' }).count(), 1, 'Train becomes Pause');
         await page.waitForFunction(() => /samples\/s · ETA \d+:\d\d/.test(document.getElementById('train-status').textContent));
-        assert.match((await status(page)).text, /^Epoch \d+ · step \d+ · loss \d+\.\d/);
-        assert.ok(Number((await status(page)).samplesPerSecond) > 0, 'samples/s is measured');
+        assert.match((await trainStatus(page)).text, /^Epoch \d+ · step \d+ · loss \d+\.\d/);
+        assert.ok(Number((await trainStatus(page)).samplesPerSecond) > 0, 'samples/s is measured');
         assert.ok(await page.$eval('#train-progress', (e) => e.value > 0 && e.value < 1), 'the progress bar moves');
         assert.match(await modelInfo(page), /784 → \d+ → 2 → \d+ → 784/);
 
@@ -196,7 +186,7 @@ for (const webgpu of BACKENDS) {
         // Meanwhile, how long the worker's event loop is held: a training step must leave it free
         // while the device works (wasm-ld's constructors, once run at every call into the module,
         // held it 1.0–1.4 s of each 1.1 s WebGPU step here, so a stroke waited for the step).
-        const worker = page.workers().find((w) => new URL(w.url()).pathname === '/worker.js');
+        const worker = modelWorker(page);
         await worker.evaluate(() => {
           const probe = (self.eventLoopProbe = { since: performance.now(), held: 0, longest: 0 });
           let last = probe.since;
@@ -233,10 +223,10 @@ for (const webgpu of BACKENDS) {
         assert.ok(loop.share < 0.5, `the worker was held ${(100 * loop.share).toFixed(0)} % of the time`);
         // On WebGPU a step takes seconds here: the strokes are answered while the GPU trains.
         assert.ok(median < 200, `strokes answered in ${answerMs.join(', ')} ms`);
-        assert.equal((await status(page)).state, 'running', 'the stroke was answered during training');
+        assert.equal((await trainStatus(page)).state, 'running', 'the stroke was answered during training');
 
-        await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle', null, { timeout: 1_500_000 });
-        const s = await status(page);
+        await trainStateIs(page, 'idle', 1_500_000);
+        const s = await trainStatus(page);
         const steps = await page.evaluate(() => Number(document.getElementById('train-status').dataset.step));
         assert.equal(steps, run.epochs * Math.ceil(9003 / run.batchSize), `trained ${steps} steps`);
         assert.match(await message(page), new RegExp(`Training finished: test loss \\d+\\.\\d+ nats after epoch ${run.epochs}`));
@@ -281,9 +271,9 @@ for (const webgpu of BACKENDS) {
       // (on WebGPU the export and the fresh page's import below check that read); storing and
       // loading are the same on every backend.
       await t.test('the trained model and its history come back after a reload', { skip: webgpu && CPU_ONLY }, async () => {
-        const before = { status: await status(page), info: await modelInfo(page) };
+        const before = { status: await trainStatus(page), info: await modelInfo(page) };
         await p.reload();
-        const after = await status(page);
+        const after = await trainStatus(page);
         assert.equal(after.step, before.status.step);
         assert.equal(after.testLoss, before.status.testLoss);
         assert.equal(await page.getAttribute('#loss-curve', 'data-points'), before.status.step);
@@ -293,13 +283,13 @@ for (const webgpu of BACKENDS) {
       });
 
       await t.test('a history stored by the previous version, as tuples, still loads', { skip: webgpu && CPU_ONLY }, async () => {
-        const before = await status(page);
+        const before = await trainStatus(page);
         await updateStored(page, (record) => {
           const tuple = (r) => [r.step, r.epoch, r.loss, r.recon, r.kl];
           return { ...record, history: { steps: record.history.steps.map(tuple), tests: record.history.tests.map(tuple) } };
         });
         await p.reload();
-        const after = await status(page);
+        const after = await trainStatus(page);
         assert.match(await message(page), /from your last visit is back/);
         assert.equal(after.step, before.step);
         assert.equal(after.epoch, before.epoch);
@@ -327,7 +317,7 @@ for (const webgpu of BACKENDS) {
       await t.test('lr 10 diverges: training stops, the weights come back, the page says so', async () => {
         await setForm(page, { learningRate: 10, epochs: 1 });
         await page.getByRole('button', { name: 'Train' }).click();
-        await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'diverged', null, { timeout: 600_000 });
+        await trainStateIs(page, 'diverged', 600_000);
         assert.match(await message(page), /training diverged at step \d+: /);
         assert.match(await message(page), /Training stopped; the model from before training is back/);
         assert.equal(await page.getByRole('button', { name: 'Train' }).count(), 1);
@@ -345,7 +335,7 @@ for (const webgpu of BACKENDS) {
         for (const [name, value, label] of cases) {
           await setForm(page, { ...run, beta: 1, learningRate: 0.001, [name]: value });
           await page.getByRole('button', { name: 'Train' }).click();
-          assert.notEqual((await status(page)).state, 'running', `${name} = ${value} must not start training`);
+          assert.notEqual((await trainStatus(page)).state, 'running', `${name} = ${value} must not start training`);
           assert.match(await message(page), new RegExp(`^${label}`), `${name} = ${value} gets a message`);
         }
         await setForm(page, { ...run, beta: 1, learningRate: 0.001 });
@@ -359,25 +349,24 @@ for (const webgpu of BACKENDS) {
         await page.selectOption('#map-method', 'tsne');
         const mapHint = (pattern) => page.waitForFunction((p) => new RegExp(p).test(document.getElementById('map-hint').textContent), pattern.source, { timeout: 120_000 });
         await page.getByRole('button', { name: 'Start from random weights' }).click();
-        const stepAtLeast = (n) => page.waitForFunction((k) => Number(document.getElementById('train-status').dataset.step) >= k, n, { timeout: 300_000 });
-        await stepAtLeast(5);
+        await stepAtLeast(page, 5, 300_000);
         await mapHint(/The t-SNE map of the current weights is made when training pauses or ends/);
         assert.equal(await page.$eval('#tsne-progress', (e) => e.hidden), true, 'no t-SNE progress while the run trains');
         await page.getByRole('button', { name: 'Pause' }).click();
-        assert.equal((await status(page)).state, 'paused');
+        assert.equal((await trainStatus(page)).state, 'paused');
         await page.waitForTimeout(webgpu ? 3000 : 300); // the step under way ends
-        const paused = Number((await status(page)).step);
+        const paused = Number((await trainStatus(page)).step);
         await page.waitForTimeout(1500);
-        assert.ok(Number((await status(page)).step) <= paused + 1, 'no steps while paused (one may have been under way)');
+        assert.ok(Number((await trainStatus(page)).step) <= paused + 1, 'no steps while paused (one may have been under way)');
         await mapHint(/^Making the t-SNE map of the current weights: \d+%/);
         await page.getByRole('button', { name: 'Resume' }).click();
-        await stepAtLeast(paused + 3);
+        await stepAtLeast(page, paused + 3, 300_000);
         await mapHint(/made when training pauses or ends/);
         // PCA for the tests that follow (the choice is remembered): Stop's new model drops the
         // half-made map, and no other is begun.
         await page.selectOption('#map-method', 'pca');
         await page.getByRole('button', { name: 'Stop' }).click();
-        await page.waitForFunction(() => document.getElementById('train-status').dataset.state === 'idle');
+        await trainStateIs(page, 'idle');
         assert.match(await message(page), /Training stopped; the page uses the weights it reached/);
         assert.match(await modelInfo(page), /784 → 8 → 1 → 8 → 784, β = 0/);
         await page.waitForSelector('body[data-indexed="true"]');
@@ -392,13 +381,13 @@ for (const webgpu of BACKENDS) {
         await p.reload();
         assert.match(await message(page), /The model stored in this browser could not be used \(its training history is damaged\)/);
         assert.match(await modelInfo(page), /784 → 400 → 20 → 400 → 784/);
-        assert.equal((await status(page)).step, '0');
+        assert.equal((await trainStatus(page)).step, '0');
         // Weights that are not a model file.
         await updateStored(page, () => ({ weights: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]), history: { steps: [], tests: [] } }));
         await p.reload();
         assert.match(await message(page), /The model stored in this browser could not be used \(invalid weights: not a safetensors file/);
         assert.match(await modelInfo(page), /784 → 400 → 20 → 400 → 784/);
-        assert.equal((await status(page)).step, '0');
+        assert.equal((await trainStatus(page)).step, '0');
       });
 
       await t.test('the whole session kept to the page\'s origin and its content policy', () => {
@@ -450,7 +439,7 @@ for (const webgpu of BACKENDS) {
         await page.getByRole('button', { name: 'Start from random weights' }).click();
         await page.waitForFunction(() => document.getElementById('train-status').dataset.testLoss, null, { timeout: 600_000 });
         const seconds = (Date.now() - t0) / 1000;
-        const pageLoss = Number((await status(page)).testLoss);
+        const pageLoss = Number((await trainStatus(page)).testLoss);
         const cli = execFileSync(VAE, ['train', '--epochs', '1', '--seed', '0', '--out', path.join(tmp, 'cli.safetensors')], { encoding: 'utf8' });
         const cliLoss = Number(/test loss (\d+\.\d+)/.exec(cli)[1]);
         t.diagnostic(`test loss after 1 epoch (seed 0, defaults): page ${pageLoss.toFixed(2)} in ${seconds.toFixed(1)} s, CLI ${cliLoss.toFixed(2)}`);

@@ -15,17 +15,24 @@ const GRACE_MS = 15;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // A macrotask boundary between jobs, so the page's messages get in; on the CPU backend reads
-// resolve as microtasks, and setTimeout is clamped to 4 ms when nested.
-const channel = new MessageChannel();
+// resolve as microtasks, and setTimeout is clamped to 4 ms when nested. The channel is opened at
+// the first use: in node (tests/unit/) an open port keeps the process alive, so tests pass their own.
+let channel = null;
 const wakers = [];
-channel.port1.onmessage = () => wakers.shift()?.();
-const yieldToEvents = () => new Promise((resolve) => { wakers.push(resolve); channel.port2.postMessage(null); });
+function messageBoundary() {
+  if (!channel) {
+    channel = new MessageChannel();
+    channel.port1.onmessage = () => wakers.shift()?.();
+  }
+  return new Promise((resolve) => { wakers.push(resolve); channel.port2.postMessage(null); });
+}
 
 export class Scheduler {
   #steps = [];
   #calls = [];
   #background;
   #onStepError;
+  #yieldToEvents;
   #turn = 0;
   #running = false;
   #lastCallAt = -Infinity;
@@ -36,10 +43,12 @@ export class Scheduler {
   #answering = false;
 
   /** `background()` lists the background jobs that may run now (async functions);
-   *  `onStepError(error)` hears of a step that threw. */
-  constructor({ background, onStepError }) {
+   *  `onStepError(error)` hears of a step that threw; `yieldToEvents()` resolves after the
+   *  events waiting have run (a MessageChannel round trip unless given). */
+  constructor({ background, onStepError, yieldToEvents = messageBoundary }) {
     this.#background = background;
     this.#onStepError = onStepError;
+    this.#yieldToEvents = yieldToEvents;
   }
 
   /** Queues a page call: `run()` does the work; `answer({ok, value | error, ms})` is called once
@@ -114,7 +123,7 @@ export class Scheduler {
     this.#running = true;
     try {
       for (;;) {
-        await yieldToEvents();
+        await this.#yieldToEvents();
         if (this.#steps.length) { await this.#runSteps(); continue; }
         const call = this.#calls.shift();
         if (call) {

@@ -1,0 +1,102 @@
+// The page's model in the worker: what follows each change of model (the page hears of it, its
+// neighbour index is rebuilt, it is stored if it is one to keep), the index built as background
+// work, a sketch's analysis, and the model replaced by an imported file or the default.
+
+import { errorText } from './state.js';
+
+const MB = 2 ** 20;
+const PIXELS = 784;
+/** A run ended by a new model (import, reset) is over for the page too: no step will say so. */
+const RUN_ENDED_BY_NEW_MODEL = { event: 'train', progress: { finished: true }, state: 'idle' };
+
+/** A sketch's figures with its images: `images` holds the input, the reconstruction and the
+ *  neighbours, 784 grey levels each (views on one buffer, so the answer is copied to the page once). */
+function withImages(answer, images) {
+  const at = (i, n = 1) => images.subarray(i * PIXELS, (i + n) * PIXELS);
+  return { ...answer, input: at(0), reconstruction: at(1), neighbour_images: at(2, answer.neighbours.length) };
+}
+
+export class PageModel {
+  #parts;
+
+  /** `parts`: {state, records, persistence, scheduler, tsne, post, lostBy} as for Persistence, the
+   *  worker's TsneMaps, and `runEnded`, the step that ends a training run (Training.ended), queued
+   *  when a new model ends one. */
+  constructor(parts) {
+    this.#parts = parts;
+  }
+
+  /** A step for a new model of the page's (loaded, imported, reset, a run's start, an epoch's
+   *  end, Stop): the page hears of it, the neighbour index is rebuilt for it, and it is stored if
+   *  it is one to keep (not the default, not a run's start). */
+  swapped({ keep }) {
+    return async () => {
+      const { state, post, persistence } = this.#parts;
+      state.modelBytes = state.session.exportModel();
+      post({ event: 'model', model: JSON.parse(state.session.modelInfo()) });
+      state.indexing = true;
+      if (keep) await persistence.save();
+    };
+  }
+
+  /** One step of building the neighbour index (background work). */
+  indexStep = async () => {
+    const { state, scheduler, tsne, post, lostBy } = this.#parts;
+    const { session } = state;
+    try {
+      const progress = JSON.parse(await session.indexStep());
+      if (progress.done) {
+        state.indexing = false;
+        progress.map = JSON.parse(session.mapPoints());
+        scheduler.step(() => tsne.indexWhole(session));
+      }
+      post({ event: 'index', progress });
+    } catch (e) {
+      state.indexing = false;
+      if (!(await lostBy(e))) post({ event: 'error', error: `building the neighbour index failed: ${errorText(e)}` });
+    }
+  };
+
+  /** The page's analysis of a sketch (its figures and images), or null for an empty sketch. */
+  async analyse({ grey, width, height, k }) {
+    const answer = await this.#parts.state.session.analyse(grey, width, height, k);
+    if (!answer) return null;
+    try {
+      return withImages(JSON.parse(answer.json), answer.images);
+    } finally {
+      answer.free();
+    }
+  }
+
+  /** A model file the page imports, of at most `maxModelBytes`, becomes the page's (and is stored). */
+  importFile({ bytes, name }, maxModelBytes) {
+    if (bytes.length > maxModelBytes) {
+      throw new Error(`${name} is ${(bytes.length / MB).toFixed(0)} MB; a model file here is at most ${(maxModelBytes / MB).toFixed(0)} MB`);
+    }
+    const model = JSON.parse(this.#replace(bytes));
+    this.#parts.scheduler.step(this.#parts.runEnded, this.swapped({ keep: true }));
+    return { model, history: this.#parts.records.forPage() };
+  }
+
+  /** The default model (`weights`) becomes the page's; the stored one is deleted. */
+  async resetDefault(weights) {
+    const { state, persistence, scheduler, runEnded, records } = this.#parts;
+    this.#replace(weights);
+    if (state.lost) throw new Error(state.lost); // the worker that takes over does it
+    await persistence.forgetStored();
+    scheduler.step(runEnded, this.swapped({ keep: false }));
+    return { model: JSON.parse(state.session.modelInfo()), history: records.forPage() };
+  }
+
+  /** Loads `weights` in the session (which ends a training run), with no history; the session's
+   *  answer. The model's own store, queued by the caller, replaces a stored run. */
+  #replace(weights) {
+    const { state, records, post, persistence } = this.#parts;
+    const ended = state.training !== null;
+    const info = state.session.loadModel(weights);
+    records.clear();
+    if (ended) post(RUN_ENDED_BY_NEW_MODEL);
+    persistence.runReplaced();
+    return info;
+  }
+}

@@ -1,0 +1,33 @@
+// What the model's worker holds that its parts share (worker.js makes one and hands it to each
+// part; a part's own bookkeeping stays in the part). The state changes are steps of the worker's
+// one queue (worker/scheduler.js), so no two parts change it at once.
+
+export function workerState() {
+  return {
+    /** The wasm Session (the page's model, its neighbour index, training), once `load` made it. */
+    session: null,
+    /** The training run, or null: {state: 'running' | 'paused', steps, epochs}, with the steps and
+     *  epochs the model had before it (the session counts per run, the history over its life). */
+    training: null,
+    /** The neighbour index is not whole yet. */
+    indexing: false,
+    /** Background work waits for the page's first answer (the `pageAnswered` call). */
+    pageAnswered: false,
+    webgpuStarted: false,
+    /** WebGPU is checked, warmed up and timed; the jobs have not moved yet. */
+    webgpuWaiting: false,
+    /** Why this worker's GPU is gone, or null. Once it is, the worker answers, posts and stores
+     *  nothing more: the page replaces it (worker/gpu-loss.js, js/rpc.js). */
+    lost: null,
+    /** The page's model as a safetensors file, read at each change of model (PageModel.swapped):
+     *  what a handover gives when the module cannot be asked any more (trapped, or held by a call
+     *  that waits on the lost GPU). */
+    modelBytes: null,
+    /** In a worker that replaces one whose GPU was lost: {reason, handover}, sent by the page
+     *  before anything else. Its `load` runs on the CPU and takes the model handed over. */
+    recovery: null,
+  };
+}
+
+/** An error as the page is told it. */
+export const errorText = (e) => String(e?.message ?? e);
