@@ -65,7 +65,7 @@ export class GpuLoss {
     if (!recovery) return null;
     const recovered = { reason: recovery.reason, kept: recovery.handover ? Boolean(kept) : true };
     const model = recovered.kept ? 'with the same model' : 'but the model in use could not be kept (see the training panel)';
-    info.fallback_reason = `${recovery.reason}, so every job now runs on the CPU, ${model}`;
+    info.fallbackReason = `${recovery.reason}, so every job now runs on the CPU, ${model}`;
     return recovered;
   }
 }

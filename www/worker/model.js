@@ -13,7 +13,7 @@ const RUN_ENDED_BY_NEW_MODEL = { event: 'train', progress: { finished: true }, s
  *  neighbours, 784 grey levels each (views on one buffer, so the answer is copied to the page once). */
 function withImages(answer, images) {
   const at = (i, n = 1) => images.subarray(i * PIXELS, (i + n) * PIXELS);
-  return { ...answer, input: at(0), reconstruction: at(1), neighbour_images: at(2, answer.neighbours.length) };
+  return { ...answer, input: at(0), reconstruction: at(1), neighbourImages: at(2, answer.neighbours.length) };
 }
 
 export class PageModel {

@@ -40,6 +40,7 @@ pub enum Backend {
 
 /// What the page shows about the backend.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BackendInfo {
     /// Where the jobs run now: "cpu", "webgpu" or "mixed".
     kind: &'static str,

@@ -1,5 +1,7 @@
 //! Every type the session serialises to the page (or reads from it), in one file so that the
-//! names the page reads are in one place.
+//! names the page reads are in one place. Their JSON names are camelCase, as is all JSON the page
+//! and the wasm face exchange (one exception: [`EvalReport`]'s `loss_mu`, in `TrainProgress::test`,
+//! is also the CLI's `vae eval --json`, which the benchmark scripts read; the page does not).
 
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +11,7 @@ use crate::model::train::StepReport;
 
 /// The shape of the page's model, for the page's labels and file names.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ModelInfo {
     pub hidden: usize,
     pub latent: usize,
@@ -20,6 +23,7 @@ pub struct ModelInfo {
 
 /// How far the neighbour index of the current model is.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct IndexProgress {
     /// Digits in the index so far.
     pub indexed: usize,
@@ -31,6 +35,7 @@ pub struct IndexProgress {
 
 /// Everything the page shows for a sketch.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SketchAnswer {
     /// The 28×28 MNIST-style input. (The images are not in the JSON form: 10 × 784 floats as
     /// text cost the page more than the analysis itself; [`SketchAnswer::images`] gives them.)
@@ -64,6 +69,7 @@ pub struct SketchAnswer {
 
 /// The data set on the latent map.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MapPoints {
     /// x0, y0, x1, y1, …
     pub points: Vec<f32>,
@@ -77,6 +83,7 @@ pub struct MapPoints {
 
 /// How far the t-SNE map of the page's model is.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TsneStatus {
     /// "none" (not begun for this model), "making" or "made".
     pub state: &'static str,
@@ -88,6 +95,7 @@ pub struct TsneStatus {
 
 /// A data-set digit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Digit {
     pub index: usize,
     pub label: u8,
@@ -96,6 +104,7 @@ pub struct Digit {
 
 /// A data-set digit with its latent code under the page's model (a walk can start or end there).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EncodedDigit {
     #[serde(flatten)]
     pub digit: Digit,
@@ -145,6 +154,7 @@ pub struct RunInfo {
 
 /// What one training step (or Stop) gives the page.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TrainProgress {
     pub report: Option<StepReport>,
     /// Test figures, at the end of an epoch (the page's model is then the new weights).
@@ -162,6 +172,7 @@ pub struct TrainProgress {
 /// set's figures at an epoch's end. Steps and epochs count over the model's life, across runs
 /// (the first step is 1, the first epoch 1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TrainRecord {
     pub step: u64,
     pub epoch: u64,
@@ -172,6 +183,7 @@ pub struct TrainRecord {
 
 /// The model's training history: a record per step and one per epoch's test.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct History {
     pub steps: Vec<TrainRecord>,
     pub tests: Vec<TrainRecord>,
