@@ -188,12 +188,12 @@ impl Session {
     }
 
     /// The record from what the session holds, reading no device (for a GPU that is lost): the
-    /// page's model, and the run as [`Session::record`] last read it while that run goes on (its
-    /// steps since are not in it).
+    /// page's model, and the run as [`Session::record`] last read it, unless the run ended by its
+    /// own rules since (its epochs done, divergence, Stop, a new model): a run whose step failed
+    /// (a lost device) is kept (its steps since are not in it).
     pub fn held_record(&self) -> Result<Vec<u8>> {
-        let going_on = self.training.is_some() || self.step_under_way;
         // A run read before the model last moved (an epoch's end) is older than the model.
-        let held = self.held_run.as_ref().filter(|held| going_on && held.steps >= self.history.model_steps);
+        let held = self.held_run.as_ref().filter(|held| held.steps >= self.history.model_steps);
         self.record_of(held)
     }
 
@@ -284,8 +284,9 @@ mod tests {
             assert_eq!(third.restore(&held).unwrap().run.unwrap().step, 12);
             assert_eq!(third.history(), &history);
 
-            // Without a run: the model and its history, nothing else.
+            // Without a run: the model and its history, nothing else; a stopped run is not held.
             block_on(s.train_stop()).unwrap();
+            assert_eq!(read(&s.held_record().unwrap()).unwrap().run, None);
             let stopped = block_on(s.record()).unwrap();
             let mut fourth = Session::new(small(), data.clone(), device.clone()).unwrap();
             let restored = fourth.restore(&stopped).unwrap();

@@ -188,6 +188,7 @@ impl Session {
         let mut progress = match reached? {
             Reached::Diverged(e) => {
                 self.history.run_dropped();
+                self.held_run = None;
                 return Ok(run.diverged(e, "Training stopped; "));
             }
             Reached::Step(report) => TrainProgress { report: Some(report), ..TrainProgress::default() },
@@ -199,6 +200,9 @@ impl Session {
             }
         };
         self.history.step_done(run.counted, &mut progress);
+        if progress.finished {
+            self.held_run = None;
+        }
         if !progress.finished {
             // Taken after the checkpoint moved, so it names the right one.
             self.step_snapshot = state.map(|state| {
@@ -230,6 +234,7 @@ impl Session {
         let Some(mut run) = self.training.take() else {
             return Ok(TrainProgress::ended());
         };
+        self.held_run = None;
         match run.trainer.weights().await {
             Ok(weights) => {
                 if weights != self.weights {
