@@ -74,11 +74,10 @@ export class SessionStandIn {
     this.loads++;
     return JSON.stringify({ latent: 2 });
   }
-  takeStepSnapshot() { return this.#take('snapshot'); }
   takeStepSamples() { return this.#take('samples'); }
-  async runSnapshot() { return this.run && Uint8Array.of(this.run.step); }
   async record() {
-    const snapshot = this.takeStepSnapshot() ?? await this.runSnapshot();
+    // The run as the last step read it, else now (as the core's record() does).
+    const snapshot = this.#take('snapshot') ?? (this.run && Uint8Array.of(this.run.step));
     this.held = snapshot ? { run: snapshot[0], steps: this.steps.length } : null;
     return this.#record(this.held);
   }
