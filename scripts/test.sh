@@ -3,7 +3,8 @@
 # layers (scripts/check-layers.sh); the page worker's unit tests in node (tests/unit/); the native
 # build with clippy -D warnings on the core and the CLI; the core's tests on burn-ndarray; the CLI
 # end to end; the wasm build of the page's module, with clippy -D warnings on it; the page in
-# headless Chromium with and without WebGPU (tests/*.test.mjs), where WebGPU is checked against the CPU.
+# headless Chromium with and without WebGPU (tests/*.test.mjs), where WebGPU is checked against
+# the CPU.
 # The core's tests on Burn's wgpu backend natively are scripts/test-native-gpu.sh's: building
 # CubeCL and wgpu natively too would cost this command a third build of Burn's heaviest parts.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -217,10 +217,37 @@ export async function importFile(page, file) {
 
 /** `project(record)` of the model record stored in the page's IndexedDB (undefined without one),
  *  computed in the page: a record holds megabytes of weights and a run's snapshot, which only
- *  their projection need cross to the test. `project` runs in the page (its source is sent). */
+ *  their projection need cross to the test. `project` runs in the page (its source is sent). The
+ *  record (the core's, crates/vae/src/session/record.rs: a safetensors file) is read as {writeId,
+ *  weights, history: {steps, tests} (the model's), run: {steps, tail} (the model's steps when it
+ *  began, and its step records since the model's last epoch end) or undefined}. */
 export function storedRecord(page, project) {
   return page.evaluate((source) => new Promise((resolve, reject) => {
-    const project = (0, eval)(`(${source})`);
+    const projectStored = (0, eval)(`(${source})`);
+    const decode = (stored) => {
+      const bytes = stored.record;
+      const length = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+      const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
+      const tensor = (name) => header[name] && bytes.subarray(8 + length + header[name].data_offsets[0], 8 + length + header[name].data_offsets[1]);
+      const rows = (name) => {
+        const values = new Float64Array(tensor(name).slice().buffer);
+        const records = [];
+        for (let i = 0; i < values.length; i += 5) {
+          records.push({ step: values[i], epoch: values[i + 1], loss: values[i + 2], recon: values[i + 3], kl: values[i + 4] });
+        }
+        return records;
+      };
+      const meta = header.__metadata__;
+      const steps = rows('history.steps');
+      const modelSteps = Number(meta.model_steps);
+      return {
+        writeId: stored.writeId,
+        weights: tensor('model'),
+        history: { steps: steps.slice(0, modelSteps), tests: rows('history.tests') },
+        run: header.run ? { steps: Number(meta.run_steps), tail: steps.slice(modelSteps) } : undefined,
+      };
+    };
+    const project = (stored) => projectStored(stored && decode(stored));
     const open = indexedDB.open('latent-sketchpad', 1);
     open.onerror = () => reject(open.error);
     open.onsuccess = () => {

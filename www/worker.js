@@ -10,8 +10,7 @@ import { Scheduler } from './worker/scheduler.js';
 import * as storage from './worker/storage.js';
 import { watchWebgpu } from './worker/gpu-watch.js';
 import { TsneMaps } from './worker/tsne.js';
-import { workerState, errorText } from './worker/state.js';
-import { ModelRecord } from './worker/record.js';
+import { workerState, errorText, historyOf } from './worker/state.js';
 import { Persistence } from './worker/persistence.js';
 import { GpuLoss } from './worker/gpu-loss.js';
 import { Backends, adapterName } from './worker/backend.js';
@@ -26,8 +25,7 @@ async function fetchBytes(url) {
 
 // The parts refer to those made after them only in calls made once the module has run.
 const state = workerState();
-const records = new ModelRecord();
-const gpu = new GpuLoss({ state, handover: (weights) => persistence.handover(weights) });
+const gpu = new GpuLoss({ state, handover: (record) => persistence.handover(record) });
 
 // Started at once: the wasm module compiles while the default model and the data download (the
 // catches keep a failure from being reported before `load` reports it). `arrived`: when each part of
@@ -60,7 +58,7 @@ const scheduler = new Scheduler({
     post({ event: 'error', error: errorText(e) });
   },
 });
-const parts = { state, records, scheduler, tsne, post, lostBy };
+const parts = { state, scheduler, tsne, post, lostBy };
 const persistence = new Persistence({ ...parts, storage });
 const backends = new Backends({ state, scheduler, post, trapped });
 const model = new PageModel({ ...parts, persistence, runEnded: () => training.ended() });
@@ -88,7 +86,7 @@ const ops = {
     const recovered = gpu.recovered(info, kept);
     scheduler.step(model.swapped({ keep: false }));
     return {
-      backend: info, model: JSON.parse(session().modelInfo()), history: records.forPage(), restored, storedProblem, run, arrived, recovered,
+      backend: info, model: JSON.parse(session().modelInfo()), history: historyOf(session()), restored, storedProblem, run, arrived, recovered,
     };
   },
   pageAnswered: () => backends.pageAnswered(),

@@ -1,4 +1,4 @@
-// The worker's persistence (www/worker/persistence.js, with the record it keeps, worker/record.js)
+// The worker's persistence (www/worker/persistence.js, storing and restoring the session's record)
 // in node, without a browser: what is stored, what comes back, what is refused and said, what two
 // tabs do to each other, the autosave's pace, and what a worker that takes over after a lost GPU
 // loads. The browser provides IndexedDB and the wasm Session; here they are stand-ins
@@ -7,30 +7,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NOT_STORED, STORED_ELSEWHERE, AUTOSAVE_MS } from '../../www/worker/persistence.js';
-import { browserStore, tab } from './stand-ins.mjs';
-
-const stepProgress = (step) => ({ report: { step, epoch: 0, parts: { loss: 100 - step, recon: 90, kl: 10 - step / 10 } } });
+import { browserStore, recordOf, tab } from './stand-ins.mjs';
 
 /** Trains `steps` steps of a run begun on the tab's model (as Training.start and .step do). */
-function train({ state, records, persistence, session }, steps) {
-  state.training = { state: 'running', ...records.runStarted(false) };
+function train({ state, persistence, session }, steps) {
+  state.training = { state: 'running' };
   persistence.runStarted();
-  session.run = { step: 0 };
+  session.run = { step: 0, epochs: 1, stepsPerEpoch: 1000 };
   for (let i = 1; i <= steps; i++) {
     session.run.step = i;
-    records.stepDone(state.training, stepProgress(i));
+    session.steps.push(i);
   }
 }
+
+const stored = (store) => recordOf(store.record.record);
 
 test('a run is stored with its snapshot and its steps, and comes back paused at its step in another tab', async () => {
   const store = browserStore();
   const first = tab(store);
   train(first, 3);
   await first.persistence.save();
-  const stored = store.record;
-  assert.deepEqual(stored.weights, Uint8Array.of(1, 2, 3));
-  assert.deepEqual(stored.history, { steps: [], tests: [] }, 'no step belongs to the model yet');
-  assert.deepEqual([stored.run.steps, stored.run.epochs, stored.run.tail.map((r) => r.step)], [0, 0, [1, 2, 3]]);
+  assert.deepEqual(stored(store), { model: [1, 2, 3], steps: [1, 2, 3], modelSteps: 0, tests: [], run: 3 }, 'no step is the model\'s yet');
   assert.deepEqual(first.posted, []);
 
   const second = tab(store);
@@ -38,12 +35,13 @@ test('a run is stored with its snapshot and its steps, and comes back paused at 
   assert.equal(back.restored, true);
   assert.equal(back.storedProblem, null);
   assert.equal(back.run.step, 3);
-  assert.deepEqual(second.state.training, { state: 'paused', steps: 0, epochs: 0 });
-  assert.deepEqual(second.records.forPage().steps.map((r) => r.step), [1, 2, 3]);
+  assert.deepEqual(second.state.training, { state: 'paused' });
+  assert.deepEqual(JSON.parse(second.session.history()).steps.map((r) => r.step), [1, 2, 3]);
   // The run's end stores the model alone in place of the run.
   second.state.training = null;
+  second.session.run = null;
   await second.persistence.runEnded();
-  assert.equal(store.record.run, null);
+  assert.equal(stored(store).run, null);
 });
 
 test('a stored run whose history disagrees with its snapshot is dropped, said, and its model kept', async () => {
@@ -65,8 +63,9 @@ test('a stored run whose history disagrees with its snapshot is dropped, said, a
 
 test('an unusable stored model is forgotten and the default stays, with the reason', async () => {
   const store = browserStore();
-  for (const [weights, reason] of [[[1, 2], 'it is not a model file'], [Uint8Array.of(0, 1), 'not a safetensors file']]) {
-    store.record = { weights, history: { steps: [], tests: [] }, run: null, writeId: 'w' };
+  const encoded = (model) => new TextEncoder().encode(JSON.stringify({ model, steps: [], modelSteps: 0, tests: [], run: null }));
+  for (const [record, reason] of [[{ weights: [1, 2] }, 'it is not a model record'], [{ record: encoded([0, 1]) }, 'not a safetensors file']]) {
+    store.record = { ...record, writeId: 'w' };
     const t = tab(store);
     const back = await t.persistence.restoreStored();
     assert.deepEqual(back, {
@@ -75,9 +74,18 @@ test('an unusable stored model is forgotten and the default stays, with the reas
     assert.equal(store.record, undefined);
     assert.equal(t.session.loads, 0);
   }
-  store.record = { weights: Uint8Array.of(1), history: { steps: [[1, 1, 'NaN']], tests: [] }, writeId: 'w' };
-  const back = await tab(store).persistence.restoreStored();
-  assert.match(back.storedProblem, /its training history is damaged/);
+});
+
+test('a model stored before the record was the core\'s loads alone; its run is dropped, said', async () => {
+  const store = browserStore();
+  store.record = { weights: Uint8Array.of(1, 9), history: { steps: [], tests: [] }, run: { snapshot: Uint8Array.of(2) }, writeId: 'w' };
+  const t = tab(store);
+  const back = await t.persistence.restoreStored();
+  assert.equal(back.restored, true);
+  assert.equal(back.storedProblem,
+    'The training run stored in this browser could not be resumed (it was stored by an earlier version of this page); its model is loaded.');
+  assert.deepEqual(t.session.model, Uint8Array.of(1, 9));
+  assert.equal(t.session.run, null);
 });
 
 test('two tabs never overwrite each other\'s model: the one behind says so, and hears of the other\'s writes', async () => {
@@ -129,13 +137,14 @@ test('after a lost GPU: the handover carries the run as last stored, and the wor
   const lost = tab(store);
   train(lost, 2);
   await lost.persistence.save(); // the run as last read: step 2
-  lost.session.run.step = 5;
-  lost.records.stepDone(lost.state.training, stepProgress(3));
-  const handover = lost.persistence.handover(lost.session.exportModel());
+  lost.session.run.step = 3;
+  lost.session.steps.push(3);
+  const handover = lost.persistence.handover(lost.session.heldRecord());
   assert.equal(handover.running, true);
   assert.equal(handover.storedId, store.record.writeId);
   assert.equal(handover.runStored, true);
-  assert.deepEqual(handover.record.run.tail.map((r) => r.step), [1, 2], 'the run as last read, not the steps after');
+  const { steps, run } = recordOf(handover.record);
+  assert.deepEqual([steps, run], [[1, 2], 2], 'the run as last read, not the steps after');
 
   const next = tab(store);
   const taken = await next.persistence.takeOver(structuredClone(handover));
@@ -144,7 +153,7 @@ test('after a lost GPU: the handover carries the run as last stored, and the wor
   assert.equal(taken.storedProblem, null);
   assert.equal(taken.run.step, 2);
   assert.equal(taken.run.state, 'running');
-  assert.deepEqual(next.state.training, { state: 'running', steps: 0, epochs: 0 });
+  assert.deepEqual(next.state.training, { state: 'running' });
   assert.equal(store.record.writeId, handover.storedId, 'nothing is written');
   // The new worker writes over the lost one's record.
   await next.persistence.save();

@@ -1,5 +1,5 @@
-// A training run in the worker (www/worker/training.js with worker/model.js, persistence.js and
-// record.js, on the worker's real queue) in node, without a browser: the steps' records counted
+// A training run in the worker (www/worker/training.js with worker/model.js and persistence.js, on
+// the worker's real queue) in node, without a browser: the steps' records counted
 // over the model's life, the first step read for the autosave, each epoch's end made the page's
 // model and stored with the run, Pause storing the run, Stop and the run's end storing the model
 // alone. The session and IndexedDB are stand-ins (tests/unit/stand-ins.mjs); tests/training.test.mjs
@@ -10,18 +10,18 @@ import { Training } from '../../www/worker/training.js';
 import { PageModel } from '../../www/worker/model.js';
 import { Backends } from '../../www/worker/backend.js';
 import { TsneMaps } from '../../www/worker/tsne.js';
-import { browserStore, tab } from './stand-ins.mjs';
+import { browserStore, recordOf, tab } from './stand-ins.mjs';
 
 /** A tab's worker with its training parts; `call(run)` answers like a page's call. */
 function worker(store) {
   let training;
   const t = tab(store, { background: () => (training.running ? [training.step] : []) });
-  const { state, records, persistence, scheduler, posted } = t;
+  const { state, persistence, scheduler, posted } = t;
   const post = (m) => posted.push(m);
   const lostBy = async () => false;
   const tsne = new TsneMaps({ post, onError: (error) => post({ event: 'error', error }), isTraining: () => training.running });
   const backends = new Backends({ state, scheduler, post, trapped: () => false });
-  const parts = { state, records, persistence, scheduler, tsne, post, lostBy };
+  const parts = { state, persistence, scheduler, tsne, post, lostBy };
   const model = new PageModel({ ...parts, runEnded: () => training.ended() });
   training = new Training({ ...parts, model, backends });
   state.pageAnswered = true;
@@ -55,11 +55,11 @@ test('a run: records over the model\'s life, the first step autosaved, each epoc
   assert.equal(w.posted.filter((m) => m.event === 'model').length, 3, 'the run\'s start and each epoch\'s end');
   // What was stored: the run at its first step; the model at each epoch's end with the run; the
   // model alone at the end.
-  const writes = store.writes.map((r) => [Array.from(r.weights), r.history.steps.length, r.history.tests.length, r.run?.tail.map((s) => s.step) ?? null]);
+  const writes = store.writes.map((r) => recordOf(r.record)).map((r) => [r.model, r.steps, r.modelSteps, r.tests, r.run]);
   assert.deepEqual(writes, [
-    [[1, 2, 3], 0, 0, [1]],
-    [[1, 3], 3, 1, []],
-    [[1, 6], 6, 2, null],
+    [[1, 2, 3], [1], 0, [], 1],
+    [[1, 3], [1, 2, 3], 3, [3], 3],
+    [[1, 6], [1, 2, 3, 4, 5, 6], 6, [3, 6], null],
   ]);
   assert.equal(w.state.training, null);
   assert.deepEqual(w.posted.filter((m) => m.event === 'error'), []);
@@ -73,13 +73,15 @@ test('Pause stores the run at the step reached; Stop makes the weights reached t
   const { state } = await w.call(() => w.training.pause());
   assert.equal(state, 'paused');
   const reached = w.session.run.step;
-  assert.deepEqual(store.record.run.tail.map((s) => s.step), Array.from({ length: reached }, (_, i) => i + 1), 'the run as paused');
-  assert.equal(store.record.run.snapshot[0], reached);
+  const paused = recordOf(store.record.record);
+  assert.deepEqual(paused.steps, Array.from({ length: reached }, (_, i) => i + 1), 'the run as paused');
+  assert.equal(paused.run, reached);
   await new Promise((resolve) => { setTimeout(resolve, 30); });
   assert.equal(w.session.run.step, reached, 'no step while paused');
   await w.call(() => w.training.stop());
-  assert.deepEqual(Array.from(store.record.weights), [1, reached]);
-  assert.equal(store.record.run, null);
-  assert.equal(store.record.history.steps.length, reached, 'the steps are the model\'s now');
+  const stopped = recordOf(store.record.record);
+  assert.deepEqual(stopped.model, [1, reached]);
+  assert.equal(stopped.run, null);
+  assert.equal(stopped.modelSteps, reached, 'the steps are the model\'s now');
   assert.equal(w.state.training, null);
 });

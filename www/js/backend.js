@@ -27,19 +27,19 @@ export function nameBackends(labels) {
 const PLACE_NAMES = { cpu: 'CPU', webgpu: 'WebGPU' };
 const ms = (v) => (v < 10 ? v.toFixed(1) : v.toFixed(0));
 
-/** Shows the worker's BackendInfo ({kind, label, fallback_reason, warming_up, jobs, matmul?, adapter?}):
+/** Shows the worker's BackendInfo ({kind, label, fallbackReason, warmingUp, jobs, matmul?, adapter?}):
  *  the label, the adapter, and for each job where it runs, both timings and why. */
 export function showBackend(info) {
   $('backend').textContent = info.label;
   const adapter = info.adapter ? `WebGPU adapter: ${info.adapter}${info.matmul ? ` · ${info.matmul}` : ''}` : '';
-  $('adapter').textContent = info.warming_up ? 'WebGPU is being checked and timed; the CPU answers meanwhile' : adapter;
-  if (info.fallback_reason) notice(`Using the CPU: ${info.fallback_reason}.`);
-  const measured = info.jobs.some((job) => job.cpu_ms != null);
+  $('adapter').textContent = info.warmingUp ? 'WebGPU is being checked and timed; the CPU answers meanwhile' : adapter;
+  if (info.fallbackReason) notice(`Using the CPU: ${info.fallbackReason}.`);
+  const measured = info.jobs.some((job) => job.cpuMs != null);
   // Each job's place when it was measured or differs between jobs (one backend needs no list).
   $('backend-jobs').replaceChildren(...(measured || info.kind === 'mixed' ? info.jobs : []).map((job) => {
     const li = document.createElement('li');
-    const timings = job.cpu_ms != null ? `CPU ${ms(job.cpu_ms)} ms · WebGPU ${ms(job.webgpu_ms)} ms → ` : '';
-    li.textContent = `${job.label}: ${timings}${PLACE_NAMES[job.place]}${info.warming_up ? ' (soon)' : ''} (${job.reason})`;
+    const timings = job.cpuMs != null ? `CPU ${ms(job.cpuMs)} ms · WebGPU ${ms(job.webgpuMs)} ms → ` : '';
+    li.textContent = `${job.label}: ${timings}${PLACE_NAMES[job.place]}${info.warmingUp ? ' (soon)' : ''} (${job.reason})`;
     return li;
   }));
   hooks.backendShown(info);

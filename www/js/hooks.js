@@ -55,14 +55,14 @@ export function sketchIdle() {
 /** The backend shown in the status line: its kind and why the CPU is used, if it is a fallback;
  *  settled once WebGPU is no longer warming up. */
 export function backendShown(info) {
-  mark($('backend'), { kind: info.kind, reason: info.fallback_reason ?? undefined });
+  mark($('backend'), { kind: info.kind, reason: info.fallbackReason ?? undefined });
   // #backend-jobs li[data-job|place|cpu-ms|webgpu-ms]: each measured job's place and timings.
   [...$('backend-jobs').children].forEach((li, i) => {
     const job = info.jobs[i];
-    mark(li, { job: job.job, place: job.place, cpuMs: job.cpu_ms, webgpuMs: job.webgpu_ms });
+    mark(li, { job: job.job, place: job.place, cpuMs: job.cpuMs, webgpuMs: job.webgpuMs });
   });
-  body.backendSettled = String(!info.warming_up);
-  if (!info.warming_up) body.settledMs = sinceStart();
+  body.backendSettled = String(!info.warmingUp);
+  if (!info.warmingUp) body.settledMs = sinceStart();
 }
 
 /** The GPU was lost and a worker on the CPU took over (body[data-gpu-lost] counts the times). */

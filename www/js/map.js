@@ -26,7 +26,7 @@ const REMEMBERED = 'latent-sketchpad-map-method';
 
 const canvas = $('map');
 let method = 'pca';
-/** Each method's map, {points, labels, indices, latent, label_agreement, extent}: the last whole
+/** Each method's map, {points, labels, indices, latent, labelAgreement, extent}: the last whole
  *  index's (PCA), the last one made (t-SNE). */
 const maps = { pca: null, tsne: null };
 let manifold = null; // a canvas of decoded digits behind a 2-D PCA map
@@ -154,8 +154,8 @@ function showHint() {
 function showAgreement() {
   const known = ['pca', 'tsne'].filter((m) => maps[m]);
   $('map-agreement').textContent = `How often a digit's 10 nearest on the map are the same digit: ${
-    known.map((m) => `${(100 * maps[m].label_agreement).toFixed(1)}% (${NAMES[m]})`).join(' · ')}.`;
-  hooks.mapAgreement(Object.fromEntries(known.map((m) => [m, maps[m].label_agreement])));
+    known.map((m) => `${(100 * maps[m].labelAgreement).toFixed(1)}% (${NAMES[m]})`).join(' · ')}.`;
+  hooks.mapAgreement(Object.fromEntries(known.map((m) => [m, maps[m].labelAgreement])));
 }
 
 /** What the canvas says while the chosen method has no map yet. */

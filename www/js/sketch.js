@@ -154,7 +154,7 @@ function showNeighbours(a) {
     button.setAttribute('aria-label', `Digit ${n.label}, distance ${n.distance.toFixed(2)}: walk to it`);
     const c = document.createElement('canvas');
     c.width = c.height = 56;
-    paintGrid(c, a.neighbour_images.slice(i * PIXELS, (i + 1) * PIXELS), 1);
+    paintGrid(c, a.neighbourImages.slice(i * PIXELS, (i + 1) * PIXELS), 1);
     const text = document.createElement('span');
     text.textContent = `${n.label} · ${n.distance.toFixed(2)}`;
     button.append(c, text);

@@ -38,7 +38,7 @@ export class Backends {
     const state = this.#state;
     state.pageAnswered = true;
     this.#scheduler.wake();
-    if (!state.webgpuStarted && JSON.parse(state.session.backendInfo()).warming_up) {
+    if (!state.webgpuStarted && JSON.parse(state.session.backendInfo()).warmingUp) {
       state.webgpuStarted = true;
       this.#prepareWebgpu();
     }
@@ -50,7 +50,7 @@ export class Backends {
    *  its device); the run's end asks again (Training.ended). A step of the queue. */
   placeJobs = async () => {
     const { switched, backend } = JSON.parse(this.#state.session.placeJobs());
-    if (switched || !backend.warming_up) this.#state.webgpuWaiting = false;
+    if (switched || !backend.warmingUp) this.#state.webgpuWaiting = false;
     backend.adapter = await adapterName();
     this.#post({ event: 'backend', backend });
   };
@@ -62,7 +62,7 @@ export class Backends {
     this.#state.session.prepareWebgpu().then(
       (json) => {
         const backend = JSON.parse(json);
-        if (backend.warming_up) {
+        if (backend.warmingUp) {
           this.#state.webgpuWaiting = true;
           this.#scheduler.step(this.placeJobs);
         } else {

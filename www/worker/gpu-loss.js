@@ -10,8 +10,8 @@ export class GpuLoss {
   #handover;
   #send;
 
-  /** `state`: the worker's (worker/state.js); `handover(weights)` is what goes to the page with
-   *  the model's weights (Persistence.handover); `send(message)` posts to the page
+  /** `state`: the worker's (worker/state.js); `handover(record)` is what goes to the page with
+   *  the session's record (Persistence.handover); `send(message)` posts to the page
    *  even once the GPU is lost (the worker's `post` then sends nothing). */
   constructor({ state, handover, send = (message) => self.postMessage(message) }) {
     this.#state = state;
@@ -20,21 +20,22 @@ export class GpuLoss {
   }
 
   /** The GPU is gone for `reason`: the handover goes to the page, and the worker answers, posts
-   *  and stores nothing more. The page's model is read from the session's host copy (no GPU
-   *  involved), or is the one read at its last change when the module cannot answer; a run's state
-   *  is the one last read to be stored (at its first step, every 5 s and at each epoch's end): the
-   *  steps since then are run again, the same steps (the snapshot holds both random streams). */
+   *  and stores nothing more. The record is the session's, read from its host copies (no GPU
+   *  involved): the page's model and its history, and a run's state as last read to be stored (at
+   *  its first step, every 5 s and at each epoch's end): the steps since then are run again, the
+   *  same steps (the snapshot holds both random streams). If the module cannot answer (it trapped,
+   *  or a call waiting on the GPU holds the session), none: the worker that takes over loads this
+   *  tab's stored record. */
   lost = (reason) => {
     const state = this.#state;
     if (state.lost) return;
-    let weights = state.modelBytes;
+    let record = null;
     try {
-      weights = state.session?.exportModel() ?? weights;
+      record = state.session?.heldRecord() ?? null;
     } catch {
-      // The module trapped, or a call waiting on the GPU holds the session: the model as it was
-      // read at its last change.
+      // The module trapped, or a call waiting on the GPU holds the session.
     }
-    this.#send({ event: 'lost', reason, handover: state.session && this.#handover(weights) });
+    this.#send({ event: 'lost', reason, handover: state.session && this.#handover(record) });
     state.lost = reason;
   };
 
@@ -65,7 +66,7 @@ export class GpuLoss {
     if (!recovery) return null;
     const recovered = { reason: recovery.reason, kept: recovery.handover ? Boolean(kept) : true };
     const model = recovered.kept ? 'with the same model' : 'but the model in use could not be kept (see the training panel)';
-    info.fallback_reason = `${recovery.reason}, so every job now runs on the CPU, ${model}`;
+    info.fallbackReason = `${recovery.reason}, so every job now runs on the CPU, ${model}`;
     return recovered;
   }
 }

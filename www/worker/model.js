@@ -2,7 +2,7 @@
 // neighbour index is rebuilt, it is stored if it is one to keep), the index built as background
 // work, a sketch's analysis, and the model replaced by an imported file or the default.
 
-import { errorText } from './state.js';
+import { errorText, historyOf } from './state.js';
 
 const MB = 2 ** 20;
 const PIXELS = 784;
@@ -13,13 +13,13 @@ const RUN_ENDED_BY_NEW_MODEL = { event: 'train', progress: { finished: true }, s
  *  neighbours, 784 grey levels each (views on one buffer, so the answer is copied to the page once). */
 function withImages(answer, images) {
   const at = (i, n = 1) => images.subarray(i * PIXELS, (i + n) * PIXELS);
-  return { ...answer, input: at(0), reconstruction: at(1), neighbour_images: at(2, answer.neighbours.length) };
+  return { ...answer, input: at(0), reconstruction: at(1), neighbourImages: at(2, answer.neighbours.length) };
 }
 
 export class PageModel {
   #parts;
 
-  /** `parts`: {state, records, persistence, scheduler, tsne, post, lostBy} as for Persistence, the
+  /** `parts`: {state, persistence, scheduler, tsne, post, lostBy} as for Persistence, the
    *  worker's TsneMaps, and `runEnded`, the step that ends a training run (Training.ended), queued
    *  when a new model ends one. */
   constructor(parts) {
@@ -32,7 +32,6 @@ export class PageModel {
   swapped({ keep }) {
     return async () => {
       const { state, post, persistence } = this.#parts;
-      state.modelBytes = state.session.exportModel();
       post({ event: 'model', model: JSON.parse(state.session.modelInfo()) });
       state.indexing = true;
       if (keep) await persistence.save();
@@ -75,26 +74,25 @@ export class PageModel {
     }
     const model = JSON.parse(this.#replace(bytes));
     this.#parts.scheduler.step(this.#parts.runEnded, this.swapped({ keep: true }));
-    return { model, history: this.#parts.records.forPage() };
+    return { model, history: historyOf(this.#parts.state.session) };
   }
 
   /** The default model (`weights`) becomes the page's; the stored one is deleted. */
   async resetDefault(weights) {
-    const { state, persistence, scheduler, runEnded, records } = this.#parts;
+    const { state, persistence, scheduler, runEnded } = this.#parts;
     this.#replace(weights);
     if (state.lost) throw new Error(state.lost); // the worker that takes over does it
     await persistence.forgetStored();
     scheduler.step(runEnded, this.swapped({ keep: false }));
-    return { model: JSON.parse(state.session.modelInfo()), history: records.forPage() };
+    return { model: JSON.parse(state.session.modelInfo()), history: historyOf(state.session) };
   }
 
   /** Loads `weights` in the session (which ends a training run), with no history; the session's
    *  answer. The model's own store, queued by the caller, replaces a stored run. */
   #replace(weights) {
-    const { state, records, post, persistence } = this.#parts;
+    const { state, post, persistence } = this.#parts;
     const ended = state.training !== null;
     const info = state.session.loadModel(weights);
-    records.clear();
     if (ended) post(RUN_ENDED_BY_NEW_MODEL);
     persistence.runReplaced();
     return info;

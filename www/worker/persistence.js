@@ -1,8 +1,10 @@
 // The page's model kept in this browser, from the worker: stored at each model worth keeping, a
 // training run autosaved while it trains and stored when paused or hidden, read back at start-up,
 // and, in a worker that replaces one whose GPU was lost, taken over from it. What a record holds
-// and how it is checked is worker/record.js's (`record()`, `restore()`); where it is kept and who
-// may overwrite it is the storage's (worker/storage.js: IndexedDB, one record shared by the tabs).
+// and how it is checked is the core's (vae::Session::record, restore, held_record: the model, its
+// training history and the run, one blob; the worker keeps no copy of any of it); where it is kept
+// and who may overwrite it is the storage's (worker/storage.js: IndexedDB, one record shared by the
+// tabs).
 // Everything a browser provides is passed in, so that node can run this (tests/unit/).
 
 import { errorText } from './state.js';
@@ -20,7 +22,6 @@ const UNREAD = 'This tab\'s model could not be read back from the worker that lo
 
 export class Persistence {
   #state;
-  #records;
   #storage;
   #scheduler;
   #post;
@@ -37,16 +38,15 @@ export class Persistence {
   #lastSaveAt = 0;
   #saveMs = 0;
 
-  /** `state`: the worker's (worker/state.js); `records`: a ModelRecord; `storage`: worker/storage.js's
+  /** `state`: the worker's (worker/state.js); `storage`: worker/storage.js's
    *  functions (readStoredModel, storeModel, forgetStoredModel, onStoredElsewhere); `scheduler`: the worker's queue;
    *  `post(message)` sends the page an event; `lostBy(error)` resolves true when the error means
    *  the GPU is lost (worker/gpu-loss.js); `now()` and `newId()` are the clock and the write ids. */
   constructor({
-    state, records, storage, scheduler, post, lostBy,
+    state, storage, scheduler, post, lostBy,
     now = () => performance.now(), newId = () => crypto.randomUUID(),
   }) {
     this.#state = state;
-    this.#records = records;
     this.#storage = storage;
     this.#scheduler = scheduler;
     this.#post = post;
@@ -58,24 +58,23 @@ export class Persistence {
     });
   }
 
-  /** Stores the page's model, its history and the training run if there is one (its snapshot, and
-   *  its steps since the model's last epoch end), unless another tab stored one since: then it says
-   *  so. Between steps only (a call or a step of the queue). */
+  /** Stores the session's record (the page's model, its history and the training run if there is
+   *  one), unless another tab stored one since: then it says so. Between steps only (a call or a
+   *  step of the queue). */
   save = async () => {
     if (this.#state.lost) return; // the worker that takes over stores from now on
     const t0 = this.#now();
     try {
-      const { session } = this.#state;
-      // Read by the last training step when it was asked to (an autosave) or ended an epoch, while
-      // the page's calls were answered; else read now (Pause, a hidden page).
-      const snapshot = session.takeStepSnapshot() ?? await session.runSnapshot();
-      const record = this.#records.record(session, this.#state.training, snapshot);
-      this.#writing = { writeId: this.#newId(), run: Boolean(record.run) };
+      const { session, training } = this.#state;
+      // The run in it as read by the last training step when it was asked to (an autosave) or
+      // ended an epoch, while the page's calls were answered; else read now (Pause, a hidden page).
+      const record = { record: await session.record() };
+      this.#writing = { writeId: this.#newId(), run: training !== null };
       // The write changes nothing the page's calls see: they are answered meanwhile.
       const { stored, writeId } = await this.#scheduler.overlapping(this.#storage.storeModel(record, this.#storedId, this.#writing.writeId));
       if (stored) {
         this.#storedId = writeId;
-        this.#runStored = Boolean(record.run);
+        this.#runStored = this.#writing.run;
       } else {
         this.#post({ event: 'storage', message: NOT_STORED });
       }
@@ -124,13 +123,13 @@ export class Persistence {
     else this.#post({ event: 'storage', message: NOT_STORED });
   }
 
-  /** What a worker that takes over gets when the GPU is lost (worker/gpu-loss.js): the record
-   *  (with `weights`, the model as last read; ModelRecord.handover), whether the run was running,
-   *  and what it must know of the stored record. */
-  handover(weights) {
+  /** What a worker that takes over gets when the GPU is lost (worker/gpu-loss.js): `record`, the
+   *  session's record as it holds it (the run as last read to be stored; null if the module could
+   *  not give it), whether the run was running, and what it must know of the stored record. */
+  handover(record) {
     const { training } = this.#state;
     return {
-      record: this.#records.handover(weights, training), running: training?.state === 'running',
+      record, running: training?.state === 'running',
       storedId: this.#storedId, runStored: this.#runStored, writing: this.#writing,
     };
   }
@@ -145,10 +144,9 @@ export class Persistence {
     try {
       stored = await this.#storage.readStoredModel();
       if (!stored) return { restored: false, storedProblem: null };
-      restored = this.#records.restore(this.#state.session, stored);
+      restored = this.#restore(stored);
       this.#storedId = stored.writeId ?? null;
     } catch (e) {
-      this.#records.clear();
       await this.#storage.forgetStoredModel().catch(() => {});
       return {
         restored: false,
@@ -171,13 +169,12 @@ export class Persistence {
     const landed = writing !== null && current?.writeId === writing.writeId;
     this.#storedId = landed ? writing.writeId : storedId;
     this.#runStored = landed ? writing.run : runStored;
-    const source = record ?? (current && this.#storedId !== null && current.writeId === this.#storedId ? current : null);
+    const source = record ? { record } : (current && this.#storedId !== null && current.writeId === this.#storedId ? current : null);
     if (!source) return { restored: false, kept: false, storedProblem: `${UNREAD}, and it was not stored: the default model is loaded.` };
     let restored;
     try {
-      restored = this.#records.restore(this.#state.session, source);
+      restored = this.#restore(source);
     } catch (e) {
-      this.#records.clear();
       return { restored: false, kept: false, storedProblem: `The model could not be moved to the CPU (${errorText(e)}); the default model is loaded.` };
     }
     const resumed = this.#resumed(restored, 'The training run could not be moved to the CPU');
@@ -187,8 +184,25 @@ export class Persistence {
     }
     let problem = resumed.storedProblem;
     if (!record) problem ??= `${UNREAD}: its last stored version is loaded.`;
-    if (running && !source.run) problem ??= 'The training run had only just started and nothing of it had been read yet: Train starts it again.';
+    if (running && !restored.run && restored.runError === undefined) problem ??= 'The training run had only just started and nothing of it had been read yet: Train starts it again.';
     return { restored: true, kept: record !== null, ...resumed, storedProblem: problem };
+  }
+
+  /** Makes a stored or handed-over record the session's model, and its run, if it has one, the
+   *  session's, paused at the step it was read at. Throws if the model cannot be used (the
+   *  session's model stays). {run, training} when a run resumed, {runError} when it could not be
+   *  (it is dropped; the model stays), {} without one. */
+  #restore(stored) {
+    const { session } = this.#state;
+    if (stored.record instanceof Uint8Array) {
+      const { run, runError } = JSON.parse(session.restore(stored.record));
+      if (runError !== null) return { runError };
+      return run ? { run, training: { state: 'paused' } } : {};
+    }
+    // Stored before the record was the core's ({weights, history, run}): its model alone.
+    if (!(stored.weights instanceof Uint8Array)) throw new Error('it is not a model record');
+    session.loadModel(stored.weights);
+    return stored.run ? { runError: 'it was stored by an earlier version of this page' } : {};
   }
 
   /** A restored record's run becomes the worker's: {storedProblem, run?}; a run that could not be

@@ -6,8 +6,8 @@ export function workerState() {
   return {
     /** The wasm Session (the page's model, its neighbour index, training), once `load` made it. */
     session: null,
-    /** The training run, or null: {state: 'running' | 'paused', steps, epochs}, with the steps and
-     *  epochs the model had before it (the session counts per run, the history over its life). */
+    /** The training run, or null: {state: 'running' | 'paused'} (its steps and the model's history
+     *  are the session's). */
     training: null,
     /** The neighbour index is not whole yet. */
     indexing: false,
@@ -19,15 +19,15 @@ export function workerState() {
     /** Why this worker's GPU is gone, or null. Once it is, the worker answers, posts and stores
      *  nothing more: the page replaces it (worker/gpu-loss.js, js/rpc.js). */
     lost: null,
-    /** The page's model as a safetensors file, read at each change of model (PageModel.swapped):
-     *  what a handover gives when the module cannot be asked any more (trapped, or held by a call
-     *  that waits on the lost GPU). */
-    modelBytes: null,
     /** In a worker that replaces one whose GPU was lost: {reason, handover}, sent by the page
      *  before anything else. Its `load` runs on the CPU and takes the model handed over. */
     recovery: null,
   };
 }
+
+/** The session's model's training history, for the page: {steps, tests}, records {step, epoch,
+ *  loss, recon, kl} counted over the model's life. */
+export const historyOf = (session) => JSON.parse(session.history());
 
 /** An error as the page is told it. */
 export const errorText = (e) => String(e?.message ?? e);

@@ -1,8 +1,7 @@
-// The model kept in this browser (IndexedDB): one record {weights: Uint8Array (safetensors),
-// history, run?, writeId, savedAt}, read at start-up. `run` is a training run to resume:
-// {snapshot: Uint8Array (the core's run snapshot), steps, epochs (the model's counts before the
-// run), tail (the step records since the model's last epoch end)}; records from before it have
-// none and load as a model alone.
+// The model kept in this browser (IndexedDB): one record {record: Uint8Array (the core's record of
+// the page's model: its weights, training history and the training run to resume, if any;
+// vae::Session::record), writeId, savedAt}, read at start-up. Records stored before the record was
+// the core's hold {weights, history, run} instead: their model loads alone.
 //
 // Several tabs share the record. Each write carries a fresh `writeId`, and a tab writes only over
 // the record it last read or wrote (compared in the write's own transaction): a tab never

@@ -2,7 +2,7 @@
 // (background work, one at a time: a sketch waits one step at most), the grid of digits drawn
 // during training, the model at each epoch's end, the autosave, and the run's end.
 
-import { errorText } from './state.js';
+import { errorText, historyOf } from './state.js';
 
 // The page's grid of digits from the weights being trained: the same z every time, so the grid
 // visibly sharpens; drawn by a training step at most every TRAINING_SAMPLES.everyMs and sent with
@@ -14,7 +14,7 @@ export class Training {
   #parts;
   #samplesAt = -Infinity;
 
-  /** `parts`: {state, records, persistence, scheduler, tsne, post, lostBy} as for Persistence, and
+  /** `parts`: {state, persistence, scheduler, tsne, post, lostBy} as for Persistence, and
    *  the worker's PageModel (`model`) and Backends (`backends`). */
   constructor(parts) {
     this.#parts = parts;
@@ -35,12 +35,12 @@ export class Training {
    *  (random weights, or the same ones with the form's β): shown at once, stored at the first
    *  epoch's end. */
   start(request) {
-    const { state, records, persistence, scheduler, model } = this.#parts;
+    const { state, persistence, scheduler, model } = this.#parts;
     const started = JSON.parse(state.session.trainStart(JSON.stringify(request)));
-    state.training = { state: 'running', ...records.runStarted(started.fromScratch) };
+    state.training = { state: 'running' };
     persistence.runStarted();
     scheduler.step(model.swapped({ keep: false }), this.tsneChanged);
-    return { ...started, history: records.forPage() };
+    return { ...started, history: historyOf(state.session) };
   }
 
   /** Pauses after the step under way, and stores the run as it is then. */
@@ -66,10 +66,9 @@ export class Training {
   /** Ends the run: the page's model becomes the weights reached (or stays the checkpoint, with the
    *  reason), and is stored in place of the run. */
   async stop() {
-    const { state, records, persistence, scheduler, model } = this.#parts;
+    const { state, persistence, scheduler, model } = this.#parts;
     const wasTraining = state.training !== null;
     const progress = JSON.parse(await state.session.trainStop());
-    if (!progress.diverged) records.modelReached();
     persistence.runReplaced();
     if (wasTraining) scheduler.step(this.ended, model.swapped({ keep: true }));
     return progress;
@@ -84,7 +83,7 @@ export class Training {
    *  nothing are answered with the page's model: a sketch need not wait for a GPU's step), then
    *  applied to the session. */
   step = async () => {
-    const { state, records, persistence, scheduler, model, post, lostBy } = this.#parts;
+    const { state, persistence, scheduler, model, post, lostBy } = this.#parts;
     const { session } = state;
     let progress;
     const autosave = persistence.autosaveDue();
@@ -99,11 +98,13 @@ export class Training {
       if (await lostBy(e)) return; // the worker that takes over goes on with the run
       progress = { finished: true, error: errorText(e) };
     }
-    const { record, testRecord } = records.stepDone(state.training, progress);
+    // The step's records over the model's life, as the session's history keeps them.
+    const { record, testRecord } = progress;
     post({ event: 'train', progress, record, testRecord, samples, state: progress.finished ? 'idle' : state.training.state });
-    // An epoch's end makes its weights the page's model (stored with the run).
-    if (progress.test) {
-      records.modelReached();
+    // The session's run is over: a record stored from now on holds none.
+    if (progress.finished) state.training = null;
+    // An epoch's end makes its weights the page's model (stored with the run, if it goes on).
+    if (testRecord) {
       scheduler.step(model.swapped({ keep: true }));
     } else if (!progress.finished && autosave) {
       scheduler.step(persistence.save);
@@ -114,9 +115,8 @@ export class Training {
   /** The run is over (finished, diverged, failed, stopped, or ended by a new model); a stored run
    *  is replaced by the model alone. A step of the queue. */
   ended = async () => {
-    const { state, records, persistence, scheduler, backends } = this.#parts;
+    const { state, persistence, scheduler, backends } = this.#parts;
     state.training = null;
-    records.forgetRun();
     await persistence.runEnded();
     if (state.webgpuWaiting) scheduler.step(backends.placeJobs);
     scheduler.step(this.tsneChanged);

@@ -9,11 +9,8 @@ use std::cell::RefCell;
 use burn::tensor::Device;
 use serde::Serialize;
 use vae::device::placement::{self, Devices, Job, JobChoice, Place};
-use vae::rng::Rng;
-use vae::{Dataset, Inference, LatentIndex, VaeWeights};
-
-/// Largest relative error WebGPU may show against the CPU in the start-up self-test.
-const SELF_TEST_TOLERANCE: f32 = 1e-3;
+use vae::device::readiness;
+use vae::{Dataset, VaeWeights};
 
 pub const CPU_LABEL: &str = "CPU (ndarray)";
 pub const WEBGPU_LABEL: &str = "WebGPU";
@@ -43,6 +40,7 @@ pub enum Backend {
 
 /// What the page shows about the backend.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BackendInfo {
     /// Where the jobs run now: "cpu", "webgpu" or "mixed".
     kind: &'static str,
@@ -158,7 +156,8 @@ pub async fn choose(wanted: &str, weights: &VaeWeights, data: &Dataset) -> Resul
         "cpu" => Ok((cpu, Backend::Cpu { fallback_reason: None, self_test_error: None })),
         "webgpu" | WEBGPU_TRAINING => {
             let device = webgpu_device().await?;
-            let self_test_error = checked(&device, weights, data).await.map_err(|(reason, _)| reason)?;
+            let self_test_error =
+                readiness::checked(&cpu_device(), &device, weights, data).await.map_err(|(reason, _)| reason)?;
             let jobs = if wanted == "webgpu" {
                 placement::forced(Place::Webgpu, CHOSEN_IN_THE_PAGE)
             } else {
@@ -180,7 +179,7 @@ pub async fn prepare(weights: &VaeWeights, data: &Dataset) -> Backend {
         Ok(device) => device,
         Err(reason) => return Backend::Cpu { fallback_reason: Some(reason), self_test_error: None },
     };
-    let self_test_error = match checked(&device, weights, data).await {
+    let self_test_error = match readiness::checked(&cpu_device(), &device, weights, data).await {
         Ok(error) => error,
         Err((reason, self_test_error)) => return Backend::Cpu { fallback_reason: Some(reason), self_test_error },
     };
@@ -188,53 +187,11 @@ pub async fn prepare(weights: &VaeWeights, data: &Dataset) -> Backend {
         fallback_reason: Some(format!("WebGPU failed while warming up: {e}")),
         self_test_error: Some(self_test_error),
     };
-    if let Err(e) = warm_up(&device, weights, data).await {
+    if let Err(e) = readiness::warm_up(&device, weights, data).await {
         return failed(e);
     }
     match placement::measure(&cpu_device(), &device, weights, data).await {
         Ok(timings) => Backend::Ready { device, self_test_error, jobs: placement::choose(&timings) },
         Err(e) => failed(e),
     }
-}
-
-/// The self-test's largest relative error when WebGPU agrees with the CPU, else why not (with the
-/// error when there was one).
-async fn checked(device: &Device, weights: &VaeWeights, data: &Dataset) -> Result<f32, (String, Option<f32>)> {
-    match self_test(device, weights, data).await {
-        Ok(err) if err <= SELF_TEST_TOLERANCE => Ok(err),
-        Ok(err) => Err((format!("WebGPU gave wrong results on this adapter (relative error {err:.2e})"), Some(err))),
-        Err(e) => Err((format!("WebGPU failed its self-test: {e}"), None)),
-    }
-}
-
-/// Reconstructs a few data digits and decodes a few prior samples on both devices; returns the
-/// largest relative error of `device` against the CPU.
-async fn self_test(device: &Device, weights: &VaeWeights, data: &Dataset) -> vae::Result<f32> {
-    let picks: Vec<usize> = (0..8).map(|i| i * (data.len() - 1) / 7).collect();
-    let images = data.images(&picks);
-    let z = Rng::new(1).normals(8 * weights.config.latent, 1.0);
-    let mut outputs = Vec::new();
-    for d in [cpu_device(), device.clone()] {
-        let inf = Inference::new(weights, &d)?;
-        let mut out = inf.reconstruct(&images, None).await?;
-        out.extend(inf.decode(&z, None).await?);
-        outputs.push(out);
-    }
-    Ok(vae::device::check::max_relative_error(&outputs[1], &outputs[0]))
-}
-
-/// Runs each operation the page uses once, at the shapes it uses them, so that their kernels are
-/// compiled before the page moves to `device`.
-async fn warm_up(device: &Device, weights: &VaeWeights, data: &Dataset) -> vae::Result<()> {
-    let inference = Inference::new(weights, device)?;
-    let image = data.image(0);
-    let analysed = inference.analyse(&image).await?;
-    inference.decode(&analysed.mu, None).await?;
-    inference.sample(64, 1.0, None, &mut Rng::new(0)).await?;
-    inference.variations(&image, 8, &mut Rng::new(0)).await?;
-    // The kernels do not depend on the number of rows: a small index compiles what a full one uses.
-    let mut index = LatentIndex::new(inference.latent(), device);
-    index.add(&inference, data, &(0..64.min(data.len())).collect::<Vec<_>>()).await?;
-    index.nearest(&analysed.mu, 8).await?;
-    Ok(())
 }

@@ -87,6 +87,9 @@ pub struct Session {
     /// A training step out of the core session, from [`Session::train_step_run`] to
     /// [`Session::train_step_end`].
     step: RefCell<Option<TrainingStep>>,
+    /// The record [`vae::Session::held_record`] gave at the model's last change or record: a lost
+    /// GPU's handover when a call that waits on it holds the session.
+    held: RefCell<Option<Vec<u8>>>,
 }
 
 /// A sketch's answer in two parts: its figures as JSON, its images as one `Float32Array` (the
@@ -128,11 +131,14 @@ impl Session {
         let data = Arc::new(Dataset::from_bin(&data).map_err(js_err)?);
         let (devices, backend) = backend::choose(&backend, &weights, &data).await.map_err(js_err)?;
         let core = vae::Session::placed(weights, data, devices).map_err(js_err)?;
-        Ok(Session {
+        let session = Session {
             core: RefCell::new(Some(core)),
             backend: Rc::new(RefCell::new(backend)),
             step: RefCell::new(None),
-        })
+            held: RefCell::new(None),
+        };
+        session.keep_held();
+        Ok(session)
     }
 
     /// Starts WebGPU, checks it against the CPU, runs each of the page's operations on it once
@@ -192,7 +198,9 @@ impl Session {
     #[wasm_bindgen(js_name = loadModel)]
     pub fn load_model(&self, bytes: Vec<u8>) -> Result<String, JsError> {
         let weights = VaeWeights::from_safetensors(&bytes).map_err(js_err)?;
-        to_js(&self.now(|s| s.load_model(weights))?)
+        let info = self.now(|s| s.load_model(weights))?;
+        self.keep_held();
+        to_js(&info)
     }
 
     /// The page's model as a safetensors file (PyTorch names, configuration in the metadata).
@@ -327,14 +335,16 @@ impl Session {
     pub fn train_start(&self, request: String) -> Result<String, JsError> {
         let request: TrainRequest =
             serde_json::from_str(&request).map_err(|e| js_err(format!("invalid training request: {e}")))?;
-        to_js(&self.now(|s| s.train_start(request))?)
+        let started = self.now(|s| s.train_start(request))?;
+        self.keep_held();
+        to_js(&started)
     }
 
     /// Takes one Adam step of the run out of the core session and runs it on the training device
     /// (see [`vae::Session::begin_step`]). The session answers other calls meanwhile (with the
     /// page's model); the worker lets only those through that change nothing, and then applies
     /// the step with [`Session::train_step_end`].
-    /// The step also reads the run for [`Session::take_step_snapshot`] if `snapshot`, and draws
+    /// The step also reads the run for the next [`Session::record`] if `snapshot`, and draws
     /// `samples` digits (seeded with `seed`) for [`Session::take_step_samples`] unless 0.
     #[wasm_bindgen(js_name = trainStepRun)]
     pub async fn train_step_run(&self, snapshot: bool, samples: usize, seed: u64) -> Result<(), JsError> {
@@ -352,14 +362,11 @@ impl Session {
     #[wasm_bindgen(js_name = trainStepEnd)]
     pub fn train_step_end(&self) -> Result<String, JsError> {
         let step = self.step.borrow_mut().take().ok_or_else(|| js_err("no training step has run"))?;
-        to_js(&self.now(|s| s.end_step(step))?)
-    }
-
-    /// The run as read by the last step, if it was asked to (see
-    /// [`vae::Session::take_step_snapshot`]), or `undefined`.
-    #[wasm_bindgen(js_name = takeStepSnapshot)]
-    pub fn take_step_snapshot(&self) -> Result<Option<Vec<u8>>, JsError> {
-        self.now(|s| s.take_step_snapshot())
+        let progress = self.now(|s| s.end_step(step))?;
+        if progress.test_record.is_some() || progress.finished {
+            self.keep_held();
+        }
+        to_js(&progress)
     }
 
     /// The digits drawn by the last step, if it was asked to (see
@@ -369,27 +376,57 @@ impl Session {
         self.now(|s| s.take_step_samples())
     }
 
-    /// The training run as bytes (see [`vae::Session::run_snapshot`]), or `undefined` without one.
-    #[wasm_bindgen(js_name = runSnapshot)]
-    pub async fn run_snapshot(&self) -> Result<Option<Vec<u8>>, JsError> {
-        self.run(async |s| s.run_snapshot().await).await
+    /// The page's model's record: model, training history and run, as one blob for IndexedDB (see
+    /// [`vae::Session::record`]).
+    pub async fn record(&self) -> Result<Vec<u8>, JsError> {
+        let record = self.run(async |s| s.record().await).await?;
+        self.keep_held();
+        Ok(record)
     }
 
-    /// Makes a stored run the session's, paused where it was (see [`vae::Session::restore_run`]):
-    /// JSON `RunInfo`, or the reason it cannot be resumed (the model stays).
-    #[wasm_bindgen(js_name = restoreRun)]
-    pub fn restore_run(&self, bytes: Vec<u8>) -> Result<String, JsError> {
-        to_js(&self.now(|s| s.restore_run(&bytes))?)
+    /// The record from what the session holds, reading no device, for a lost GPU's handover (see
+    /// [`vae::Session::held_record`]); while a call that waits on the GPU holds the session, the
+    /// one kept at the model's last change or record.
+    #[wasm_bindgen(js_name = heldRecord)]
+    pub fn held_record(&self) -> Result<Vec<u8>, JsError> {
+        if let Ok(cell) = self.core.try_borrow()
+            && let Some(core) = cell.as_ref()
+        {
+            return core.held_record().map_err(js_err);
+        }
+        self.held.borrow().clone().ok_or_else(busy)
+    }
+
+    /// Makes a record the session's (see [`vae::Session::restore`]): JSON `Restored`.
+    pub fn restore(&self, bytes: Vec<u8>) -> Result<String, JsError> {
+        let restored = self.now(|s| s.restore(&bytes))?;
+        self.keep_held();
+        to_js(&restored)
+    }
+
+    /// The model's training history (see [`vae::Session::history`]): JSON `History`.
+    pub fn history(&self) -> Result<String, JsError> {
+        to_js(self.core.borrow().as_ref().ok_or_else(busy)?.history())
     }
 
     /// Ends the run, keeping the weights reached (see [`vae::Session::train_stop`]).
     #[wasm_bindgen(js_name = trainStop)]
     pub async fn train_stop(&self) -> Result<String, JsError> {
-        to_js(&self.run(async |s| s.train_stop().await).await?)
+        let progress = self.run(async |s| s.train_stop().await).await?;
+        self.keep_held();
+        to_js(&progress)
     }
 }
 
 impl Session {
+    /// Keeps the session's record as it holds it now, for [`Session::held_record`] while a call
+    /// holds the session: after each change of the model and each record.
+    fn keep_held(&self) {
+        if let Some(core) = self.core.borrow().as_ref() {
+            *self.held.borrow_mut() = core.held_record().ok();
+        }
+    }
+
     /// Runs an async operation with the core session taken out of its cell.
     async fn run<T>(&self, op: impl AsyncFnOnce(&mut vae::Session) -> vae::Result<T>) -> Result<T, JsError> {
         let mut core = self.core.borrow_mut().take().ok_or_else(busy)?;

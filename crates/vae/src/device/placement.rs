@@ -60,6 +60,7 @@ pub struct JobTiming {
 /// Where a job runs and why, with the timings the choice came from (None when the backend was
 /// forced and nothing was measured).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct JobChoice {
     pub job: Job,
     pub label: &'static str,

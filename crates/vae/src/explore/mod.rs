@@ -3,5 +3,6 @@
 
 pub mod latent_map;
 pub mod neighbours;
+mod quadtree;
 pub mod sketch;
 pub mod tsne;

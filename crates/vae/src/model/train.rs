@@ -41,6 +41,7 @@ impl TrainerOptions {
 
 /// What one step reports.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StepReport {
     /// Steps taken so far, this one included.
     pub step: u64,

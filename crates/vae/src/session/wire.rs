@@ -1,0 +1,208 @@
+//! Every type the session serialises to the page (or reads from it), in one file so that the
+//! names the page reads are in one place. Their JSON names are camelCase, as is all JSON the page
+//! and the wasm face exchange (one exception: [`EvalReport`]'s `loss_mu`, in `TrainProgress::test`,
+//! is also the CLI's `vae eval --json`, which the benchmark scripts read; the page does not).
+
+use serde::{Deserialize, Serialize};
+
+use crate::explore::neighbours::Neighbour;
+use crate::model::inference::EvalReport;
+use crate::model::train::StepReport;
+
+/// The shape of the page's model, for the page's labels and file names.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelInfo {
+    pub hidden: usize,
+    pub latent: usize,
+    pub beta: f64,
+    pub parameters: usize,
+    /// Changes of model so far (load, import, training's epoch ends, Stop).
+    pub generation: u64,
+}
+
+/// How far the neighbour index of the current model is.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexProgress {
+    /// Digits in the index so far.
+    pub indexed: usize,
+    pub total: usize,
+    /// Whether the test set's losses (the score's percentiles) are ready.
+    pub scored: bool,
+    pub done: bool,
+}
+
+/// Everything the page shows for a sketch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SketchAnswer {
+    /// The 28×28 MNIST-style input. (The images are not in the JSON form: 10 × 784 floats as
+    /// text cost the page more than the analysis itself; [`SketchAnswer::images`] gives them.)
+    #[serde(skip)]
+    pub input: Vec<f32>,
+    #[serde(skip)]
+    pub reconstruction: Vec<f32>,
+    pub mu: Vec<f32>,
+    pub logvar: Vec<f32>,
+    /// Negative ELBO with z = μ, and its parts, in nats.
+    pub loss: f64,
+    pub recon: f64,
+    pub kl: f64,
+    /// Nearest digits first; each `mu` is under the current model, so a walk to it is one decode.
+    pub neighbours: Vec<Neighbour>,
+    /// The neighbours' own grey levels, 784 each, in the same order.
+    #[serde(skip)]
+    pub neighbour_images: Vec<f32>,
+    /// Share of test digits less digit-like than this one, in percent; None until the test set
+    /// is scored.
+    pub percentile: Option<f64>,
+    /// Position on the latent map.
+    pub map: [f32; 2],
+    /// Position on the t-SNE map, once it is made: placed among the neighbours' positions (t-SNE
+    /// has no out-of-sample transform; see [`crate::explore::tsne::Tsne::place`]).
+    pub tsne: Option<[f32; 2]>,
+    /// The neighbours, percentile and map position come from the previous model's whole index,
+    /// because the index of the current one is still being built.
+    pub updating: bool,
+}
+
+/// The data set on the latent map.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MapPoints {
+    /// x0, y0, x1, y1, …
+    pub points: Vec<f32>,
+    pub labels: Vec<u8>,
+    /// Data-set index of each point.
+    pub indices: Vec<usize>,
+    pub latent: usize,
+    /// How often a point's [`super::AGREEMENT_NEIGHBOURS`] nearest points on the map share its label.
+    pub label_agreement: f64,
+}
+
+/// How far the t-SNE map of the page's model is.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TsneStatus {
+    /// "none" (not begun for this model), "making" or "made".
+    pub state: &'static str,
+    /// The share of the work done, 0 to 1.
+    pub fraction: f64,
+    /// The model it is for ([`ModelInfo::generation`]).
+    pub generation: u64,
+}
+
+/// A data-set digit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Digit {
+    pub index: usize,
+    pub label: u8,
+    pub image: Vec<f32>,
+}
+
+/// A data-set digit with its latent code under the page's model (a walk can start or end there).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EncodedDigit {
+    #[serde(flatten)]
+    pub digit: Digit,
+    pub mu: Vec<f32>,
+}
+
+/// What the page asks for to start training.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrainRequest {
+    pub hidden: usize,
+    pub latent: usize,
+    pub beta: f64,
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub seed: u64,
+    /// Start from fresh random weights (also implied when the shape differs from the model's).
+    pub from_scratch: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainStarted {
+    pub steps_per_epoch: usize,
+    /// True when the run starts from random weights (the page's model changed to them).
+    pub from_scratch: bool,
+    pub model: ModelInfo,
+}
+
+/// A training run that goes on, as the page shows it (after [`super::Session::restore_run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunInfo {
+    pub steps_per_epoch: usize,
+    /// The run's target, and the epochs and steps it has done.
+    pub epochs: usize,
+    pub epoch: usize,
+    /// Steps over the model's life ([`TrainRecord::step`]) and in this run.
+    pub step: u64,
+    pub run_step: u64,
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub model: ModelInfo,
+}
+
+/// What one training step (or Stop) gives the page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainProgress {
+    pub report: Option<StepReport>,
+    /// Test figures, at the end of an epoch (the page's model is then the new weights).
+    pub test: Option<EvalReport>,
+    /// The run is over (all its epochs, Stop, or divergence).
+    pub finished: bool,
+    /// Why training stopped on a non-finite loss or weights; the checkpoint is the model again.
+    pub diverged: Option<String>,
+    /// The step's record and, at an epoch's end, the test's, as the model's history keeps them.
+    pub record: Option<TrainRecord>,
+    pub test_record: Option<TrainRecord>,
+}
+
+/// One record of the model's training history: a step's batch loss and its parts, or the test
+/// set's figures at an epoch's end. Steps and epochs count over the model's life, across runs
+/// (the first step is 1, the first epoch 1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainRecord {
+    pub step: u64,
+    pub epoch: u64,
+    pub loss: f64,
+    pub recon: f64,
+    pub kl: f64,
+}
+
+/// The model's training history: a record per step and one per epoch's test.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct History {
+    pub steps: Vec<TrainRecord>,
+    pub tests: Vec<TrainRecord>,
+}
+
+/// What [`super::Session::restore`] made of a record: the model it loaded, and the run it holds
+/// going on (paused: the next step is its next), or why that run could not be resumed (it is
+/// dropped; the model stays).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Restored {
+    pub model: ModelInfo,
+    pub run: Option<RunInfo>,
+    pub run_error: Option<String>,
+}
+
+impl TrainProgress {
+    /// A run that is over, with nothing more to say (Stop, or no run to stop).
+    pub fn ended() -> Self {
+        TrainProgress { finished: true, ..TrainProgress::default() }
+    }
+}
