@@ -92,18 +92,6 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
     proptest::test_runner::Config { cases, failure_persistence: None, ..Default::default() }
 }
 
-/// A model trained and saved by PyTorch (`tests/fixtures/NAME.safetensors`, made by
-/// `scripts/make-pytorch-fixture.py`) and what PyTorch says about it (`NAME.json`). The file must be
-/// as PyTorch saves a module: no metadata, so the reader takes everything from the shapes.
-pub fn pytorch_fixture(name: &str) -> (crate::VaeWeights, serde_json::Value) {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
-    let bytes = std::fs::read(fixtures.join(format!("{name}.safetensors"))).unwrap();
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    assert!(header.metadata().is_none(), "the fixture must be as PyTorch saves a module: no metadata");
-    let json = std::fs::read_to_string(fixtures.join(format!("{name}.json"))).unwrap();
-    (crate::VaeWeights::from_safetensors(&bytes).unwrap(), serde_json::from_str(&json).unwrap())
-}
-
 /// A JSON array of numbers.
 pub fn numbers(v: &serde_json::Value) -> Vec<f64> {
     v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()

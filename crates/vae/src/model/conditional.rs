@@ -112,7 +112,8 @@ impl Inference {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::{assert_close, backends, block_on, dataset, numbers, pytorch_fixture};
+    use crate::model::test_fixtures::pytorch_fixture;
+    use crate::test_util::{assert_close, backends, block_on, dataset, numbers};
     use crate::{Split, VaeConfig, VaeWeights};
 
     fn small(device: &burn::tensor::Device) -> Inference {

@@ -328,7 +328,8 @@ pub fn sample_latents(n: usize, latent: usize, temperature: f64, rng: &mut Rng) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::{assert_close, backends, block_on, dataset, numbers, pytorch_fixture};
+    use crate::model::test_fixtures::pytorch_fixture;
+    use crate::test_util::{assert_close, backends, block_on, dataset, numbers};
 
     #[test]
     fn a_spherical_walk_has_exact_ends_and_keeps_to_the_shell() {
