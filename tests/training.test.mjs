@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BACKENDS, VAE, openPage, traceDigit, readTiles, waitLoaded, wasmLimits, importFile, maxDifference, aTestDigit, trainStatus, setForm, stepAtLeast, trainStateIs, modelWorker } from './browser.mjs';
+import { BACKENDS, ROOT, VAE, openPage, traceDigit, readTiles, waitLoaded, wasmLimits, importFile, maxDifference, aTestDigit, trainStatus, setForm, stepAtLeast, trainStateIs, modelWorker } from './browser.mjs';
 
 const THREE = aTestDigit(3);
 
@@ -116,6 +116,10 @@ function badFiles(good, dir, maxModelBytes) {
   const nan = model();
   nan.tensors['fc4.bias'].values[7] = NaN;
   add('nan.safetensors', writeSafetensors(nan), /fc4\.bias holds a non-finite value/);
+  // The conditional model (www/model/conditional.safetensors, `vae train --kind cvae`): a good file,
+  // but it needs each digit's label, which a sketch has not.
+  add('conditional.safetensors', fs.readFileSync(path.join(ROOT, 'www/model/conditional.safetensors')),
+    /this is a conditional model \(kind cvae\)/);
   // Hundreds of MB, refused before it is read (a sparse file: no disk is used).
   const huge = path.join(dir, 'huge.safetensors');
   fs.writeFileSync(huge, good);

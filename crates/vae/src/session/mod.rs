@@ -37,7 +37,7 @@ pub use self::wire::*;
 use crate::device::placement::Devices;
 use crate::explore::neighbours::LatentIndex;
 use crate::model::inference::Inference;
-use crate::{Dataset, Error, Result, Split, VaeWeights};
+use crate::{Dataset, Error, ModelKind, Result, Split, VaeWeights};
 
 /// A model and the neighbour index it built: the model on the sketch's device, and on the index's
 /// device to encode the digits (the same model when the two are one device); and the t-SNE map of
@@ -204,7 +204,17 @@ impl Session {
 }
 
 impl Indexed {
+    /// The page's model on its devices, its index empty. The sketchpad reconstructs, scores and
+    /// maps a sketch with no digit given, so its model is the seed's kind: a conditional model
+    /// (which needs each image's digit) is refused here, the one place a model becomes the page's.
     fn empty(weights: &VaeWeights, devices: &Devices) -> Result<Self> {
+        if weights.config.kind != ModelKind::Vae {
+            return Err(Error::Input(
+                "this is a conditional model (kind cvae), which needs each digit's label: the sketchpad's model is the \
+                 seed's kind (vae), which reads a sketch without one"
+                    .into(),
+            ));
+        }
         let inference = Inference::new(weights, &devices.sketch)?;
         let encoder =
             if devices.index == devices.sketch { inference.clone() } else { Inference::new(weights, &devices.index)? };
@@ -303,5 +313,23 @@ mod tests {
                 assert_ne!(s.weights(), &small(), "the epoch's weights are the page's model");
             }
         }
+    }
+
+    /// A conditional model cannot be the sketchpad's (it needs each digit's label): refused when
+    /// a session starts with it, and when it is loaded, with nothing changed (a stored record
+    /// holding one: `record.rs`).
+    #[test]
+    fn a_conditional_model_is_refused_as_the_pages_and_nothing_changes() {
+        let data = Arc::new(small_dataset());
+        let cvae = VaeWeights::init(crate::VaeConfig::cvae(16, 3, 1.0), 1).unwrap();
+        let device = backends()[0].clone();
+        let e = Session::new(cvae.clone(), data.clone(), device.clone()).err().unwrap().to_string();
+        assert!(e.contains("this is a conditional model (kind cvae)"), "{e}");
+        let mut s = Session::new(small(), data, device).unwrap();
+        let generation = s.model_info().generation;
+        let e = s.load_model(cvae.clone()).unwrap_err().to_string();
+        assert!(e.contains("the sketchpad's model is the seed's kind"), "{e}");
+        assert_eq!((s.weights(), s.model_info().generation), (&small(), generation));
+        assert!(block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().is_some(), "the page's model still answers");
     }
 }

@@ -257,6 +257,16 @@ mod tests {
     }
 
     #[test]
+    fn a_record_of_a_conditional_model_is_refused_and_nothing_changes() {
+        let mut s = Session::new(small(), Arc::new(small_dataset()), backends()[0].clone()).unwrap();
+        let cvae = VaeWeights::init(crate::VaeConfig::cvae(16, 3, 1.0), 1).unwrap();
+        let bytes = write(&cvae.to_safetensors().unwrap(), &History::default(), 0, None).unwrap();
+        let e = s.restore(&bytes).unwrap_err().to_string();
+        assert!(e.contains("this is a conditional model (kind cvae)"), "{e}");
+        assert_eq!(s.weights(), &small());
+    }
+
+    #[test]
     fn a_record_restores_the_model_its_history_and_a_paused_run_that_goes_on_with_the_same_next_step() {
         for device in backends() {
             let data = Arc::new(small_dataset());

@@ -282,8 +282,15 @@ impl Session {
         let (run, model) = (snapshot.trainer.weights.config, self.weights.config);
         if run != model {
             return Err(Error::Input(format!(
-                "the training run is for a model with hidden width {}, latent size {} and β {}, the page's has {}, {} and {}",
-                run.hidden, run.latent, run.beta, model.hidden, model.latent, model.beta
+                "the training run is for a model of kind {} with hidden width {}, latent size {} and β {}, the page's is of kind {} with {}, {} and {}",
+                run.kind.name(),
+                run.hidden,
+                run.latent,
+                run.beta,
+                model.kind.name(),
+                model.hidden,
+                model.latent,
+                model.beta
             )));
         }
         let trainer = Trainer::resume(snapshot.trainer, self.data.indices(Split::Train), &self.devices.training)?;
@@ -594,7 +601,9 @@ mod tests {
         let mut other =
             Session::new(VaeWeights { config: VaeConfig { beta: 2.0, ..small().config }, ..small() }, data, device)
                 .unwrap();
-        assert!(other.restore_run(&good).unwrap_err().to_string().contains("the page's has 16, 3 and 2"));
+        assert!(
+            other.restore_run(&good).unwrap_err().to_string().contains("the page's is of kind vae with 16, 3 and 2")
+        );
         fresh.restore_run(&good).unwrap();
         assert!(fresh.restore_run(&good).is_err(), "one run at a time");
     }
