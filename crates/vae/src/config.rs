@@ -98,6 +98,17 @@ impl VaeConfig {
         ]
     }
 
+    /// "of kind vae with hidden width 400, latent size 20 and β 1", for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "of kind {} with hidden width {}, latent size {} and β {}",
+            self.kind.name(),
+            self.hidden,
+            self.latent,
+            self.beta
+        )
+    }
+
     pub fn num_params(&self) -> usize {
         self.layers().iter().map(|(_, i, o)| i * o + o).sum()
     }

@@ -282,15 +282,9 @@ impl Session {
         let (run, model) = (snapshot.trainer.weights.config, self.weights.config);
         if run != model {
             return Err(Error::Input(format!(
-                "the training run is for a model of kind {} with hidden width {}, latent size {} and β {}, the page's is of kind {} with {}, {} and {}",
-                run.kind.name(),
-                run.hidden,
-                run.latent,
-                run.beta,
-                model.kind.name(),
-                model.hidden,
-                model.latent,
-                model.beta
+                "the training run is for a model {}, the page's is a model {}",
+                run.describe(),
+                model.describe()
             )));
         }
         let trainer = Trainer::resume(snapshot.trainer, self.data.indices(Split::Train), &self.devices.training)?;
@@ -601,9 +595,8 @@ mod tests {
         let mut other =
             Session::new(VaeWeights { config: VaeConfig { beta: 2.0, ..small().config }, ..small() }, data, device)
                 .unwrap();
-        assert!(
-            other.restore_run(&good).unwrap_err().to_string().contains("the page's is of kind vae with 16, 3 and 2")
-        );
+        let e = other.restore_run(&good).unwrap_err().to_string();
+        assert!(e.contains("the page's is a model of kind vae with hidden width 16, latent size 3 and β 2"), "{e}");
         fresh.restore_run(&good).unwrap();
         assert!(fresh.restore_run(&good).is_err(), "one run at a time");
     }
