@@ -70,19 +70,6 @@ pub fn assert_close(got: &[f32], expected: &[f32], tol: f32) {
     }
 }
 
-pub fn correlation(a: &[f32], b: &[f32]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().map(|&v| v as f64).sum::<f64>() / n, b.iter().map(|&v| v as f64).sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let (dx, dy) = (x as f64 - ma, y as f64 - mb);
-        sab += dx * dy;
-        saa += dx * dx;
-        sbb += dy * dy;
-    }
-    sab / (saa * sbb).sqrt()
-}
-
 /// The property tests' configuration: `cases` per property (kept small: the whole suite runs in
 /// CI), or `PROPTEST_CASES` if set (for a longer hunt: `PROPTEST_CASES=5000 cargo test …`). No
 /// failure files are written: a case a property found is kept as an ordinary regression test

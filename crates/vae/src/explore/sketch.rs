@@ -110,7 +110,8 @@ mod tests {
         let (bh, bw) = (rows.last().unwrap() - rows[0] + 1, cols.last().unwrap() - cols[0] + 1);
         assert_eq!(bh.max(bw), 20, "bounding box {bw}×{bh}");
         // And it still looks like the digit: strong correlation with the original.
-        assert!(crate::test_util::correlation(&out, &digit) > 0.7);
+        let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+        assert!(crate::model::quality::correlation(&wide(&out), &wide(&digit)) > 0.7);
     }
 
     #[test]
