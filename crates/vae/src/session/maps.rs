@@ -42,21 +42,26 @@ impl Session {
     pub fn index_progress(&self) -> IndexProgress {
         let index = &self.current.index;
         let scored = !index.test_losses.is_empty();
-        IndexProgress { indexed: index.len(), total: self.data.len(), scored, done: self.is_whole(index) }
+        let total = self.data.as_ref().map_or(0, |data| data.len());
+        IndexProgress { indexed: index.len(), total, scored, done: self.is_whole(index) }
     }
 
     /// Builds the current model's index one step further: first the test set's losses (for the
     /// score), then the digits' latents, [`index_step_digits`] a step. Once it is whole, the
-    /// previous model's index is dropped. Does nothing when it is whole already.
+    /// previous model's index is dropped. Does nothing when it is whole already, or before the
+    /// data set has arrived.
     pub async fn index_step(&mut self) -> Result<IndexProgress> {
+        let Some(data) = &self.data else {
+            return Ok(self.index_progress());
+        };
         let index = &mut self.current.index;
         let inference = &self.current.encoder;
         let digits = index_step_digits(&self.devices.index);
         if index.test_losses.is_empty() {
-            index.score_test_part(inference, &self.data, digits).await?;
-        } else if index.len() < self.data.len() {
-            let next: Vec<usize> = (index.len()..(index.len() + digits).min(self.data.len())).collect();
-            index.add(inference, &self.data, &next).await?;
+            index.score_test_part(inference, data, digits).await?;
+        } else if index.len() < data.len() {
+            let next: Vec<usize> = (index.len()..(index.len() + digits).min(data.len())).collect();
+            index.add(inference, data, &next).await?;
         }
         let progress = self.index_progress();
         if progress.done {
@@ -119,15 +124,15 @@ impl Session {
     /// t-SNE map; refused unless they fit the data set and the index is whole.
     pub fn tsne_restore(&mut self, positions: &[f32]) -> Result<TsneStatus> {
         self.whole_index("restore a t-SNE map")?;
-        if positions.len() != 2 * self.data.len() || positions.iter().any(|v| !v.is_finite()) {
+        let data = self.dataset("restore a t-SNE map")?;
+        if positions.len() != 2 * data.len() || positions.iter().any(|v| !v.is_finite()) {
             return Err(Error::Input(format!(
                 "a t-SNE map of this data set has {} finite values; this one has {}",
-                2 * self.data.len(),
+                2 * data.len(),
                 positions.len()
             )));
         }
-        let labels = &self.data.labels;
-        let label_agreement = knn_label_agreement(positions, labels, AGREEMENT_NEIGHBOURS);
+        let label_agreement = knn_label_agreement(positions, &data.labels, AGREEMENT_NEIGHBOURS);
         self.current.tsne = TsneStage::Made { positions: positions.to_vec(), label_agreement };
         Ok(self.tsne_status())
     }
@@ -136,13 +141,13 @@ impl Session {
     /// rebuilt, as [`Session::analyse`] does), by data-set index; None until it is made.
     pub fn tsne_map(&self) -> Option<MapPoints> {
         let (shown, _) = self.shown();
-        let TsneStage::Made { positions, label_agreement } = &shown.tsne else {
+        let (TsneStage::Made { positions, label_agreement }, Some(data)) = (&shown.tsne, &self.data) else {
             return None;
         };
         Some(MapPoints {
             points: positions.clone(),
-            labels: self.data.labels.clone(),
-            indices: (0..self.data.len()).collect(),
+            labels: data.labels.clone(),
+            indices: (0..data.len()).collect(),
             latent: shown.index.latent,
             label_agreement: *label_agreement,
         })
@@ -151,7 +156,7 @@ impl Session {
     /// The t-SNE made by [`Session::tsne_step`]: its rows are the index's, stored by data-set index.
     fn tsne_made(&mut self, rows: Vec<f32>) -> Result<()> {
         let index = &self.current.index;
-        let mut positions = vec![f32::NAN; 2 * self.data.len()];
+        let mut positions = vec![f32::NAN; 2 * self.dataset("make a t-SNE map")?.len()];
         for (row, &digit) in index.indices.iter().enumerate() {
             positions[2 * digit..2 * digit + 2].copy_from_slice(&rows[2 * row..2 * row + 2]);
         }

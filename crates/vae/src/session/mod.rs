@@ -30,7 +30,7 @@ use burn::tensor::Device;
 use self::history::ModelHistory;
 use self::maps::TsneStage;
 pub use self::maps::{AGREEMENT_NEIGHBOURS, PAGE_TSNE};
-use self::record::HeldRun;
+use self::record::{HeldRun, PendingRun};
 use self::training::Run;
 pub use self::training::{StepReads, TrainingStep};
 pub use self::wire::*;
@@ -50,8 +50,13 @@ struct Indexed {
 }
 
 pub struct Session {
-    /// Shared, not copied, with whoever else needs the digits (the page's WebGPU warm-up).
-    data: Arc<Dataset>,
+    /// Shared, not copied, with whoever else needs the digits (the page's WebGPU warm-up). None
+    /// until they arrive ([`Session::without_data`]): the page answers a sketch with the model alone
+    /// before it fetches the data set.
+    data: Option<Arc<Dataset>>,
+    /// A stored run restored before the data set arrived: it goes on (paused) once the data is
+    /// there ([`Session::set_data`]), as it would have at [`Session::restore`].
+    pending_run: Option<PendingRun>,
     /// Where each job runs (see [`crate::device::placement`]).
     devices: Devices,
     weights: VaeWeights,
@@ -83,12 +88,19 @@ impl Session {
 
     /// A session with each job on its device in `devices`.
     pub fn placed(weights: VaeWeights, data: Arc<Dataset>, devices: Devices) -> Result<Self> {
-        if data.indices(Split::Test).is_empty() || data.indices(Split::Train).is_empty() {
-            return Err(Error::Data("the data set needs both training and test digits".into()));
-        }
+        let mut session = Self::without_data(weights, devices)?;
+        session.set_data(data)?;
+        Ok(session)
+    }
+
+    /// A session that answers with its model alone (a sketch's reconstruction and score, samples,
+    /// decodes, walks) until [`Session::set_data`] gives it the digits that the neighbours, the
+    /// score's percentile, the maps and training need; those say they wait for them meanwhile.
+    pub fn without_data(weights: VaeWeights, devices: Devices) -> Result<Self> {
         let current = Indexed::empty(&weights, &devices)?;
         Ok(Session {
-            data,
+            data: None,
+            pending_run: None,
             devices,
             weights,
             history: ModelHistory::default(),
@@ -116,8 +128,35 @@ impl Session {
         &self.devices
     }
 
-    pub fn data(&self) -> &Arc<Dataset> {
-        &self.data
+    /// The data set, once it has arrived.
+    pub fn data(&self) -> Option<&Arc<Dataset>> {
+        self.data.as_ref()
+    }
+
+    /// The data set arrives (once): the neighbour index starts growing at the next
+    /// [`Session::index_step`], and a run restored before it goes on, paused — said in the answer
+    /// as [`Session::restore`] says it (`run`, or `run_error` if it cannot go on).
+    pub fn set_data(&mut self, data: Arc<Dataset>) -> Result<Restored> {
+        if self.data.is_some() {
+            return Err(Error::Input("the session has its data set already".into()));
+        }
+        if data.indices(Split::Test).is_empty() || data.indices(Split::Train).is_empty() {
+            return Err(Error::Data("the data set needs both training and test digits".into()));
+        }
+        self.data = Some(data);
+        let mut restored = Restored { model: self.model_info(), run: None, run_error: None, run_waits_for_data: false };
+        if let Some(pending) = self.pending_run.take() {
+            match self.resume_stored(pending) {
+                Ok(run) => restored.run = Some(run),
+                Err(e) => restored.run_error = Some(e),
+            }
+        }
+        Ok(restored)
+    }
+
+    /// The data set, or an error saying that `what` waits for it.
+    fn dataset(&self, what: &str) -> Result<&Arc<Dataset>> {
+        self.data.as_ref().ok_or_else(|| Error::Input(format!("cannot {what} before the data set has arrived")))
     }
 
     pub fn model_info(&self) -> ModelInfo {
@@ -141,6 +180,7 @@ impl Session {
         self.set_model(weights)?;
         self.history = ModelHistory::default();
         self.held_run = None;
+        self.pending_run = None;
         self.training = None;
         Ok(self.model_info())
     }
@@ -180,7 +220,7 @@ impl Session {
     }
 
     fn is_whole(&self, index: &LatentIndex) -> bool {
-        index.len() == self.data.len() && !index.test_losses.is_empty()
+        self.data.as_ref().is_some_and(|data| index.len() == data.len()) && !index.test_losses.is_empty()
     }
 
     /// Makes `weights` the page's model with an empty index to grow. The index that answers
@@ -312,6 +352,52 @@ mod tests {
                 assert_eq!(s.current.inference.device, *sketch);
                 assert_ne!(s.weights(), &small(), "the epoch's weights are the page's model");
             }
+        }
+    }
+
+    /// Before its data set arrives a session answers with its model alone, and what needs the
+    /// digits says so; once they arrive, the index grows and everything answers as in a session
+    /// that had them from the start.
+    #[test]
+    fn a_session_answers_with_its_model_before_the_data_set_arrives() {
+        for device in backends() {
+            let data = Arc::new(small_dataset());
+            let mut s = Session::without_data(small(), Devices::all(&device)).unwrap();
+            let early = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            assert!(early.neighbours.is_empty() && early.percentile.is_none());
+            let mut reference = Session::new(small(), data.clone(), device.clone()).unwrap();
+            let expected = block_on(reference.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            assert_eq!(early.reconstruction, expected.reconstruction);
+            assert_eq!((early.loss, early.recon, early.kl), (expected.loss, expected.recon, expected.kl));
+            assert_eq!(block_on(s.sample(4, 1.0, 3)).unwrap(), block_on(reference.sample(4, 1.0, 3)).unwrap());
+
+            let waiting = IndexProgress { indexed: 0, total: 0, scored: false, done: false };
+            assert_eq!(block_on(s.index_step()).unwrap(), waiting);
+            let refused = |e: Error| e.to_string();
+            assert_eq!(
+                refused(s.train_start(request(1)).unwrap_err()),
+                "invalid input: cannot train before the data set has arrived"
+            );
+            assert_eq!(
+                refused(s.random_test_digit(1).unwrap_err()),
+                "invalid input: cannot draw a test digit before the data set has arrived"
+            );
+            assert!(block_on(s.digit(0)).is_err() && s.tsne_map().is_none());
+
+            // A data set without test digits is refused, and the session still waits.
+            let no_test = Dataset { is_test: vec![false; data.len()], ..(*data).clone() };
+            assert!(s.set_data(Arc::new(no_test)).unwrap_err().to_string().contains("both training and test digits"));
+            assert!(s.data().is_none());
+
+            let arrived = s.set_data(data.clone()).unwrap();
+            assert_eq!((arrived.run, arrived.run_waits_for_data), (None, false));
+            assert!(s.set_data(data.clone()).unwrap_err().to_string().contains("has its data set already"));
+            build_index(&mut s);
+            build_index(&mut reference);
+            let now = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            let then = block_on(reference.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            assert_eq!((now.neighbours, now.percentile), (then.neighbours, then.percentile));
+            s.train_start(request(1)).unwrap();
         }
     }
 

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use super::history::{Counted, ModelHistory};
-use super::{History, Restored, Session, TrainRecord};
+use super::{History, Restored, RunInfo, Session, TrainRecord};
 use crate::limits::LIMITS;
 use crate::model::snapshot::MAX_SNAPSHOT_BYTES;
 use crate::{Error, Result, VaeWeights};
@@ -56,6 +56,14 @@ pub(super) struct StoredRun {
 pub(super) struct HeldRun {
     pub(super) run: StoredRun,
     pub(super) steps: usize,
+}
+
+/// A stored run that waits for the data set to go on ([`Session::set_data`]): its steps since the
+/// last epoch's end wait with it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct PendingRun {
+    run: StoredRun,
+    tail: Vec<TrainRecord>,
 }
 
 fn bad(what: impl std::fmt::Display) -> Error {
@@ -174,6 +182,9 @@ impl Session {
     /// the run going on, if any, at the step it reached — read by the last step if it read it
     /// ([`Session::begin_step`]), else now. Between steps (refused while one is out).
     pub async fn record(&mut self) -> Result<Vec<u8>> {
+        if self.pending_run.is_some() {
+            return self.held_record();
+        }
         let snapshot = match self.take_step_snapshot()? {
             Some(snapshot) => Some(snapshot),
             None => self.run_snapshot().await?,
@@ -192,6 +203,13 @@ impl Session {
     /// own rules since (its epochs done, divergence, Stop, a new model): a run whose step failed
     /// (a lost device) is kept (its steps since are not in it).
     pub fn held_record(&self) -> Result<Vec<u8>> {
+        if let Some(pending) = &self.pending_run {
+            // As it was restored: the model's history, then the run's steps.
+            let all = &self.history.history;
+            let steps = [all.steps.as_slice(), &pending.tail].concat();
+            let history = History { steps, tests: all.tests.clone() };
+            return write(&self.weights.to_safetensors()?, &history, self.history.model_steps, Some(&pending.run));
+        }
         // A run read before the model last moved (an epoch's end) is older than the model.
         let held = self.held_run.as_ref().filter(|held| held.steps >= self.history.model_steps);
         self.record_of(held)
@@ -216,25 +234,37 @@ impl Session {
         self.load_model(weights)?;
         let tail = history.history.steps.split_off(history.model_steps);
         self.history = history;
-        let mut restored = Restored { model: self.model_info(), run: None, run_error: None };
+        let mut restored = Restored { model: self.model_info(), run: None, run_error: None, run_waits_for_data: false };
         let Some(run) = run else {
             return Ok(restored);
         };
-        match self.resume_run(&run.snapshot, run.counted) {
-            Err(e) => restored.run_error = Some(e.to_string()),
-            Ok(info) => {
-                let last = tail.last().or(self.history.history.steps.last()).map_or(0, |r| r.step);
-                if last == info.step {
-                    self.history.history.steps.extend(tail);
-                    restored.run = Some(info);
-                } else {
-                    self.training = None;
-                    restored.run_error =
-                        Some(format!("its history ends at step {last}, the run at step {}", info.step));
-                }
-            }
+        let pending = PendingRun { run, tail };
+        if self.data.is_none() {
+            self.pending_run = Some(pending);
+            restored.run_waits_for_data = true;
+            return Ok(restored);
+        }
+        match self.resume_stored(pending) {
+            Ok(run) => restored.run = Some(run),
+            Err(e) => restored.run_error = Some(e),
         }
         Ok(restored)
+    }
+
+    /// A stored run goes on, paused at its step, with its steps since the last epoch's end; or
+    /// why it cannot.
+    pub(super) fn resume_stored(
+        &mut self,
+        PendingRun { run, tail }: PendingRun,
+    ) -> std::result::Result<RunInfo, String> {
+        let info = self.resume_run(&run.snapshot, run.counted).map_err(|e| e.to_string())?;
+        let last = tail.last().or(self.history.history.steps.last()).map_or(0, |r| r.step);
+        if last != info.step {
+            self.training = None;
+            return Err(format!("its history ends at step {last}, the run at step {}", info.step));
+        }
+        self.history.history.steps.extend(tail);
+        Ok(info)
     }
 }
 
@@ -245,6 +275,7 @@ mod tests {
     use super::super::fixtures::*;
     use super::super::{TrainProgress, TrainRequest};
     use super::*;
+    use crate::device::placement::Devices;
     use crate::test_util::{backends, block_on, small_dataset};
 
     /// 564 training digits in batches of 64: 9 steps an epoch.
@@ -305,6 +336,55 @@ mod tests {
             assert_eq!(fourth.history().steps.len(), 14, "Stop makes the run's steps the model's");
             assert!(!fourth.is_training());
         }
+    }
+
+    #[test]
+    fn a_run_restored_before_the_data_set_waits_for_it_and_then_goes_on_with_the_same_steps() {
+        for device in backends() {
+            let data = Arc::new(small_dataset());
+            let mut s = Session::new(small(), data.clone(), device.clone()).unwrap();
+            s.train_start(run(2)).unwrap();
+            steps(&mut s, 12);
+            let bytes = block_on(s.record()).unwrap();
+            let (model, history) = (s.weights().clone(), s.history().clone());
+            let next = steps(&mut s, 2);
+
+            let mut early = Session::without_data(small(), Devices::all(&device)).unwrap();
+            let restored = early.restore(&bytes).unwrap();
+            assert_eq!((restored.run, restored.run_error, restored.run_waits_for_data), (None, None, true));
+            assert_eq!(early.weights(), &model, "the model answers at once");
+            assert!(!early.is_training());
+            // Meanwhile its record is the one it restored: a worker that takes over keeps the run.
+            assert_eq!(read(&block_on(early.record()).unwrap()).unwrap(), read(&bytes).unwrap());
+            assert_eq!(read(&early.held_record().unwrap()).unwrap(), read(&bytes).unwrap());
+
+            let arrived = early.set_data(data.clone()).unwrap();
+            assert_eq!((arrived.run_error, arrived.run_waits_for_data), (None, false));
+            assert_eq!(arrived.run.expect("the run goes on").step, 12);
+            assert_eq!(early.history(), &history);
+            assert_eq!(steps(&mut early, 2), next, "the same next steps, bit for bit, on {device:?}");
+        }
+    }
+
+    #[test]
+    fn a_run_that_cannot_go_on_when_the_data_arrives_is_dropped_with_why_and_the_model_stays() {
+        let device = backends()[0].clone();
+        let data = Arc::new(small_dataset());
+        let mut s = Session::new(small(), data.clone(), device.clone()).unwrap();
+        s.train_start(run(2)).unwrap();
+        steps(&mut s, 3);
+        let bytes = block_on(s.record()).unwrap();
+        // The same run's record with its history cut short of its step.
+        let Record { weights, history, run } = read(&bytes).unwrap();
+        let cut = History { steps: history.history.steps[..1].to_vec(), tests: vec![] };
+        let damaged = write(&weights.to_safetensors().unwrap(), &cut, 0, run.as_ref()).unwrap();
+        let mut early = Session::without_data(small(), Devices::all(&device)).unwrap();
+        assert!(early.restore(&damaged).unwrap().run_waits_for_data);
+        let arrived = early.set_data(data).unwrap();
+        assert_eq!(arrived.run, None);
+        assert_eq!(arrived.run_error.as_deref(), Some("its history ends at step 1, the run at step 3"));
+        assert_eq!(early.weights(), &weights);
+        assert!(!early.is_training());
     }
 
     #[test]

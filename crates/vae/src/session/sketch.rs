@@ -36,7 +36,8 @@ impl Session {
         };
         let mut neighbours = source.index.nearest(&seen, k).await?;
         let indices: Vec<usize> = neighbours.iter().map(|n| n.index).collect();
-        let neighbour_images = self.data.images(&indices);
+        // No neighbours (an empty index) before the data set has arrived.
+        let neighbour_images = self.data.as_ref().map_or_else(Vec::new, |data| data.images(&indices));
         if updating && !neighbours.is_empty() {
             // Their μs under the current model, so that a walk to them is in its latent space.
             let mu = self.current.inference.encode(&neighbour_images, None).await?.mu;
@@ -105,12 +106,13 @@ impl Session {
     /// The data-set digit `index` with its μ under the page's model (a point of the t-SNE map: it
     /// has no decodable coordinates, so a click there shows its digit).
     pub async fn digit(&self, index: usize) -> Result<EncodedDigit> {
-        if index >= self.data.len() {
-            return Err(Error::Input(format!("digit {index} of a data set of {}", self.data.len())));
+        let data = self.dataset("show a data-set digit")?;
+        if index >= data.len() {
+            return Err(Error::Input(format!("digit {index} of a data set of {}", data.len())));
         }
-        let image = self.data.image(index);
+        let image = data.image(index);
         let mu = self.current.inference.encode(&image, None).await?.mu;
-        Ok(EncodedDigit { digit: Digit { index, label: self.data.labels[index], image }, mu })
+        Ok(EncodedDigit { digit: Digit { index, label: data.labels[index], image }, mu })
     }
 
     /// `n` decodes of draws from q(z|x) of one 28×28 image.
@@ -119,10 +121,11 @@ impl Session {
     }
 
     /// A uniformly random digit of the test split (the page's "Random digit").
-    pub fn random_test_digit(&self, seed: u64) -> Digit {
-        let test = self.data.indices(Split::Test);
+    pub fn random_test_digit(&self, seed: u64) -> Result<Digit> {
+        let data = self.dataset("draw a test digit")?;
+        let test = data.indices(Split::Test);
         let index = test[Rng::new(seed).below(test.len())];
-        Digit { index, label: self.data.labels[index], image: self.data.image(index) }
+        Ok(Digit { index, label: data.labels[index], image: data.image(index) })
     }
 }
 
@@ -171,7 +174,8 @@ mod tests {
             assert!(during.percentile.is_some());
             // … while reconstruction, loss and the neighbours' μs are the new model's.
             assert_ne!(during.reconstruction, before.reconstruction);
-            let now = block_on(s.current.inference.encode(&s.data.images(&indices(&during)), None)).unwrap().mu;
+            let now =
+                block_on(s.current.inference.encode(&s.data().unwrap().images(&indices(&during)), None)).unwrap().mu;
             assert_eq!(during.neighbours.iter().flat_map(|n| n.mu.clone()).collect::<Vec<_>>(), now);
 
             // Once the new index is whole it answers, and the previous one is gone.
@@ -214,10 +218,11 @@ mod tests {
     #[test]
     fn random_digits_come_from_the_test_split() {
         let s = Session::new(small(), Arc::new(small_dataset()), backends()[0].clone()).unwrap();
-        let digits: Vec<Digit> = (0..200).map(|seed| s.random_test_digit(seed)).collect();
-        assert!(digits.iter().all(|d| s.data.is_test[d.index] && s.data.labels[d.index] == d.label));
+        let digits: Vec<Digit> = (0..200).map(|seed| s.random_test_digit(seed).unwrap()).collect();
+        let data = s.data().unwrap();
+        assert!(digits.iter().all(|d| data.is_test[d.index] && data.labels[d.index] == d.label));
         let labels: std::collections::BTreeSet<u8> = digits.iter().map(|d| d.label).collect();
         assert_eq!(labels.len(), 10, "200 draws cover every digit");
-        assert_eq!(digits[3].image, s.data.image(digits[3].index));
+        assert_eq!(digits[3].image, data.image(digits[3].index));
     }
 }

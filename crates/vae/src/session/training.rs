@@ -122,7 +122,8 @@ impl Session {
         } else {
             VaeWeights { config, ..self.weights.clone() }
         };
-        let trainer = Trainer::new(&weights, self.data.indices(Split::Train), options, &self.devices.training)?;
+        let train = self.dataset("train")?.indices(Split::Train);
+        let trainer = Trainer::new(&weights, train, options, &self.devices.training)?;
         let steps_per_epoch = trainer.steps_per_epoch();
         // Random weights or a new β make a new model (a new β changes every score); the same
         // weights keep their index.
@@ -163,11 +164,12 @@ impl Session {
     /// does, if the run goes on), and digits as [`Session::training_sample`] would draw them then.
     pub fn begin_step(&mut self, reads: StepReads) -> Result<TrainingStep> {
         self.refuse_during_step("start another step")?;
+        let data = self.dataset("train")?.clone();
         let run = self.training.take().ok_or_else(|| Error::Input("no training run is going on".into()))?;
         self.step_under_way = true;
         self.step_snapshot = None;
         self.step_samples = None;
-        Ok(TrainingStep { run, data: self.data.clone(), reads, reached: None, state: None, samples: None })
+        Ok(TrainingStep { run, data, reads, reached: None, state: None, samples: None })
     }
 
     /// Applies what a step reached: the run goes on, or it ends (its epochs done, divergence, or
@@ -287,7 +289,8 @@ impl Session {
                 model.describe()
             )));
         }
-        let trainer = Trainer::resume(snapshot.trainer, self.data.indices(Split::Train), &self.devices.training)?;
+        let train = self.dataset("resume a training run")?.indices(Split::Train);
+        let trainer = Trainer::resume(snapshot.trainer, train, &self.devices.training)?;
         let info = RunInfo {
             steps_per_epoch: trainer.steps_per_epoch(),
             epochs: snapshot.epochs,
