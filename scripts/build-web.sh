@@ -9,23 +9,43 @@ bindgen_log="$(mktemp)"
 nice -n 10 bash -c "source '$ROOT/scripts/lib.sh'; setup_wasm_bindgen" >"$bindgen_log" 2>&1 &
 bindgen_install=$!
 trap 'kill "$bindgen_install" 2>/dev/null || true' EXIT
-log "building crates/vae-web for wasm32 (profile wasm-release)"
-cargo_wasm build --manifest-path "$ROOT/Cargo.toml" -p vae-web --profile wasm-release
-wait "$bindgen_install" || { cat "$bindgen_log"; log "installing wasm-bindgen-cli failed"; exit 1; }
-trap - EXIT
-cat "$bindgen_log"
-raw="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-release/vae_web.wasm"
-opt="$WASM_TARGET_DIR/vae_web.opt.wasm"
-# wasm-opt BEFORE wasm-bindgen: Debian's binaryen 108 breaks wasm-bindgen's externref table after it.
-if [ ! -f "$opt" ] || [ "$raw" -nt "$opt" ]; then
-  log "wasm-opt -O2 (binaryen $(wasm-opt --version | awk '{print $3}'))"
-  wasm-opt -O2 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-simd "$raw" -o "$opt"
-fi
-rm -rf "$ROOT/www/pkg"
-"$TOOLS/bin/wasm-bindgen" --target web --no-typescript --out-name vae_web --out-dir "$ROOT/www/pkg" "$opt"
-size=$(stat -c %s "$ROOT/www/pkg/vae_web_bg.wasm"); gz=$(gzip -9 -c "$ROOT/www/pkg/vae_web_bg.wasm" | wc -c)
-log "www/pkg/vae_web_bg.wasm: $((size / 1024)) KiB raw, $((gz / 1024)) KiB gzip -9 (raw $((($(stat -c %s "$raw")) / 1024)) KiB before wasm-opt)"
+# The page's two modules, from one crate: www/pkg-cpu (burn-ndarray alone, without the `webgpu`
+# feature), which every page starts on, and www/pkg (both backends), which only a browser with a
+# WebGPU adapter fetches, after its first answer. Their builds share every crate whose features
+# do not differ (docs/speed.md).
+wait_bindgen() {
+  [ -n "${bindgen_install:-}" ] || return 0
+  wait "$bindgen_install" || { cat "$bindgen_log"; log "installing wasm-bindgen-cli failed"; exit 1; }
+  trap - EXIT
+  cat "$bindgen_log"
+  bindgen_install=
+}
+module() { # module FEATURE_ARGS OUT_DIR: builds, optimises and binds one module
+  local out="$2" name
+  name="$(basename "$out")"
+  log "building crates/vae-web for wasm32 (profile wasm-release${1:+, $1}) into www/$name"
+  # shellcheck disable=SC2086 # $1 is one flag or none
+  cargo_wasm build --manifest-path "$ROOT/Cargo.toml" -p vae-web --profile wasm-release $1
+  local raw="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-release/vae_web.wasm"
+  local kept="$WASM_TARGET_DIR/vae_web.$name.wasm" opt="$WASM_TARGET_DIR/vae_web.$name.opt.wasm"
+  # Both builds write the same file: this one's is kept aside.
+  cp -p "$raw" "$kept"
+  # wasm-opt BEFORE wasm-bindgen: Debian's binaryen 108 breaks wasm-bindgen's externref table after it.
+  if [ ! -f "$opt" ] || [ "$kept" -nt "$opt" ]; then
+    log "wasm-opt -O2 (binaryen $(wasm-opt --version | awk '{print $3}'))"
+    wasm-opt -O2 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-simd "$kept" -o "$opt"
+  fi
+  rm -rf "$out"
+  wait_bindgen
+  "$TOOLS/bin/wasm-bindgen" --target web --no-typescript --out-name vae_web --out-dir "$out" "$opt"
+  log "www/$name/vae_web_bg.wasm: $(($(stat -c %s "$out/vae_web_bg.wasm") / 1024)) KiB ($(($(stat -c %s "$kept") / 1024)) KiB before wasm-opt)"
+}
+module --no-default-features "$ROOT/www/pkg-cpu"
+module "" "$ROOT/www/pkg"
 log "brotli and gzip copies of the big files, for servers that send them (scripts/precompress.mjs)"
 node "$ROOT/scripts/precompress.mjs" "$ROOT/www"
+for name in pkg-cpu pkg; do
+  log "www/$name/vae_web_bg.wasm on the wire: $(($(stat -c %s "$ROOT/www/$name/vae_web_bg.wasm.br") / 1024)) KiB brotli"
+done
 log "the offline manifest: the page's files and their SHA-256, for the service worker (scripts/offline-manifest.mjs)"
 node "$ROOT/scripts/offline-manifest.mjs" "$ROOT/www"

@@ -17,20 +17,24 @@ export const MANIFEST = 'pkg/offline-manifest.js';
  *  files, and folders standing for every .js file in them. Not the f32 default model (the page
  *  fetches the f16 one), not the benchmark page, not the compressed copies (a server's matter). */
 const FILES = ['index.html', 'style.css', 'favicon.svg', 'main.js', 'js/', 'worker.js', 'worker/',
-  'pkg/vae_web.js', 'pkg/vae_web_bg.wasm', 'model/default-f16.safetensors', 'data/mnist.bin'];
+  'pkg-cpu/vae_web.js', 'pkg-cpu/vae_web_bg.wasm', 'model/default-f16.safetensors', 'data/mnist.bin'];
+/** What only a browser with a WebGPU adapter loads (worker/modules.js): kept offline once it has
+ *  loaded it, never fetched for the offline copy (a browser without WebGPU never downloads it). */
+const LATER = ['pkg/vae_web.js', 'pkg/vae_web_bg.wasm'];
 
 const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
 
-/** The manifest of the site in `root`: {version, files: {path: sha256}} (paths relative to the
- *  site, in a fixed order). The version covers the service worker's own code too, so a change to
- *  it is a new build with its own cache. */
+/** The manifest of the site in `root`: {version, files: {path: sha256}, later: {path: sha256}}
+ *  (paths relative to the site, in a fixed order). The version covers the service worker's own
+ *  code too, so a change to it is a new build with its own cache. */
 export function offlineManifest(root = WWW) {
   const paths = FILES.flatMap((entry) => (entry.endsWith('/')
     ? fs.readdirSync(path.join(root, entry)).filter((name) => name.endsWith('.js')).sort().map((name) => entry + name)
     : [entry]));
   const hashOf = (p) => sha256(fs.readFileSync(path.join(root, p)));
   const files = Object.fromEntries(paths.map((p) => [p, hashOf(p)]));
-  return { version: sha256(JSON.stringify({ files, worker: hashOf('sw.js') })).slice(0, 16), files };
+  const later = Object.fromEntries(LATER.map((p) => [p, hashOf(p)]));
+  return { version: sha256(JSON.stringify({ files, later, worker: hashOf('sw.js') })).slice(0, 16), files, later };
 }
 
 /** Writes the manifest of the site in `root` as a classic script for the service worker's

@@ -79,7 +79,7 @@ async function measure(label, sketches) {
   await Promise.all([cdp.send('HeapProfiler.collectGarbage'), workerSend('HeapProfiler.collectGarbage')]);
   const [pageHeap, workerHeap, dom, wasm, { step }] = await Promise.all([
     cdp.send('Runtime.getHeapUsage'), workerSend('Runtime.getHeapUsage'), cdp.send('Memory.getDOMCounters'),
-    worker.evaluate(async () => (await (await import('./pkg/vae_web.js')).default()).memory.buffer.byteLength),
+    worker.evaluate(async () => (await (await import('./pkg-cpu/vae_web.js')).default()).memory.buffer.byteLength),
     state(),
   ]);
   return { label, s: Number(seconds()), sketches, step, wasm, page: pageHeap.usedSize, worker: workerHeap.usedSize, nodes: dom.nodes, listeners: dom.jsEventListeners };

@@ -81,7 +81,7 @@ export async function waitLoaded(page) {
  *  of the module itself in the page, not of the page's code. */
 export function wasmLimits(page) {
   return page.evaluate(async () => {
-    const wasm = await import('/pkg/vae_web.js');
+    const wasm = await import('/pkg-cpu/vae_web.js');
     await wasm.default();
     return JSON.parse(wasm.limits());
   });

@@ -82,7 +82,8 @@ async function reloadOffline(p, manifest) {
 async function openSiteCopy(t) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'offline-site-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  for (const file of ['sw.js', ...Object.keys(offlineManifest(WWW).files)]) {
+  const { files, later } = offlineManifest(WWW);
+  for (const file of ['sw.js', ...Object.keys(files), ...Object.keys(later)]) {
     fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
     fs.copyFileSync(path.join(WWW, file), path.join(dir, file));
   }
@@ -109,7 +110,7 @@ function customSection(name, text) {
  *  with a custom section naming the build), and its manifest. */
 function rebuild(dir, build) {
   fs.appendFileSync(path.join(dir, 'main.js'), `\ndocument.body.dataset.build = '${build}';\n`);
-  fs.appendFileSync(path.join(dir, 'pkg/vae_web_bg.wasm'), customSection('build', build));
+  fs.appendFileSync(path.join(dir, 'pkg-cpu/vae_web_bg.wasm'), customSection('build', build));
   return writeOfflineManifest(dir);
 }
 
@@ -205,7 +206,7 @@ test('a new build replaces the kept copy, whole', { skip, timeout: 900_000 }, as
   await goOffline(p);
   await reloadOffline(p, second);
   assert.equal(await page.getAttribute('body', 'data-build'), 'second', 'the new page code, offline');
-  assert.equal(await pageSha256(page, 'pkg/vae_web_bg.wasm'), second.files['pkg/vae_web_bg.wasm'], 'the new wasm module, offline');
+  assert.equal(await pageSha256(page, 'pkg-cpu/vae_web_bg.wasm'), second.files['pkg-cpu/vae_web_bg.wasm'], 'the new wasm module, offline');
   await traceDigit(page, aTestDigit(7));
   assert.equal(await page.$$eval('#neighbours li', (l) => l.length), 8);
   assert.deepEqual(p.errors, []);
@@ -232,7 +233,7 @@ test('a build whose files do not match its manifest is not kept; the last whole 
   await goOffline(p);
   await reloadOffline(p, first);
   assert.equal(await page.getAttribute('body', 'data-build'), null, 'the first build\'s page code');
-  assert.equal(await pageSha256(page, 'pkg/vae_web_bg.wasm'), first.files['pkg/vae_web_bg.wasm'], 'the first build\'s wasm module');
+  assert.equal(await pageSha256(page, 'pkg-cpu/vae_web_bg.wasm'), first.files['pkg-cpu/vae_web_bg.wasm'], 'the first build\'s wasm module');
   assert.deepEqual(p.errors, []);
   assert.deepEqual(p.violations, []);
 });

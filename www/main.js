@@ -35,6 +35,12 @@ on('model', ({ model }) => {
   sketch.modelChanged();
   if (ready) sample().catch((e) => notice(e.message));
 });
+// The session moved into the WebGPU module after the first answer (worker/modules.js): the same
+// model, its neighbour index built again there.
+on('moved', ({ backend }) => {
+  hooks.indexRebuilding();
+  showBackend(backend);
+});
 // The GPU was lost: a worker on the CPU took over with the page's model (js/rpc.js). The backend
 // and the training panel become what it answered; its background work starts as at start-up.
 on('lost', async ({ loaded }) => {

@@ -3,6 +3,8 @@
 // its scripts, the wasm module, the default model, the data set — with its SHA-256), in a cache
 // named after the manifest's version. Registered by js/offline.js once the page has answered.
 //
+// - The WebGPU module (the manifest's `later`) is not fetched for the copy: a browser without
+//   WebGPU never downloads it. A browser that loads it keeps it, checked the same way.
 // - Install: fetches every listed file (revalidated, so mostly from the HTTP cache) and keeps it
 //   only if its bytes are the manifest's; one that is not (a site caught mid-update, a stale
 //   manifest) fails the install, and the cache already there stays. A cache is one build, whole.
@@ -19,7 +21,7 @@
 // works from any folder of any static host. Classic script (importScripts) for every browser.
 importScripts('pkg/offline-manifest.js');
 
-const { version, files } = self.OFFLINE_MANIFEST;
+const { version, files, later } = self.OFFLINE_MANIFEST;
 const scope = self.registration.scope;
 /** The caches of this site (this scope: other sites of the origin have theirs) and this build's. */
 const PREFIX = `latent-sketchpad ${scope} `;
@@ -28,6 +30,8 @@ const CACHE = PREFIX + version;
 const PAGE = new URL('index.html', scope).href;
 /** Each file's address → its path in the manifest. */
 const FILES = new Map(Object.keys(files).map((file) => [new URL(file, scope).href, file]));
+/** The same for the files kept once the page loads them. */
+const LATER = new Map(Object.keys(later).map((file) => [new URL(file, scope).href, file]));
 /** Headers that describe the bytes on the wire, not the stored (decoded) body. */
 const WIRE_HEADERS = ['content-encoding', 'content-length', 'vary'];
 
@@ -47,6 +51,19 @@ async function fetchChecked(url, sha256) {
   const headers = new Headers(response.headers);
   for (const name of WIRE_HEADERS) headers.delete(name);
   return new Response(bytes, { status: response.status, statusText: response.statusText, headers });
+}
+
+/** A file of `later` the page loaded from the network: kept in this build's cache if its bytes are
+ *  the manifest's (and the cache is there: the build was kept). */
+async function keepLater(url, response) {
+  if (!response.ok || !(await caches.has(CACHE))) return;
+  const cache = await caches.open(CACHE);
+  if (await cache.match(url)) return; // kept already (or it came from the copy)
+  const bytes = await response.arrayBuffer();
+  if (hex(await crypto.subtle.digest('SHA-256', bytes)) !== later[LATER.get(url)]) return;
+  const headers = new Headers(response.headers);
+  for (const name of WIRE_HEADERS) headers.delete(name);
+  await cache.put(url, new Response(bytes, { status: response.status, statusText: response.statusText, headers }));
 }
 
 self.addEventListener('install', (event) => {
@@ -138,5 +155,10 @@ self.addEventListener('fetch', (event) => {
     else if (event.preloadResponse) event.respondWith(event.preloadResponse.then((r) => r ?? fetch(request)));
   } else if (FILES.has(request.url)) {
     event.respondWith(file(event));
+  } else if (LATER.has(request.url)) {
+    event.respondWith(file(event).then((response) => {
+      event.waitUntil(keepLater(request.url, response.clone()).catch(() => {}));
+      return response;
+    }));
   }
 });

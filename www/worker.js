@@ -1,11 +1,11 @@
 // The one Web Worker that owns the model: a wasm Session (the page's model, its neighbour index,
 // training). The page sends {id, op, args}; the worker answers {id, ok, value | error, ms} and sends
-// events ({event, …}: index, train, model, backend, tsne, storage, error, and lost — the GPU is gone
+// events ({event, …}: index, train, model, moved, backend, tsne, storage, error, and lost — the GPU is gone
 // and the page moves everything to a fresh CPU worker; worker/gpu-loss.js). Everything heavy lives
 // here, so the page never freezes. This file starts the worker, makes its parts (worker/*.js) around
 // one state object and one queue (worker/scheduler.js: state changes are its steps), and hands each
 // call to its part (docs/architecture.md).
-import init, { Session, limits } from './pkg/vae_web.js';
+import { Modules } from './worker/modules.js';
 import { Scheduler } from './worker/scheduler.js';
 import * as storage from './worker/storage.js';
 import { watchWebgpu } from './worker/gpu-watch.js';
@@ -17,41 +17,37 @@ import { Backends, adapterName } from './worker/backend.js';
 import { PageModel } from './worker/model.js';
 import { Training } from './worker/training.js';
 
-async function fetchBytes(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`could not load ${url}: HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
-}
-
 // The parts refer to those made after them only in calls made once the module has run.
 const state = workerState();
 const gpu = new GpuLoss({ state, handover: (record) => persistence.handover(record) });
 
-// Started at once: the wasm module compiles while the default model and the data download (the
-// catches keep a failure from being reported before `load` reports it). `arrived`: when each part of
-// the start arrived (ms since the epoch, for the page's load breakdown).
-const arrived = {};
-const noted = (name, promise) => promise.then((value) => {
-  arrived[name] = performance.timeOrigin + performance.now();
-  return value;
-});
-// Before the module can ask for a device.
+// Before a module can ask for a device.
 watchWebgpu(gpu.lost);
-const wasmReady = noted('wasm', init());
-const wasmLimits = wasmReady.then(() => JSON.parse(limits()));
-// The default model in f16 (`vae convert --f16`): half the bytes of the f32 file, the same test
-// loss to 0.02 nats (a CLI test); the session computes in f32.
-const defaultModel = noted('model', fetchBytes('model/default-f16.safetensors'));
-const dataFile = noted('data', fetchBytes('data/mnist.bin'));
-for (const p of [wasmReady, wasmLimits, defaultModel, dataFile]) p.catch(() => {});
+// Started at once: the CPU module compiles while the default model downloads; the data set and the
+// WebGPU module come after the first answer (worker/modules.js).
+const modules = new Modules();
 
 const post = (message) => { if (!state.lost) self.postMessage(message); };
 const { trapped, lostBy } = gpu;
 
+/** The data set becomes the session's (once; the bytes are fetched on first ask): its neighbour
+ *  index starts growing. The session's answer (a stored run that waited for it, going on now), or
+ *  null if it had them already. Between calls and steps, or in one. */
+async function giveData() {
+  if (state.hasData) return null;
+  const bytes = await modules.data();
+  if (state.hasData) return null;
+  const answer = JSON.parse(state.session.setData(bytes));
+  state.hasData = true;
+  state.indexing = true;
+  scheduler.wake();
+  return answer;
+}
+
 const tsne = new TsneMaps({ post, onError: (error) => post({ event: 'error', error }), isTraining: () => training.running });
 const scheduler = new Scheduler({
   background: () => (state.pageAnswered && !state.lost
-    ? [state.indexing && model.indexStep, tsne.making && (() => tsne.step(state.session)), training.running && training.step]
+    ? [state.indexing && state.hasData && model.indexStep, tsne.making && (() => tsne.step(state.session)), training.running && training.step]
     : []).filter(Boolean),
   onStepError: (e) => {
     trapped(e);
@@ -59,8 +55,10 @@ const scheduler = new Scheduler({
   },
 });
 const parts = { state, scheduler, tsne, post, lostBy };
-const persistence = new Persistence({ ...parts, storage });
-const backends = new Backends({ state, scheduler, post, trapped });
+const persistence = new Persistence({ ...parts, storage, giveData });
+const backends = new Backends({
+  state, scheduler, post, trapped, modules, moved: () => scheduler.step(model.moved),
+});
 const model = new PageModel({ ...parts, persistence, runEnded: () => training.ended() });
 const training = new Training({ ...parts, persistence, model, backends });
 
@@ -72,24 +70,30 @@ self.addEventListener('unhandledrejection', (e) => { if (trapped(e.reason)) e.pr
 const session = () => state.session;
 const ops = {
   /** limits(): the form's ranges, the import size bound, the backend labels. */
-  limits: () => wasmLimits,
+  limits: () => modules.limits(),
   /** Starts the session on `backend` with the stored model (the default if none). In a worker
    *  that replaces one whose GPU was lost: on the CPU, with the model handed over; `recovered`
    *  then says whether the model was kept. */
   async load({ backend }) {
-    const [, weights, data] = await Promise.all([wasmReady, defaultModel, dataFile]);
-    state.session = await noted('session', Session.create(weights, data, state.recovery ? 'cpu' : backend));
+    const { session: created, webgpuLater } = await modules.noted('session', modules.session(backend, state.recovery !== null));
+    state.session = created;
+    state.hasData = created.hasData();
+    state.webgpuLater = webgpuLater;
     const info = JSON.parse(session().backendInfo());
     if (info.kind !== 'cpu') info.adapter = await adapterName();
     const handover = state.recovery?.handover;
-    const { restored, storedProblem, run, kept } = await noted('stored', handover ? persistence.takeOver(handover) : persistence.restoreStored());
+    const { restored, storedProblem, run, kept } = await modules.noted('stored', handover ? persistence.takeOver(handover) : persistence.restoreStored());
     const recovered = gpu.recovered(info, kept);
     scheduler.step(model.swapped({ keep: false }));
     return {
-      backend: info, model: JSON.parse(session().modelInfo()), history: historyOf(session()), restored, storedProblem, run, arrived, recovered,
+      backend: info, model: JSON.parse(session().modelInfo()), history: historyOf(session()), restored, storedProblem, run, arrived: modules.arrived, recovered,
     };
   },
-  pageAnswered: () => backends.pageAnswered(),
+  pageAnswered: () => {
+    // The data set after the first answer, given to the session as soon as it is here.
+    modules.data().then(() => scheduler.step(giveData), (e) => post({ event: 'error', error: `The data set could not be loaded: ${errorText(e)}` }));
+    return backends.pageAnswered();
+  },
 
   // null for an empty sketch
   analyse: (args) => model.analyse(args),
@@ -100,14 +104,23 @@ const ops = {
   mapPointLatent: ({ x, y }) => session().mapPointLatent(x, y),
   /** The page shows the "pca" or "tsne" map (worker/tsne.js). */
   mapMethod: ({ method }) => tsne.show(session(), method, !state.indexing),
-  dataDigit: async ({ index }) => JSON.parse(await session().dataDigit(index)),
+  dataDigit: async ({ index }) => {
+    await giveData();
+    return JSON.parse(await session().dataDigit(index));
+  },
   interpolate: ({ a, b, steps, walk = 'linear' }) => session().interpolate(a, b, steps, walk),
   traverse: ({ z, dim, steps }) => session().traverse(z, dim, steps),
   sampleLatents: ({ n, temperature, seed }) => session().sampleLatents(n, temperature, BigInt(seed)),
   variations: ({ image, n, seed }) => session().variations(image, n, BigInt(seed)),
-  randomTestDigit: ({ seed }) => JSON.parse(session().randomTestDigit(BigInt(seed))),
+  randomTestDigit: async ({ seed }) => {
+    await giveData();
+    return JSON.parse(session().randomTestDigit(BigInt(seed)));
+  },
 
-  trainStart: (request) => training.start(request),
+  trainStart: async (request) => {
+    await giveData();
+    return training.start(request);
+  },
   trainPause: () => training.pause(),
   trainResume: () => training.resume(),
   trainStop: () => training.stop(),
@@ -118,8 +131,8 @@ const ops = {
     model: JSON.parse(session().modelInfo()), backend: JSON.parse(session().backendInfo()), training: state.training?.state ?? 'idle',
   }),
   exportModel: () => session().exportModel(),
-  importModel: async (file) => model.importFile(file, (await wasmLimits).maxModelBytes),
-  resetDefault: async () => model.resetDefault(await defaultModel),
+  importModel: async (file) => model.importFile(file, (await modules.limits()).maxModelBytes),
+  resetDefault: async () => model.resetDefault(await modules.defaultModel()),
   pageHidden: () => persistence.pageHidden(),
 };
 

@@ -61,10 +61,21 @@ function fromDisk(url) {
   return fs.existsSync(file) ? fs.readFileSync(file) : null;
 }
 
-/** The real page on a fresh profile: ms from navigation start to body[data-ready="true"], and every
- *  response body received by then (the worker's fetches included). */
-async function firstAnswer() {
-  const { context, page } = await launch();
+/** A phone on 4G, as DevTools emulates it: 40 ms round trips, 10 Mbit/s each way. */
+const PHONE_4G = { offline: false, latency: 40, downloadThroughput: 10e6 / 8, uploadThroughput: 10e6 / 8 };
+
+/** The real page (`/`: the backend "auto") on a fresh profile, with WebGPU or without, on loopback
+ *  or over `network` (CDP's emulated conditions, the HTTP cache off): ms from navigation start to
+ *  body[data-ready="true"], and every response body received by then (the worker's fetches
+ *  included). */
+async function firstAnswer({ webgpu = false, network = null } = {}) {
+  const { context, page } = await launch({ webgpu });
+  if (network) {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+    await cdp.send('Network.emulateNetworkConditions', network);
+  }
   await page.addInitScript(() => {
     new MutationObserver(() => {
       if (!self.__readyAt && document.body?.dataset.ready === 'true') self.__readyAt = performance.now();
@@ -86,7 +97,7 @@ async function firstAnswer() {
     if (body) bodies.push({ url, bytes: body.length, wire, encoding, gzip: zlib.gzipSync(body, { level: 9 }).length, late });
   });
   try {
-    await page.goto(`${origin}/?backend=cpu`);
+    await page.goto(`${origin}/`);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
     ready = true;
     const ms = await page.evaluate(() => self.__readyAt);
@@ -100,9 +111,17 @@ async function firstAnswer() {
 
 const results = {};
 {
-  log(`the real page, /?backend=cpu, ${LOADS} fresh-profile loads`);
+  log(`the real page, /, ${LOADS} fresh-profile loads without WebGPU, one with, one on an emulated 4G phone`);
   results.loads = [];
   for (let i = 0; i < LOADS; i++) results.loads.push(await firstAnswer());
+  results.webgpuLoad = await firstAnswer({ webgpu: true });
+  results.phoneLoad = await firstAnswer({ network: PHONE_4G });
+}
+{
+  // Lighthouse's mobile preset on the real page, without WebGPU and with it (scripts/bench/lighthouse.mjs).
+  log('Lighthouse (mobile preset, loopback), without WebGPU and with it');
+  const { lighthouseScores } = await import('./lighthouse.mjs');
+  results.lighthouse = { cpu: await lighthouseScores({ origin, webgpu: false }), webgpu: await lighthouseScores({ origin, webgpu: true }) };
 }
 {
   const { context } = await launch();
@@ -180,12 +199,20 @@ const loadMs = results.loads.map((l) => l.ms);
 const files = results.loads[0].files;
 const total = files.reduce((a, b) => a + b.bytes, 0);
 const gz = files.reduce((a, b) => a + b.gzip, 0);
-console.log(`\nthe real page (/?backend=cpu, fresh profile, loopback): first answer in ${f(medianOf(loadMs), 0)} ms (median of ${LOADS}: ${loadMs.map((m) => f(m, 0)).join(', ')})`);
+const wireOf = (load) => load.files.reduce((a, b) => a + (b.wire ?? b.bytes), 0);
+console.log(`\nthe real page (/, fresh profile, loopback, no WebGPU adapter): first answer in ${f(medianOf(loadMs), 0)} ms (median of ${LOADS}: ${loadMs.map((m) => f(m, 0)).join(', ')}; target < 500)`);
+console.log(`with a WebGPU adapter (SwiftShader): ${f(results.webgpuLoad.ms, 0)} ms, ${f(wireOf(results.webgpuLoad) / 1e6, 2)} MB on the wire before it`);
+console.log(`an emulated 4G phone (40 ms, 10 Mbit/s, no cache): ${f(results.phoneLoad.ms, 0)} ms (target < 2500), ${f(wireOf(results.phoneLoad) / 1e6, 2)} MB on the wire before it`);
+const lighthouseRows = Object.entries(results.lighthouse).map(([name, s]) => [
+  name === 'cpu' ? 'without WebGPU' : 'with WebGPU', f(s.performance, 0), f(s.accessibility, 0), f(s.bestPractices, 0), f(s.cls, 3),
+]);
+console.log('\nLighthouse, mobile preset, loopback (targets: performance ≥ 95, accessibility ≥ 98, best practices 100, CLS ≤ 0.05)');
+table(['page', 'performance', 'accessibility', 'best practices', 'CLS'], lighthouseRows);
 const phaseNames = Object.keys(results.loads[0].phases);
 console.log('when each part was there, ms since navigation (the worker: wasm compiled, model and data fetched, session created, stored model read; the page: first samples drawn)');
 table(['load', ...phaseNames], results.loads.map((l, i) => [String(i + 1), ...phaseNames.map((n) => f(l.phases[n], 0))]));
 const wire = files.reduce((a, b) => a + (b.wire ?? b.bytes), 0);
-console.log(`fetched before the first answer: ${files.length} files, ${f(total / 1e6, 2)} MB; on the wire from scripts/serve.mjs ${f(wire / 1e6, 2)} MB (gzip -9 of each: ${f(gz / 1e6, 2)} MB)`);
+console.log(`fetched before the first answer: ${files.length} files, ${f(total / 1e6, 2)} MB; on the wire from scripts/serve.mjs ${f(wire / 1e6, 2)} MB (target ≤ 1.5; gzip -9 of each: ${f(gz / 1e6, 2)} MB)`);
 table(['file', 'bytes', 'on the wire', 'encoding', 'gzip -9'], files.sort((a, b) => b.bytes - a.bytes).map((b) => [
   b.url, b.bytes.toLocaleString('en-US'), (b.wire ?? b.bytes).toLocaleString('en-US'), b.encoding, b.gzip.toLocaleString('en-US'),
 ]));
@@ -228,6 +255,10 @@ ratio('train_webgpu_vs_tfjs_webgpu', gpu.samplesPerSecond / tgpu.samplesPerSecon
 ratio('start_cpu_vs_tfjs_wasm', wasm.readyMs / cpu.createMs);
 ratio('first_answer_vs_tfjs_wasm_first_step', (wasm.readyMs + wasm.firstStepMs) / medianOf(loadMs));
 console.log(`BYTES first_answer_wire=${wire} first_answer_raw=${total}`);
+console.log(`FIRST_ANSWER loopback_ms=${f(medianOf(loadMs), 0)} webgpu_loopback_ms=${f(results.webgpuLoad.ms, 0)} phone_4g_ms=${f(results.phoneLoad.ms, 0)}`);
+for (const [name, s] of Object.entries(results.lighthouse)) {
+  console.log(`LIGHTHOUSE ${name} performance=${s.performance} accessibility=${s.accessibility} best_practices=${s.bestPractices} cls=${s.cls}`);
+}
 if (checkFailed) {
   console.error('the check failed: ours and TF.js do not compute the same losses from the same numbers');
   process.exitCode = 1;

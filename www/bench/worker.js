@@ -1,7 +1,9 @@
 // Times each operation the page uses on one backend, first call (kernel compiles) apart from the
 // steady state, through the page's own wasm module (the Session API, as www/worker.js uses it).
 // scripts/bench-browser.sh runs it on both backends beside the TF.js peer and prints the ratios.
-import init, { Session, compareBackends } from '../pkg/vae_web.js';
+// The CPU is timed in the CPU module (pkg-cpu), which a page without WebGPU runs on; WebGPU and the
+// cross-backend check in the WebGPU module (pkg).
+const moduleFor = (backend) => import(backend === 'cpu' ? '../pkg-cpu/vae_web.js' : '../pkg/vae_web.js');
 
 async function bytes(url) {
   return new Uint8Array(await (await fetch(url)).arrayBuffer());
@@ -50,6 +52,7 @@ self.onmessage = async ({ data: msg }) => {
     // The cross-backend check: the same problem on the CPU and on WebGPU (see crates/vae/src/device/check.rs).
     try {
       const t0 = performance.now();
+      const { default: init, compareBackends } = await moduleFor('webgpu');
       await init();
       const { comparison, matmul } = JSON.parse(await compareBackends(await bytes('../data/mnist.bin')));
       self.postMessage({ comparison, matmul, ms: performance.now() - t0, capture: await cap?.report() });
@@ -62,6 +65,7 @@ self.onmessage = async ({ data: msg }) => {
   const { sketches = 200, samples = 20, warmup = 3, trainSteps = 20, epochCheck = false } = msg;
   try {
     const t0 = performance.now();
+    const { default: init, Session } = await moduleFor(backend);
     await init();
     const [weights, data] = await Promise.all([bytes('../model/default.safetensors'), bytes('../data/mnist.bin')]);
     const session = await Session.create(weights, data, backend);

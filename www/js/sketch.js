@@ -134,12 +134,14 @@ function showScore(a) {
 
 const NEIGHBOURS_HINT = $('nb-hint').textContent; // as the page has it
 const UPDATING_HINT = 'Updating for the new weights… meanwhile, these are the previous model\'s neighbours.';
+/** The data set comes after the page's first answer, then is indexed: no neighbours until then. */
+const WAITING_HINT = 'The data set is on its way: the neighbours appear once its digits are indexed.';
 
 /** Marks the neighbours as the previous model's while the index is rebuilt for new weights (as
  *  the map marks itself), or as current. */
-function markUpdating(updating) {
-  $('neighbours').setAttribute('aria-busy', String(updating));
-  $('nb-hint').textContent = updating ? UPDATING_HINT : NEIGHBOURS_HINT;
+function markUpdating(updating, waiting) {
+  $('neighbours').setAttribute('aria-busy', String(updating || waiting));
+  $('nb-hint').textContent = updating ? UPDATING_HINT : (waiting ? WAITING_HINT : NEIGHBOURS_HINT);
 }
 
 function showNeighbours(a) {
@@ -163,7 +165,7 @@ function showNeighbours(a) {
     return li;
   });
   list.replaceChildren(...items);
-  markUpdating(a.updating);
+  markUpdating(a.updating, items.length === 0);
 }
 
 async function showVariations() {

@@ -1,6 +1,7 @@
-// The worker's backends: WebGPU started, checked, warmed up and timed beside the queue once the
-// page has answered, then each job moved to its faster backend (the core's session decides:
-// prepareWebgpu and placeJobs in crates/vae-web/src/lib.rs).
+// The worker's backends: once the page has answered, the session moves from the CPU module into
+// the WebGPU module where the browser has an adapter (worker/modules.js); there WebGPU is started,
+// checked, warmed up and timed beside the queue, then each job moved to its faster backend (the
+// core's session decides: prepareWebgpu and placeJobs in crates/vae-web/src/lib.rs).
 import { errorText } from './state.js';
 
 /** The WebGPU adapter's name, marked when the browser says it is a fallback (software) adapter. */
@@ -21,13 +22,21 @@ export class Backends {
   #scheduler;
   #post;
   #trapped;
+  #modules;
+  #moved;
+  /** The move into the WebGPU module waits for a training run to pause or end. */
+  #moveWaiting = false;
 
-  /** `trapped(error)`: true when the error lost the GPU (worker/gpu-loss.js). */
-  constructor({ state, scheduler, post, trapped }) {
+  /** `trapped(error)`: true when the error lost the GPU (worker/gpu-loss.js); `modules`: the
+   *  worker's (worker/modules.js); `moved()`: the session moved into the WebGPU module (its index
+   *  is rebuilt there). */
+  constructor({ state, scheduler, post, trapped, modules, moved }) {
     this.#state = state;
     this.#scheduler = scheduler;
     this.#post = post;
     this.#trapped = trapped;
+    this.#modules = modules;
+    this.#moved = moved;
   }
 
   /** The page has answered for the first time: the start-up's background work may begin (the
@@ -38,11 +47,60 @@ export class Backends {
     const state = this.#state;
     state.pageAnswered = true;
     this.#scheduler.wake();
+    if (state.webgpuLater) {
+      state.webgpuLater = false;
+      this.#fetchWebgpu();
+      return null;
+    }
+    this.#startWebgpu();
+    return null;
+  }
+
+  /** In the WebGPU module: WebGPU is started, checked, warmed up and timed (once per worker). */
+  #startWebgpu() {
+    const state = this.#state;
     if (!state.webgpuStarted && JSON.parse(state.session.backendInfo()).warmingUp) {
       state.webgpuStarted = true;
       this.#prepareWebgpu();
     }
-    return null;
+  }
+
+  /** Fetches and compiles the WebGPU module and the data set beside the queue, then moves the
+   *  session into it (a step). If the module cannot be had, the CPU stays, with the reason. */
+  async #fetchWebgpu() {
+    try {
+      await Promise.all([this.#modules.webgpu(), this.#modules.data()]);
+    } catch (e) {
+      const backend = JSON.parse(this.#state.session.backendInfo());
+      this.#post({ event: 'backend', backend: { ...backend, warmingUp: false, fallbackReason: `the WebGPU module could not be loaded: ${errorText(e)}` } });
+      return;
+    }
+    this.#scheduler.step(this.move);
+  }
+
+  /** The session moves into the WebGPU module: its record (the model, its history, a paused run)
+   *  is restored there, with the data set. Not while a training run runs (its steps are this
+   *  session's): the run's pause or end asks again. A step of the queue. */
+  move = async () => {
+    const state = this.#state;
+    this.#moveWaiting = state.training?.state === 'running';
+    if (this.#moveWaiting) return;
+    const record = await state.session.record();
+    const { session, restored } = await this.#modules.webgpuSession(record);
+    const old = state.session;
+    state.session = session;
+    old.free();
+    state.hasData = true;
+    state.indexing = true;
+    if (restored.runError !== null) state.training = null;
+    this.#moved();
+    this.#scheduler.wake();
+    this.#startWebgpu();
+  };
+
+  /** A training run paused or ended: the move into the WebGPU module, if it waited, goes on. */
+  runChanged() {
+    if (this.#moveWaiting) this.#scheduler.step(this.move);
   }
 
   /** WebGPU is ready and each job was timed: each moves to its faster backend (the model and its

@@ -38,6 +38,13 @@ export class PageModel {
     };
   }
 
+  /** The session moved into the WebGPU module (worker/backend.js): the same model, whose
+   *  neighbour index is built again there; the page hears of it. A step of the queue. */
+  moved = async () => {
+    const { state, post } = this.#parts;
+    post({ event: 'moved', backend: JSON.parse(state.session.backendInfo()), model: JSON.parse(state.session.modelInfo()) });
+  };
+
   /** One step of building the neighbour index (background work). */
   indexStep = async () => {
     const { state, scheduler, tsne, post, lostBy } = this.#parts;

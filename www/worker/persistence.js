@@ -28,6 +28,7 @@ export class Persistence {
   #lostBy;
   #now;
   #newId;
+  #giveData;
   /** The write id of the stored record this tab read or last wrote (worker/storage.js): a write
    *  goes through only over that one. */
   #storedId = null;
@@ -41,11 +42,13 @@ export class Persistence {
   /** `state`: the worker's (worker/state.js); `storage`: worker/storage.js's
    *  functions (readStoredModel, storeModel, forgetStoredModel, onStoredElsewhere); `scheduler`: the worker's queue;
    *  `post(message)` sends the page an event; `lostBy(error)` resolves true when the error means
-   *  the GPU is lost (worker/gpu-loss.js); `now()` and `newId()` are the clock and the write ids. */
+   *  the GPU is lost (worker/gpu-loss.js); `now()` and `newId()` are the clock and the write ids;
+   *  `giveData()` gives the session its data set (worker.js), for a stored run, which waits for it. */
   constructor({
-    state, storage, scheduler, post, lostBy,
+    state, storage, scheduler, post, lostBy, giveData,
     now = () => performance.now(), newId = () => crypto.randomUUID(),
   }) {
+    this.#giveData = giveData;
     this.#state = state;
     this.#storage = storage;
     this.#scheduler = scheduler;
@@ -144,7 +147,7 @@ export class Persistence {
     try {
       stored = await this.#storage.readStoredModel();
       if (!stored) return { restored: false, storedProblem: null };
-      restored = this.#restore(stored);
+      restored = await this.#restore(stored);
       this.#storedId = stored.writeId ?? null;
     } catch (e) {
       await this.#storage.forgetStoredModel().catch(() => {});
@@ -173,7 +176,7 @@ export class Persistence {
     if (!source) return { restored: false, kept: false, storedProblem: `${UNREAD}, and it was not stored: the default model is loaded.` };
     let restored;
     try {
-      restored = this.#restore(source);
+      restored = await this.#restore(source);
     } catch (e) {
       return { restored: false, kept: false, storedProblem: `The model could not be moved to the CPU (${errorText(e)}); the default model is loaded.` };
     }
@@ -189,13 +192,15 @@ export class Persistence {
   }
 
   /** Makes a stored or handed-over record the session's model, and its run, if it has one, the
-   *  session's, paused at the step it was read at. Throws if the model cannot be used (the
-   *  session's model stays). {run, training} when a run resumed, {runError} when it could not be
-   *  (it is dropped; the model stays), {} without one. */
-  #restore(stored) {
+   *  session's, paused at the step it was read at (a session without its data set yet gets it
+   *  first: a run needs its digits). Throws if the model cannot be used (the session's model
+   *  stays). {run, training} when a run resumed, {runError} when it could not be (it is dropped;
+   *  the model stays), {} without one. */
+  async #restore(stored) {
     const { session } = this.#state;
     if (stored.record instanceof Uint8Array) {
-      const { run, runError } = JSON.parse(session.restore(stored.record));
+      const restored = JSON.parse(session.restore(stored.record));
+      const { run, runError } = restored.runWaitsForData ? await this.#giveData() : restored;
       if (runError !== null) return { runError };
       return run ? { run, training: { state: 'paused' } } : {};
     }

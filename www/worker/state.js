@@ -11,6 +11,11 @@ export function workerState() {
     training: null,
     /** The neighbour index is not whole yet. */
     indexing: false,
+    /** The session has its data set (it arrives after the page's first answer: worker/modules.js). */
+    hasData: false,
+    /** The session is in the CPU module and the browser has a WebGPU adapter: the WebGPU module is
+     *  fetched after the first answer, and the session moves into it. */
+    webgpuLater: false,
     /** Background work waits for the page's first answer (the `pageAnswered` call). */
     pageAnswered: false,
     webgpuStarted: false,

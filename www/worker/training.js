@@ -49,6 +49,7 @@ export class Training {
     if (state.training) {
       state.training.state = 'paused';
       scheduler.step(this.tsneChanged);
+      this.#parts.backends.runChanged();
       await persistence.save();
     }
     return { state: state.training?.state ?? 'idle' };
@@ -119,6 +120,7 @@ export class Training {
     state.training = null;
     await persistence.runEnded();
     if (state.webgpuWaiting) scheduler.step(backends.placeJobs);
+    backends.runChanged();
     scheduler.step(this.tsneChanged);
   };
 }

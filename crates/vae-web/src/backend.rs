@@ -125,8 +125,25 @@ pub fn cpu_device() -> Device {
     Device::ndarray()
 }
 
+#[cfg(feature = "webgpu")]
 pub async fn webgpu_supported() -> bool {
     burn::tensor::wgpu::wgpu::util::is_browser_webgpu_supported().await
+}
+
+/// The CPU module has no WebGPU backend: the page loads the other module for it.
+#[cfg(not(feature = "webgpu"))]
+pub async fn webgpu_supported() -> bool {
+    false
+}
+
+#[cfg(feature = "webgpu")]
+async fn start_webgpu() -> Result<(Device, &'static str), String> {
+    vae::gpu::start().await.map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "webgpu"))]
+async fn start_webgpu() -> Result<(Device, &'static str), String> {
+    Err("this is the page's CPU module, built without WebGPU".into())
 }
 
 /// The page's WebGPU device, started on first use.
@@ -137,7 +154,7 @@ pub async fn webgpu_device() -> Result<Device, String> {
     let outcome = if !webgpu_supported().await {
         Err(NO_ADAPTER.to_string())
     } else {
-        vae::gpu::start().await.map_err(|e| format!("WebGPU did not start: {e}"))
+        start_webgpu().await.map_err(|e| format!("WebGPU did not start: {e}"))
     };
     WEBGPU.with(|w| *w.borrow_mut() = Some(outcome.clone()));
     outcome.map(|(device, _)| device)
@@ -146,15 +163,19 @@ pub async fn webgpu_device() -> Result<Device, String> {
 /// The page's choice that puts training alone on WebGPU: the sketches and the index stay on the
 /// CPU, and a stroke is answered while the GPU trains.
 pub const WEBGPU_TRAINING: &str = "webgpu-training";
+/// The page's first choice in a browser with a WebGPU adapter, in the CPU module.
+const CPU_FIRST: &str = "cpu-first";
 
 /// Each job's device and the backend state for the page's choice: "cpu", "webgpu" or
 /// [`WEBGPU_TRAINING`] (an error if WebGPU does not work), or "auto" (the CPU now, WebGPU warming
-/// up if there is an adapter).
-pub async fn choose(wanted: &str, weights: &VaeWeights, data: &Dataset) -> Result<(Devices, Backend), String> {
+/// up if there is an adapter). WebGPU chosen outright is checked against the CPU on `data`'s
+/// digits before it answers anything: it needs them.
+pub async fn choose(wanted: &str, weights: &VaeWeights, data: Option<&Dataset>) -> Result<(Devices, Backend), String> {
     let cpu = Devices::all(&cpu_device());
     match wanted {
         "cpu" => Ok((cpu, Backend::Cpu { fallback_reason: None, self_test_error: None })),
         "webgpu" | WEBGPU_TRAINING => {
+            let data = data.ok_or("WebGPU chosen outright is checked on the data set's digits: it needs them")?;
             let device = webgpu_device().await?;
             let self_test_error =
                 readiness::checked(&cpu_device(), &device, weights, data).await.map_err(|(reason, _)| reason)?;
@@ -167,8 +188,13 @@ pub async fn choose(wanted: &str, weights: &VaeWeights, data: &Dataset) -> Resul
             Ok((Devices::placed(&jobs, &cpu_device(), &device), Backend::Placed { self_test_error, jobs }))
         }
         "auto" if webgpu_supported().await => Ok((cpu, Backend::WarmingUp)),
+        // The CPU module, in a browser with an adapter: the CPU answers while the page fetches the
+        // module with WebGPU, which takes over (www/worker/modules.js).
+        CPU_FIRST => Ok((cpu, Backend::WarmingUp)),
         "auto" => Ok((cpu, Backend::Cpu { fallback_reason: Some(NO_ADAPTER.into()), self_test_error: None })),
-        other => Err(format!("unknown backend {other:?}: expected auto, webgpu, {WEBGPU_TRAINING} or cpu")),
+        other => {
+            Err(format!("unknown backend {other:?}: expected auto, webgpu, {WEBGPU_TRAINING}, {CPU_FIRST} or cpu"))
+        }
     }
 }
 

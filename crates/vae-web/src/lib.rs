@@ -123,14 +123,19 @@ struct Switch {
 
 #[wasm_bindgen]
 impl Session {
-    /// `weights`: a safetensors file; `data`: the data set file; `backend`: "auto" (the CPU at
-    /// once; each job on its faster backend once [`Session::prepare_webgpu`] has timed them),
-    /// "webgpu" (every job), "webgpu-training" (training alone) or "cpu".
-    pub async fn create(weights: Vec<u8>, data: Vec<u8>, backend: String) -> Result<Session, JsError> {
+    /// `weights`: a safetensors file; `data`: the data set file, or none yet (then
+    /// [`Session::set_data`] gives it later; "webgpu" and "webgpu-training" need it now);
+    /// `backend`: "auto" (the CPU at once; each job on its faster backend once
+    /// [`Session::prepare_webgpu`] has timed them), "webgpu" (every job), "webgpu-training"
+    /// (training alone) or "cpu".
+    pub async fn create(weights: Vec<u8>, data: Option<Vec<u8>>, backend: String) -> Result<Session, JsError> {
         let weights = VaeWeights::from_safetensors(&weights).map_err(js_err)?;
-        let data = Arc::new(Dataset::from_bin(&data).map_err(js_err)?);
-        let (devices, backend) = backend::choose(&backend, &weights, &data).await.map_err(js_err)?;
-        let core = vae::Session::placed(weights, data, devices).map_err(js_err)?;
+        let data = data.map(|bytes| Dataset::from_bin(&bytes).map(Arc::new)).transpose().map_err(js_err)?;
+        let (devices, backend) = backend::choose(&backend, &weights, data.as_deref()).await.map_err(js_err)?;
+        let mut core = vae::Session::without_data(weights, devices).map_err(js_err)?;
+        if let Some(data) = data {
+            core.set_data(data).map_err(js_err)?;
+        }
         let session = Session {
             core: RefCell::new(Some(core)),
             backend: Rc::new(RefCell::new(backend)),
@@ -155,7 +160,12 @@ impl Session {
             return Ok(js_sys::Promise::resolve(&JsValue::from(info)));
         }
         // Taken now, while no other call runs: the work below goes on beside later calls.
-        let (weights, data) = self.now(|s| Ok((s.weights().clone(), s.data().clone())))?;
+        let (weights, data) = self.now(|s| {
+            let data = s.data().cloned().ok_or_else(|| {
+                vae::Error::Input("WebGPU's check and timings wait for the data set: give it first".into())
+            })?;
+            Ok((s.weights().clone(), data))
+        })?;
         Ok(wasm_bindgen_futures::future_to_promise(async move {
             let next = backend::prepare(&weights, &data).await;
             *backend.borrow_mut() = next;
@@ -181,6 +191,20 @@ impl Session {
             }
         }
         to_js(&Switch { switched, backend: self.backend.borrow().info() })
+    }
+
+    /// The data set file arrives (once): the neighbour index can grow. JSON: a run restored
+    /// before the data set, now going on paused (`run`), or why it cannot (`runError`).
+    #[wasm_bindgen(js_name = setData)]
+    pub fn set_data(&self, bytes: Vec<u8>) -> Result<String, JsError> {
+        let data = Arc::new(Dataset::from_bin(&bytes).map_err(js_err)?);
+        to_js(&self.now(|s| s.set_data(data))?)
+    }
+
+    /// Whether the data set has arrived.
+    #[wasm_bindgen(js_name = hasData)]
+    pub fn has_data(&self) -> Result<bool, JsError> {
+        self.now(|s| Ok(s.data().is_some()))
     }
 
     #[wasm_bindgen(js_name = backendInfo)]
@@ -327,7 +351,7 @@ impl Session {
     /// A random test digit: JSON `{index, label, image}`.
     #[wasm_bindgen(js_name = randomTestDigit)]
     pub fn random_test_digit(&self, seed: u64) -> Result<String, JsError> {
-        to_js(&self.now(|s| Ok(s.random_test_digit(seed)))?)
+        to_js(&self.now(|s| s.random_test_digit(seed))?)
     }
 
     /// Starts a training run (JSON [`TrainRequest`]).
