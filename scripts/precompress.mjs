@@ -14,8 +14,11 @@ const EXTENSIONS = new Set(['.wasm', '.bin', '.safetensors', '.js', '.json']);
 const MIN_BYTES = 64 * 1024; // smaller files are gzipped by the server itself
 
 // Brotli's best quality took 52 s for the 17.5 MB wasm module here and made it 2.17 MB (quality 9:
-// 8 s, 2.55 MB; gzip -9: 3.65 MB); the model's floats gain nothing from it (2.38 against 2.40 MB).
-const BROTLI_QUALITY = { '.wasm': 11, '.bin': 11 };
+// 8 s, 2.55 MB; gzip -9: 3.65 MB). The models gain less, at a cost hidden behind the module's
+// (2026-12-06, this script on a copy of www/model, quality 11 against 9): the default model in f32
+// 2 376 892 bytes against 2 404 948, in f16 (default-f16) 1 124 683 against 1 186 433, in 8 bits
+// (default-q8) 499 153 against 508 014; the six model files took 20 s together instead of 1 s.
+const BROTLI_QUALITY = { '.wasm': 11, '.bin': 11, '.safetensors': 11 };
 // Asynchronous, all at once: each runs on a thread of Node's pool, so the two long ones (the wasm
 // module and the data set at brotli's best, 40 s and 19 s here) take the time of the longer.
 const brotli = promisify(zlib.brotliCompress);

@@ -9,12 +9,14 @@ use vae::model::snapshot::RunSnapshot;
 use vae::{IMAGE_PIXELS, VaeWeights};
 
 /// A model file (the page's import, the CLI's `--model`) and a stored training run: both
-/// safetensors. What loads must also write and read back the same.
+/// safetensors. What loads must also write, in f32 and in 8 bits, and read back the same.
 pub fn safetensors(bytes: &[u8]) {
     if let Ok(weights) = VaeWeights::from_safetensors(bytes) {
-        let again = VaeWeights::from_safetensors(&weights.to_safetensors().expect("a loaded model writes"))
-            .expect("a written model reads");
-        assert_eq!(again.config, weights.config);
+        for written in [weights.to_safetensors(), weights.to_safetensors_q8()] {
+            let again =
+                VaeWeights::from_safetensors(&written.expect("a loaded model writes")).expect("a written model reads");
+            assert_eq!(again.config, weights.config);
+        }
     }
     if let Ok(run) = RunSnapshot::from_bytes(bytes) {
         RunSnapshot::from_bytes(&run.to_bytes().expect("a loaded run writes")).expect("a written run reads");

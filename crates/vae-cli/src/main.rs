@@ -119,7 +119,8 @@ enum Command {
         out: PathBuf,
     },
     /// Rewrite a model file (checked on the way), as f32 or, with --f16, in half the bytes (each
-    /// value rounded to f16; the page fetches its default model so and computes in f32).
+    /// value rounded to f16; the page fetches its default model so and computes in f32), or with
+    /// --q8 in a quarter (8-bit weights, each within half a step of its value, read back as f32).
     Convert {
         #[arg(long, default_value = DEFAULT_MODEL)]
         model: PathBuf,
@@ -127,6 +128,9 @@ enum Command {
         out: PathBuf,
         #[arg(long)]
         f16: bool,
+        /// 8-bit weights (I8) with one f32 step per row, biases f32: for transfer only.
+        #[arg(long, conflicts_with = "f16")]
+        q8: bool,
     },
     /// Preprocess a drawing (MNIST-style) and write [input | reconstruction] as a PNG.
     Reconstruct {
@@ -365,12 +369,16 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("wrote {n} samples to {}", out.display());
             Ok(())
         }
-        Command::Convert { model, out, f16 } => {
+        Command::Convert { model, out, f16, q8 } => {
             let weights = VaeWeights::load(&model).map_err(|e| e.to_string())?;
-            let bytes = if f16 { weights.to_safetensors_f16() } else { weights.to_safetensors() };
+            let (bytes, precision) = match (f16, q8) {
+                (true, _) => (weights.to_safetensors_f16(), "f16"),
+                (_, true) => (weights.to_safetensors_q8(), "q8"),
+                _ => (weights.to_safetensors(), "f32"),
+            };
             let bytes = bytes.map_err(|e| e.to_string())?;
             std::fs::write(&out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-            println!("wrote {} ({} bytes, {})", out.display(), bytes.len(), if f16 { "f16" } else { "f32" });
+            println!("wrote {} ({} bytes, {precision})", out.display(), bytes.len());
             Ok(())
         }
         Command::Reconstruct { model, image, digit, out } => {

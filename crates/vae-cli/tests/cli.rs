@@ -83,28 +83,53 @@ fn eval_of_the_default_model_reports_every_figure_and_it_is_trained() {
     assert!((v["recon"].as_f64().unwrap() + v["kl"].as_f64().unwrap() - loss).abs() < 1e-6);
 }
 
-/// The page fetches the default model as f16 (half the bytes): the committed file must be exactly
-/// `vae convert --f16` of the default model, and score the test set as it does.
-#[test]
-fn the_pages_f16_default_model_is_the_default_model_rounded() {
-    let out = tmp("default-f16.safetensors");
-    vae(&["convert", "--f16", "--out", out.to_str().unwrap()]);
-    let committed = repo("www/model/default-f16.safetensors");
-    // The values, not the bytes: the header's metadata order is not fixed.
+/// `vae convert <flag>` of the committed `model` must be exactly the committed `copy` (the values,
+/// not the bytes: the header's metadata order is not fixed), and score the test set (z = μ) within
+/// `nats` of the model. Returns the copy's size over the model's.
+fn the_committed_copy_is_the_conversion(flag: &str, model: &str, copy: &str, nats: f64) -> f64 {
+    let (model, committed) = (repo(model), repo(copy));
+    let out = tmp(&format!("{flag}-{}", committed.file_name().unwrap().to_str().unwrap()));
+    stdout(&vae(&["convert", flag, "--model", model.to_str().unwrap(), "--out", out.to_str().unwrap()]));
     assert!(
         vae::VaeWeights::load(&out).unwrap() == vae::VaeWeights::load(&committed).unwrap(),
-        "www/model/default-f16.safetensors is not `vae convert --f16` of the default model: run scripts/train-default.sh's last step"
+        "{copy} is not `vae convert {flag}` of the model: run scripts/train-default.sh's conversions"
     );
-    let loss_mu = |model: &str| {
-        let out = stdout(&vae(&["eval", "--model", model, "--json"]));
+    let loss_mu = |model: &Path| {
+        let out = stdout(&vae(&["eval", "--model", model.to_str().unwrap(), "--json"]));
         serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["loss_mu"].as_f64().unwrap()
     };
-    let (f32_loss, f16_loss) =
-        (loss_mu(repo("www/model/default.safetensors").to_str().unwrap()), loss_mu(committed.to_str().unwrap()));
-    assert!(
-        (f32_loss - f16_loss).abs() < 0.02,
-        "f16 rounding moved the test loss (z = μ) from {f32_loss} to {f16_loss}"
+    let (full, rounded) = (loss_mu(&model), loss_mu(&committed));
+    assert!((full - rounded).abs() < nats, "{copy} moved the test loss (z = μ) from {full} to {rounded}");
+    std::fs::metadata(&committed).unwrap().len() as f64 / std::fs::metadata(&model).unwrap().len() as f64
+}
+
+/// The page fetches the default model as f16 (half the bytes), each value rounded.
+#[test]
+fn the_pages_f16_default_model_is_the_default_model_rounded() {
+    let size = the_committed_copy_is_the_conversion(
+        "--f16",
+        "www/model/default.safetensors",
+        "www/model/default-f16.safetensors",
+        0.02,
     );
+    assert!(size < 0.51, "{size}");
+}
+
+/// The 8-bit copies (a quarter of the bytes, for transfer): within 0.1 nats of their f32 models.
+#[test]
+fn the_q8_copies_are_the_models_in_8_bits_within_a_tenth_of_a_nat() {
+    for model in ["default", "conditional"] {
+        let size = the_committed_copy_is_the_conversion(
+            "--q8",
+            &format!("www/model/{model}.safetensors"),
+            &format!("www/model/{model}-q8.safetensors"),
+            0.1,
+        );
+        assert!(size < 0.26, "{model}: {size}");
+    }
+    // Its precision is one flag: both is refused.
+    let o = vae(&["convert", "--q8", "--f16", "--out", tmp("both.safetensors").to_str().unwrap()]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
 }
 
 #[test]

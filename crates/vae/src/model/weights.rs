@@ -9,6 +9,11 @@
 //! BF16 files are read too (PyTorch saves half-precision models that way), and
 //! [`VaeWeights::to_safetensors_f16`] writes one: the page fetches its default model as f16, half
 //! the bytes, and computes in f32.
+//!
+//! An 8-bit copy, for transfer only ([`VaeWeights::to_safetensors_q8`], metadata `format` = `q8`):
+//! each `.weight` is I8 [out, in] beside a `.weight.scale`, F32 [out], one step per row, and reads as
+//! `weight[o, i] = q[o, i] · scale[o]` in f32; biases stay f32. PyTorch's `load_state_dict` cannot
+//! take it as is (the format key says so to tools that check it), and the session computes in f32.
 
 use std::collections::HashMap;
 
@@ -79,7 +84,9 @@ impl VaeWeights {
     }
 
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
-        self.serialize(Dtype::F32, f32_bytes)
+        self.serialize(PYTORCH_FORMAT, |name, shape, values| {
+            vec![(name.to_string(), Dtype::F32, shape, f32_bytes(values))]
+        })
     }
 
     /// The same file with every value rounded to the nearest f16 (for transfer: half the bytes;
@@ -91,24 +98,76 @@ impl VaeWeights {
         {
             return Err(Error::Weights(format!("the value {v} is beyond f16's range")));
         }
-        self.serialize(Dtype::F16, |values| values.iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect())
+        self.serialize(PYTORCH_FORMAT, |name, shape, values| {
+            let bytes = values.iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect();
+            vec![(name.to_string(), Dtype::F16, shape, bytes)]
+        })
     }
 
-    fn serialize(&self, dtype: Dtype, bytes_of: fn(&[f32]) -> Vec<u8>) -> Result<Vec<u8>> {
+    /// The 8-bit copy, for transfer (a quarter of the f32 file's bytes; after brotli 0.50 MB against
+    /// the f16 file's 1.12 MB for the default model): every weight becomes the nearest multiple of its
+    /// tensor's step (the tensor's largest magnitude over 127), so within half a step of its value;
+    /// biases stay f32. Read back by [`VaeWeights::from_safetensors`] (format `q8`), in f32.
+    ///
+    /// The layout, chosen by the bytes after brotli at quality 11 (window 2²⁴, as
+    /// `scripts/precompress.mjs` sends the model) of the committed models' 651 200 (default) and
+    /// 644 800 (conditional) weights, and by the test loss with z = μ (`vae eval`; f32 114.1692 and
+    /// 135.1056 nats), measured by `node scripts/measure-q8.mjs www/model/<model>.safetensors`
+    /// (2026-12-06):
+    ///
+    /// | step | bytes (default, conditional) | test loss |
+    /// |---|---|---|
+    /// | one per row, its own largest magnitude / 127 (symmetric) | 594 724, 551 207 | 114.1569, 135.1282 |
+    /// | one per row, affine (minimum + step · u8, 255 steps) | 616 003, 578 814 | 114.1996, 135.1515 |
+    /// | **one per tensor, symmetric (this)** | **493 002, 402 935** | **114.1810, 135.1357** |
+    ///
+    /// With a step shared by the tensor's rows, a row of small values uses few of the 255 codes,
+    /// which brotli writes in fewer bits; the loss stays well within 0.1 nats of the f32 model's.
+    /// The file keeps a scale per row (PyTorch's per-channel layout), so a writer may give a row
+    /// with outliers its own step without changing the readers. Of the byte orders tried for the
+    /// I8 values, row-major two's complement (PyTorch's) is kept; the others, with one step per
+    /// tensor: transposed 491 355 / 394 443 (0.3 % and 2 % smaller, not PyTorch's layout), offset
+    /// binary 493 754 / 403 420, zigzag 494 777 / 405 048, sign and magnitude 493 299 / 403 241, each
+    /// value minus its left neighbour 513 028 / 425 271, minus the one above 513 830 / 411 281.
+    pub fn to_safetensors_q8(&self) -> Result<Vec<u8>> {
+        self.serialize(Q8_FORMAT, |name, shape, values| {
+            if name.ends_with(".bias") {
+                return vec![(name.to_string(), Dtype::F32, shape, f32_bytes(values))];
+            }
+            let step = q8_step(values);
+            let q = values.iter().map(|v| q8_code(*v, step)).collect();
+            let rows = shape[0];
+            vec![
+                (name.to_string(), Dtype::I8, shape, q),
+                (format!("{name}.scale"), Dtype::F32, vec![rows], f32_bytes(&vec![step; rows])),
+            ]
+        })
+    }
+
+    /// Writes each layer's weight and bias as `tensors_of(name, shape, values)` gives them (one
+    /// tensor or more: a q8 weight comes with its scale), with the configuration and `format` in
+    /// the metadata.
+    fn serialize(
+        &self,
+        format: &str,
+        tensors_of: impl Fn(&str, Vec<usize>, &[f32]) -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
+    ) -> Result<Vec<u8>> {
         self.validate()?;
         let names = self.config.layers();
-        let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
         for ((name, inputs, outputs), layer) in names.iter().zip(&self.layers) {
-            owned.push((format!("{name}.weight"), vec![*outputs, *inputs], bytes_of(&layer.weight)));
-            owned.push((format!("{name}.bias"), vec![*outputs], bytes_of(&layer.bias)));
+            owned.extend(tensors_of(&format!("{name}.weight"), vec![*outputs, *inputs], &layer.weight));
+            owned.extend(tensors_of(&format!("{name}.bias"), vec![*outputs], &layer.bias));
         }
         let views = owned
             .iter()
-            .map(|(name, shape, bytes)| TensorView::new(dtype, shape.clone(), bytes).map(|view| (name.clone(), view)))
+            .map(|(name, dtype, shape, bytes)| {
+                TensorView::new(*dtype, shape.clone(), bytes).map(|view| (name.clone(), view))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Error::Weights(e.to_string()))?;
         let metadata = HashMap::from([
-            ("format".to_string(), "pt".to_string()),
+            ("format".to_string(), format.to_string()),
             ("model".to_string(), "latent-sketchpad-vae".to_string()),
             ("input".to_string(), IMAGE_PIXELS.to_string()),
             ("hidden".to_string(), self.config.hidden.to_string()),
@@ -133,11 +192,14 @@ impl VaeWeights {
         let tensors = SafeTensors::deserialize(bytes)
             .map_err(|e| Error::Weights(format!("not a safetensors file ({})", describe(&e))))?;
         let metadata = header.metadata().clone().unwrap_or_default();
+        let quantized = metadata.get("format").is_some_and(|f| f.trim() == Q8_FORMAT);
 
-        let expected: Vec<String> = ["fc1", "fc21", "fc22", "fc3", "fc4"]
-            .iter()
-            .flat_map(|l| [format!("{l}.weight"), format!("{l}.bias")])
-            .collect();
+        let layers = ["fc1", "fc21", "fc22", "fc3", "fc4"];
+        let mut expected: Vec<String> =
+            layers.iter().flat_map(|l| [format!("{l}.weight"), format!("{l}.bias")]).collect();
+        if quantized {
+            expected.extend(layers.iter().map(|l| format!("{l}.weight.scale")));
+        }
         let mut names: Vec<String> = tensors.names().into_iter().map(str::to_string).collect();
         names.sort();
         let missing: Vec<&String> = expected.iter().filter(|n| !names.contains(n)).collect();
@@ -146,30 +208,42 @@ impl VaeWeights {
         }
         let unexpected: Vec<&String> = names.iter().filter(|n| !expected.contains(n)).collect();
         if !unexpected.is_empty() {
-            return Err(Error::Weights(format!("unexpected tensor(s) {}", join(&unexpected))));
+            let why = if unexpected.iter().any(|n| n.ends_with(".scale")) {
+                format!(" (scales belong to an 8-bit file, whose metadata says format = {Q8_FORMAT})")
+            } else {
+                String::new()
+            };
+            return Err(Error::Weights(format!("unexpected tensor(s) {}{why}", join(&unexpected))));
         }
 
-        let read = |name: &str, rank: usize| -> Result<(Vec<usize>, Vec<f32>)> {
-            let view = tensors.tensor(name).map_err(|e| Error::Weights(format!("{name}: {}", describe(&e))))?;
+        let view = |name: &str| tensors.tensor(name).map_err(|e| Error::Weights(format!("{name}: {}", describe(&e))));
+        let shape = |name: &str, rank: usize| -> Result<Vec<usize>> {
+            let shape = view(name)?.shape().to_vec();
+            if shape.len() != rank {
+                return Err(Error::Weights(format!("{name} has shape {shape:?}, expected {rank} dimension(s)")));
+            }
+            Ok(shape)
+        };
+        let floats = |name: &str| -> Result<Vec<f32>> {
+            let view = view(name)?;
             let decode: fn(&[u8]) -> f32 = match view.dtype() {
                 Dtype::F32 => |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
                 Dtype::F16 => |b| f16::from_le_bytes([b[0], b[1]]).to_f32(),
                 Dtype::BF16 => |b| bf16::from_le_bytes([b[0], b[1]]).to_f32(),
+                Dtype::I8 if !quantized => {
+                    return Err(Error::Weights(format!(
+                        "{name} is I8, expected F32, F16 or BF16 (8-bit weights need their scales and the metadata \
+                         format = {Q8_FORMAT})"
+                    )));
+                }
                 other => return Err(Error::Weights(format!("{name} is {other:?}, expected F32, F16 or BF16"))),
             };
-            if view.shape().len() != rank {
-                return Err(Error::Weights(format!(
-                    "{name} has shape {:?}, expected {rank} dimension(s)",
-                    view.shape()
-                )));
-            }
-            let values = view.data().chunks_exact(view.dtype().bitsize() / 8).map(decode).collect();
-            Ok((view.shape().to_vec(), values))
+            Ok(view.data().chunks_exact(view.dtype().bitsize() / 8).map(decode).collect())
         };
 
         // The shapes of fc1 and fc21 say the kind, the hidden width and the latent size.
-        let (fc1_shape, _) = read("fc1.weight", 2)?;
-        let (fc21_shape, _) = read("fc21.weight", 2)?;
+        let fc1_shape = shape("fc1.weight", 2)?;
+        let fc21_shape = shape("fc21.weight", 2)?;
         let Some(kind) = ModelKind::from_encoder_inputs(fc1_shape[1]) else {
             let beyond = fc1_shape[1].checked_sub(IMAGE_PIXELS).filter(|&extra| extra > 0);
             let why = match beyond {
@@ -217,7 +291,8 @@ impl VaeWeights {
 
         let mut layers = Vec::with_capacity(5);
         for (name, inputs, outputs) in config.layers() {
-            let (w_shape, weight) = read(&format!("{name}.weight"), 2)?;
+            let w_name = format!("{name}.weight");
+            let w_shape = shape(&w_name, 2)?;
             if w_shape != [outputs, inputs] {
                 let conditioned = match (kind, name) {
                     (ModelKind::Cvae, "fc3") => format!(" (latent {latent} and {CLASSES} labels in)"),
@@ -227,11 +302,17 @@ impl VaeWeights {
                     "{name}.weight has shape {w_shape:?}, expected [{outputs}, {inputs}]{conditioned}"
                 )));
             }
-            let (b_shape, bias) = read(&format!("{name}.bias"), 1)?;
+            let weight = if quantized {
+                dequantize(&w_name, &view(&w_name)?, &view(&format!("{w_name}.scale"))?)?
+            } else {
+                floats(&w_name)?
+            };
+            let b_name = format!("{name}.bias");
+            let b_shape = shape(&b_name, 1)?;
             if b_shape != [outputs] {
-                return Err(Error::Weights(format!("{name}.bias has shape {b_shape:?}, expected [{outputs}]")));
+                return Err(Error::Weights(format!("{b_name} has shape {b_shape:?}, expected [{outputs}]")));
             }
-            layers.push(LayerWeights { weight, bias });
+            layers.push(LayerWeights { weight, bias: floats(&b_name)? });
         }
         let weights = Self { config, layers: layers.try_into().expect("five layers") };
         weights.validate()?;
@@ -252,6 +333,76 @@ impl VaeWeights {
         std::fs::write(path, bytes)
             .map_err(|source| Error::Io { context: format!("cannot write {}", path.display()), source })
     }
+}
+
+/// The `format` in the metadata of the files PyTorch reads as they are (f32 and f16).
+const PYTORCH_FORMAT: &str = "pt";
+/// The `format` of the 8-bit copy ([`VaeWeights::to_safetensors_q8`]).
+const Q8_FORMAT: &str = "q8";
+
+/// A q8 tensor's step: its largest magnitude over 127, rounded up to an f32 so that every value
+/// is within ±127 steps, yet such that 127 steps stay finite (a tensor near f32's largest value);
+/// 0 for a tensor of zeros.
+fn q8_step(values: &[f32]) -> f32 {
+    let largest = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let exact = largest as f64 / 127.0;
+    let mut step = exact as f32;
+    if (step as f64) < exact {
+        step = step.next_up();
+    }
+    if (step * 127.0).is_infinite() {
+        step = step.next_down();
+    }
+    step
+}
+
+/// `value`'s nearest multiple of `step` (which makes every value of its tensor fit), as an I8's byte.
+fn q8_code(value: f32, step: f32) -> u8 {
+    if step == 0.0 { 0 } else { (value as f64 / step as f64).round().clamp(-127.0, 127.0) as i8 as u8 }
+}
+
+/// A q8 weight [out, in] (I8) and its scale [out] (F32, finite, not negative) as f32 values,
+/// `q[o, i] · scale[o]`; `weight`'s shape has been checked.
+fn dequantize(name: &str, weight: &TensorView, scale: &TensorView) -> Result<Vec<f32>> {
+    let scale_name = format!("{name}.scale");
+    if weight.dtype() != Dtype::I8 {
+        return Err(Error::Weights(format!(
+            "{name} is {:?}, expected I8 (the metadata says format = {Q8_FORMAT})",
+            weight.dtype()
+        )));
+    }
+    if scale.dtype() != Dtype::F32 {
+        return Err(Error::Weights(format!("{scale_name} is {:?}, expected F32", scale.dtype())));
+    }
+    let rows = weight.shape()[0];
+    if scale.shape() != [rows] {
+        return Err(Error::Weights(format!(
+            "{scale_name} has shape {:?}, expected [{rows}] (one step per row of {name})",
+            scale.shape()
+        )));
+    }
+    let steps: Vec<f32> = scale.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    if let Some(row) = steps.iter().position(|s| !(s.is_finite() && *s >= 0.0)) {
+        return Err(Error::Weights(format!(
+            "{scale_name} holds {} at row {row}; a step is finite and not negative",
+            steps[row]
+        )));
+    }
+    let columns = weight.shape()[1];
+    let values: Vec<f32> = weight
+        .data()
+        .chunks_exact(columns)
+        .zip(&steps)
+        .flat_map(|(row, step)| row.iter().map(move |q| f32::from(*q as i8) * step))
+        .collect();
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Weights(format!(
+            "{scale_name}'s step {:e} at row {} takes {name} beyond f32's range",
+            steps[i / columns],
+            i / columns
+        )));
+    }
+    Ok(values)
 }
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
@@ -471,6 +622,169 @@ mod tests {
         assert_eq!(back.layers, w.layers);
         assert_eq!(back.config, VaeConfig { beta: 1.0, ..w.config });
     }
+
+    /// `file` written again with tensor `name` replaced by (dtype, shape, bytes), or dropped with
+    /// `None`, its metadata kept.
+    fn retensor(file: &[u8], name: &str, replacement: Option<(Dtype, Vec<usize>, Vec<u8>)>) -> Vec<u8> {
+        let metadata = SafeTensors::read_metadata(file).unwrap().1.metadata().clone();
+        let tensors = SafeTensors::deserialize(file).unwrap();
+        let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
+            .tensors()
+            .into_iter()
+            .filter(|(n, _)| n != name)
+            .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+            .collect();
+        owned.extend(replacement.map(|(dtype, shape, bytes)| (name.to_string(), dtype, shape, bytes)));
+        let views = owned.iter().map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()));
+        safetensors::serialize(views, metadata).unwrap()
+    }
+
+    #[test]
+    fn the_q8_copy_reads_as_each_weight_within_half_its_tensors_step() {
+        // Each layer's steps as the file holds them.
+        let steps = |file: &[u8]| -> Vec<Vec<f32>> {
+            let tensors = SafeTensors::deserialize(file).unwrap();
+            ["fc1", "fc21", "fc22", "fc3", "fc4"]
+                .iter()
+                .map(|l| {
+                    let scale = tensors.tensor(&format!("{l}.weight.scale")).unwrap();
+                    scale.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+                })
+                .collect()
+        };
+        for w in [small(), VaeWeights::init(VaeConfig::cvae(8, 2, 0.5), 4).unwrap()] {
+            let file = w.to_safetensors_q8().unwrap();
+            // A quarter of the f32 weights' bytes, plus f32 biases and a step per row (784 of them in
+            // fc4: a larger share of a model this small than of the default's 665 432 bytes).
+            assert!(file.len() < w.to_safetensors().unwrap().len() * 4 / 10, "{} bytes", file.len());
+            let (_, header) = SafeTensors::read_metadata(&file).unwrap();
+            assert_eq!(header.metadata().as_ref().unwrap()["format"], "q8");
+            let tensors = SafeTensors::deserialize(&file).unwrap();
+            let back = VaeWeights::from_safetensors(&file).unwrap();
+            assert_eq!(back.config, w.config);
+            let layers = w.config.layers();
+            for (((name, inputs, outputs), steps), (layer, read)) in
+                layers.iter().zip(steps(&file)).zip(w.layers.iter().zip(&back.layers))
+            {
+                assert_eq!(read.bias, layer.bias, "{name}.bias is kept in f32");
+                let q = tensors.tensor(&format!("{name}.weight")).unwrap();
+                assert_eq!((q.dtype(), q.shape()), (Dtype::I8, &[*outputs, *inputs][..]));
+                assert_eq!(steps.len(), *outputs);
+                // One step for the whole tensor: its largest magnitude over 127, rounded up to an f32.
+                let step = steps[0];
+                assert!(steps.iter().all(|s| *s == step), "{name}: {steps:?}");
+                let exact = layer.weight.iter().fold(0f64, |m, v| m.max(v.abs() as f64)) / 127.0;
+                assert!(step as f64 >= exact && (step as f64) < exact * (1.0 + f32::EPSILON as f64), "{name}");
+                for (i, (v, r)) in layer.weight.iter().zip(&read.weight).enumerate() {
+                    let q = (*v as f64 / step as f64).round();
+                    assert!((-127.0..=127.0).contains(&q));
+                    assert_eq!(*r, q as f32 * step, "{name}.weight[{i}] is a whole number of steps");
+                    assert!((v - r).abs() <= step * 0.5001, "{name}.weight[{i}]: {v} read as {r}, step {step}");
+                }
+            }
+        }
+        // Zeros (a step of 0), values at the edges of f32's range and subnormal ones: finite, each
+        // within half its step.
+        let mut edges = small();
+        edges.layers[0].weight.iter_mut().for_each(|v| *v = 0.0);
+        edges.layers[1].weight[0] = f32::MAX;
+        edges.layers[2].weight[3] = -f32::MAX;
+        edges.layers[3].weight.iter_mut().for_each(|v| *v = 1e-45);
+        edges.layers[3].weight[0] = 3e-43;
+        let file = edges.to_safetensors_q8().unwrap();
+        let back = VaeWeights::from_safetensors(&file).unwrap();
+        assert_eq!(steps(&file)[0], [0.0; 8]);
+        for ((layer, read), steps) in edges.layers.iter().zip(&back.layers).zip(steps(&file)) {
+            for (v, r) in layer.weight.iter().zip(&read.weight) {
+                assert!(r.is_finite() && (*v as f64 - *r as f64).abs() <= steps[0] as f64 / 2.0, "{v} read as {r}");
+            }
+        }
+        assert!(back.layers[1].weight[1..].iter().all(|v| *v == 0.0), "values far below the step are 0");
+    }
+
+    /// The committed models (`scripts/train-default.sh`) written as q8 and read back score the test
+    /// set (z = μ, as `vae eval`'s `loss_mu`) within 0.1 nats of themselves in f32, on both backends.
+    #[test]
+    fn the_committed_models_in_q8_score_the_test_set_within_a_tenth_of_a_nat_on_both_backends() {
+        use crate::test_util::{backends, block_on, dataset};
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/model");
+        let data = dataset();
+        let test = data.indices(crate::Split::Test);
+        for file in ["default.safetensors", "conditional.safetensors"] {
+            let full = VaeWeights::load(&root.join(file)).unwrap();
+            let q8 = VaeWeights::from_safetensors(&full.to_safetensors_q8().unwrap()).unwrap();
+            assert_ne!(q8, full);
+            for device in backends() {
+                let loss_mu = |w: &VaeWeights| {
+                    let model = crate::Inference::new(w, &device).unwrap();
+                    block_on(model.evaluate(&data, &test, &mut Rng::new(0))).unwrap().loss_mu
+                };
+                let (f32_loss, q8_loss) = (loss_mu(&full), loss_mu(&q8));
+                eprintln!("{file} on {device:?}: test loss (z = μ) {f32_loss:.4} in f32, {q8_loss:.4} in q8");
+                assert!(
+                    (f32_loss - q8_loss).abs() < 0.1,
+                    "{file}: q8 moved the test loss from {f32_loss} to {q8_loss}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_broken_q8_file_is_refused_naming_the_tensor() {
+        let w = small();
+        let good = w.to_safetensors_q8().unwrap();
+        let scale = |values: &[f32]| Some((Dtype::F32, vec![values.len()], f32_bytes(values)));
+        let mut steps = vec![0.01f32; 8];
+        expect_err(&good[..good.len() - 100], "not a safetensors file (the data does not match the header");
+        expect_err(&retensor(&good, "fc3.weight.scale", None), "missing tensor(s) fc3.weight.scale");
+        expect_err(
+            &retensor(&good, "fc1.weight.scale", scale(&[0.01; 7])),
+            "fc1.weight.scale has shape [7], expected [8] (one step per row of fc1.weight)",
+        );
+        expect_err(
+            &retensor(&good, "fc1.weight.scale", Some((Dtype::F32, vec![8, 1], f32_bytes(&steps)))),
+            "fc1.weight.scale has shape [8, 1], expected [8]",
+        );
+        for (bad, shown) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf"), (f32::NEG_INFINITY, "-inf"), (-0.5, "-0.5")] {
+            steps[5] = bad;
+            expect_err(
+                &retensor(&good, "fc1.weight.scale", scale(&steps)),
+                &format!("fc1.weight.scale holds {shown} at row 5; a step is finite and not negative"),
+            );
+        }
+        steps[5] = 1e38;
+        expect_err(
+            &retensor(&good, "fc1.weight.scale", scale(&steps)),
+            "fc1.weight.scale's step 1e38 at row 5 takes fc1.weight beyond f32's range",
+        );
+        let f16_steps = [0.01f32; 2].iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect();
+        expect_err(
+            &retensor(&good, "fc21.weight.scale", Some((Dtype::F16, vec![2], f16_steps))),
+            "fc21.weight.scale is F16, expected F32",
+        );
+        // A weight in floats where the metadata says q8; a weight's shape, checked as in any file.
+        let floats = w.layers[4].weight.clone();
+        expect_err(
+            &retensor(&good, "fc4.weight", Some((Dtype::F32, vec![784, 8], f32_bytes(&floats)))),
+            "fc4.weight is F32, expected I8 (the metadata says format = q8)",
+        );
+        expect_err(
+            &retensor(&good, "fc4.weight", Some((Dtype::I8, vec![8, 784], vec![0; 8 * 784]))),
+            "fc4.weight has shape [8, 784], expected [784, 8]",
+        );
+        // Scales or 8-bit weights in a file that does not say it is q8.
+        let plain = w.to_safetensors().unwrap();
+        expect_err(
+            &retensor(&plain, "fc1.weight.scale", scale(&[0.01; 8])),
+            "unexpected tensor(s) fc1.weight.scale (scales belong to an 8-bit file, whose metadata says format = q8)",
+        );
+        expect_err(
+            &retensor(&plain, "fc3.weight", Some((Dtype::I8, vec![8, 2], vec![1; 16]))),
+            "fc3.weight is I8, expected F32, F16 or BF16 (8-bit weights need their scales",
+        );
+        // The good file reads, and its bytes were not the reason for any refusal above.
+        assert!(VaeWeights::from_safetensors(&retensor(&good, "none", None)).is_ok());
+    }
 }
 
 /// Weights written then read, over any finite values and any configuration in range.
@@ -560,6 +874,28 @@ mod properties {
                     prop_assert_eq!(bits(&VaeWeights::from_safetensors(&bytes).unwrap()), bits(&rounded));
                 }
                 Err(e) => prop_assert!(!fits && e.to_string().contains("beyond f16's range"), "{}", e),
+            }
+        }
+
+        /// Written as q8: each weight read back within half its tensor's step (its largest magnitude
+        /// over 127, rounded up to an f32) plus the f32 product's rounding, whatever the values;
+        /// biases, sizes and β bit for bit.
+        #[test]
+        fn written_as_q8_then_read_is_each_weight_within_half_a_step(w in weights()) {
+            let back = VaeWeights::from_safetensors(&w.to_safetensors_q8().unwrap()).unwrap();
+            let biases = |w: &VaeWeights| VaeWeights {
+                layers: w.layers.clone().map(|l| LayerWeights { weight: vec![], ..l }),
+                ..w.clone()
+            };
+            prop_assert_eq!(bits(&biases(&back)), bits(&biases(&w)));
+            for (layer, read) in w.layers.iter().zip(&back.layers) {
+                let step = layer.weight.iter().fold(0f64, |m, v| m.max(v.abs() as f64)) / 127.0;
+                for (v, r) in layer.weight.iter().zip(&read.weight) {
+                    let (v, r) = (*v as f64, *r as f64);
+                    let bound = 0.5 * (step * (1.0 + 2f64.powi(-22)) + 2f64.powi(-149))
+                        + 2f64.powi(-24) * (v.abs() + step) + 2f64.powi(-150);
+                    prop_assert!((r - v).abs() <= bound, "{} read as {}, step {}", v, r, step);
+                }
             }
         }
     }
