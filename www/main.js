@@ -12,6 +12,7 @@ import * as walk from './js/walk.js';
 import * as sliders from './js/sliders.js';
 import { initSave } from './js/save.js';
 import * as training from './js/training.js';
+import { initReading, conditionalArrived } from './js/reading.js';
 import * as hooks from './js/hooks.js';
 import { makeAvailableOffline } from './js/offline.js';
 
@@ -24,6 +25,7 @@ onAnswer((answer) => {
 on('error', ({ error }) => notice(error));
 on('storage', ({ message }) => training.storageMessage(message));
 on('backend', ({ backend }) => showBackend(backend));
+on('conditional', (message) => conditionalArrived(message));
 on('train', (message) => training.trainingProgress(message));
 on('model', ({ model }) => {
   // New weights: the worker rebuilds the neighbour index for them; every panel shows the new
@@ -77,6 +79,7 @@ async function start() {
   sliders.initSliders();
   sketch.initSketch();
   initSamples();
+  initReading();
   initSave();
   training.initTraining();
   // The limits come as soon as the wasm module is there, before the model and data are loaded.

@@ -183,8 +183,20 @@ export function traverseShown(dim) {
 }
 
 /** The samples grid was drawn from `seed` (#samples[data-seed]). */
-export function samplesShown(seed) {
-  $('samples').dataset.seed = String(seed);
+export function samplesShown(seed, digit) {
+  mark($('samples'), { seed, digit: digit ?? undefined });
+}
+
+// ---- the conditional model's panels: body[data-conditional], #reading[data-digit|confidence] ------
+
+/** The conditional model is there (true) or could not be had (false). */
+export function conditionalShown(available) {
+  body.conditional = String(available);
+}
+
+/** The reading on screen: its digit and the ten confidences (comma-separated), or none. */
+export function readingShown(digit, confidence) {
+  mark($('reading'), { digit: digit ?? undefined, confidence: confidence?.join(',') });
 }
 
 // ---- the training panel ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import { pad, initPad, isDrawing, hasStrokes, padGrey, clearPad, undoStroke, put
 import { showSketchOnMap } from './map.js';
 import * as walk from './walk.js';
 import * as sliders from './sliders.js';
+import { readSketch, clearReading } from './reading.js';
 import * as hooks from './hooks.js';
 
 const NEIGHBOURS = 8;
@@ -76,7 +77,8 @@ async function analyse() {
   if (answersStrokeOf !== null) strokeEndedAt = null;
   const clearsBefore = clears;
   try {
-    const result = await call('analyse', { grey: padGrey(), width: pad.width, height: pad.height, k: NEIGHBOURS });
+    const grey = padGrey();
+    const result = await call('analyse', { grey, width: pad.width, height: pad.height, k: NEIGHBOURS });
     if (clears !== clearsBefore) {
       // Clear was pressed meanwhile: the empty outputs stand.
     } else if (result === null) {
@@ -84,7 +86,7 @@ async function analyse() {
     } else {
       analysis = result;
       // Its walk, variations and sliders follow on their own: a newer sketch need not wait for them.
-      secondary = showAnalysis(result).catch((e) => notice(e.message));
+      secondary = Promise.all([showAnalysis(result), readSketch(grey, pad.width, pad.height)]).catch((e) => notice(e.message));
       if (answersStrokeOf !== null) hooks.strokeAnswered(performance.now() - answersStrokeOf);
     }
   } catch (e) {
@@ -111,6 +113,7 @@ function clearOutputs() {
   $('score').removeAttribute('title');
   hooks.scoreShown(null);
   showSketchOnMap(null);
+  clearReading();
 }
 
 async function showAnalysis(a) {

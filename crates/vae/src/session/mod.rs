@@ -18,6 +18,7 @@
 
 mod history;
 mod maps;
+mod reading;
 mod record;
 mod sketch;
 mod training;
@@ -29,6 +30,7 @@ use burn::tensor::Device;
 
 use self::history::ModelHistory;
 use self::maps::TsneStage;
+use self::reading::Conditional;
 pub use self::maps::{AGREEMENT_NEIGHBOURS, PAGE_TSNE};
 use self::record::{HeldRun, PendingRun};
 use self::training::Run;
@@ -69,6 +71,8 @@ pub struct Session {
     /// The last whole index and the model that built it, kept while the current model's index
     /// grows after a change of model, so the page's neighbours stay sensible meanwhile.
     previous: Option<Indexed>,
+    /// The conditional model beside the page's, for what needs a label ([`reading`]).
+    conditional: Option<Conditional>,
     training: Option<Run>,
     /// The run is out of the session for a step ([`Session::begin_step`]).
     step_under_way: bool,
@@ -107,6 +111,7 @@ impl Session {
             held_run: None,
             current,
             previous: None,
+            conditional: None,
             training: None,
             step_under_way: false,
             step_snapshot: None,
@@ -197,6 +202,7 @@ impl Session {
         let tsne = std::mem::replace(&mut self.current.tsne, TsneStage::None);
         self.current = Indexed { index, tsne, ..moved };
         self.devices = devices;
+        self.place_conditional()?;
         Ok(true)
     }
 
