@@ -190,6 +190,16 @@ export async function readTiles(page, selector, cols, rows = 1) {
   }, [cols, rows]);
 }
 
+/** An IDX images file of 32-bit floats (type 0x0D, big-endian): any grey level exactly, as the
+ *  CLI reads it (`vae score|read --images FILE`). */
+export function writeFloatIdx(file, images) {
+  const bytes = Buffer.alloc(16 + images.length * 784 * 4);
+  bytes.set([0, 0, 0x0d, 3]);
+  [images.length, 28, 28].forEach((d, i) => bytes.writeUInt32BE(d, 4 + 4 * i));
+  images.flat().forEach((v, i) => bytes.writeFloatBE(v, 16 + 4 * i));
+  fs.writeFileSync(file, bytes);
+}
+
 /** The largest difference between two images' grey levels. */
 export const maxDifference = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
