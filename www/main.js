@@ -25,7 +25,10 @@ onAnswer((answer) => {
 on('error', ({ error }) => notice(error));
 on('storage', ({ message }) => training.storageMessage(message));
 on('backend', ({ backend }) => showBackend(backend));
-on('conditional', (message) => conditionalArrived(message));
+on('conditional', (message) => {
+  conditionalArrived(message);
+  sketch.answerAgain();
+});
 on('train', (message) => training.trainingProgress(message));
 on('model', ({ model }) => {
   // New weights: the worker rebuilds the neighbour index for them; every panel shows the new

@@ -110,8 +110,10 @@ const ops = {
   sample: ({ n, temperature, seed }) => session().sample(n, temperature, BigInt(seed)),
   /** `n` samples of `digit` from the conditional model. */
   sampleDigit: ({ n, temperature, seed, digit }) => session().sampleDigit(n, temperature, BigInt(seed), digit),
-  /** The conditional model's reading of a sketch and its redraws as 0 … 9; null for an empty pad. */
-  readSketch: ({ grey, width, height }) => model.readSketch({ grey, width, height }),
+  /** The conditional model's reading of a sketch and its redraws as 0 … 9; null for an empty pad,
+   *  or before the conditional model is here (a worker that took over after a lost GPU gets it
+   *  again once the page has answered: its `conditional` event says so). */
+  readSketch: ({ grey, width, height }) => (state.hasConditional ? model.readSketch({ grey, width, height }) : null),
   encodeImage: ({ image }) => session().encodeImage(image),
   trainingSample: () => training.sample(),
   decode: ({ z }) => session().decode(z),
