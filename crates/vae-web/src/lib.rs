@@ -308,7 +308,12 @@ impl Session {
     /// The conditional model's reading of a sketch and its ten redraws: JSON `{digit, confidence}`
     /// and the redraws as images (10 × 784, digit by digit); `undefined` for an empty sketch.
     #[wasm_bindgen(js_name = readSketch)]
-    pub async fn read_sketch(&self, grey: Vec<f32>, width: usize, height: usize) -> Result<Option<SketchAnswer>, JsError> {
+    pub async fn read_sketch(
+        &self,
+        grey: Vec<f32>,
+        width: usize,
+        height: usize,
+    ) -> Result<Option<SketchAnswer>, JsError> {
         let Some(reading) = self.run(async |s| s.read_sketch(&grey, width, height).await).await? else {
             return Ok(None);
         };

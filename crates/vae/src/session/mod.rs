@@ -30,8 +30,8 @@ use burn::tensor::Device;
 
 use self::history::ModelHistory;
 use self::maps::TsneStage;
-use self::reading::Conditional;
 pub use self::maps::{AGREEMENT_NEIGHBOURS, PAGE_TSNE};
+use self::reading::Conditional;
 use self::record::{HeldRun, PendingRun};
 use self::training::Run;
 pub use self::training::{StepReads, TrainingStep};

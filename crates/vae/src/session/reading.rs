@@ -4,12 +4,12 @@
 //! and how sure it is, the sketch redrawn as every digit in the same hand, and samples of a chosen
 //! digit ([`crate::model::conditional`]).
 
-use super::wire::{ModelInfo, SketchReading};
 use super::Session;
+use super::wire::{ModelInfo, SketchReading};
 use crate::explore::sketch;
 use crate::model::inference::Inference;
 use crate::rng::Rng;
-use crate::{Error, ModelKind, Result, VaeWeights, CLASSES};
+use crate::{CLASSES, Error, ModelKind, Result, VaeWeights};
 
 /// The conditional model on the sketch's device.
 pub(super) struct Conditional {
@@ -90,9 +90,9 @@ mod tests {
 
     use super::super::fixtures::*;
     use super::*;
+    use crate::VaeConfig;
     use crate::device::placement::Devices;
     use crate::test_util::{backends, block_on, small_dataset};
-    use crate::VaeConfig;
 
     #[test]
     fn the_conditional_model_reads_a_sketch_and_redraws_it_as_every_digit() {
