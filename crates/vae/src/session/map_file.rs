@@ -105,8 +105,11 @@ impl TsneMapFile {
             return Err(bad(format!("it is of version {version}; this one reads version {VERSION}")));
         }
         let n = u32_at(12) as usize;
+        if n == 0 || n > MAX_DIGITS {
+            return Err(bad(format!("its header says {n} digits; a map file holds 1 to {MAX_DIGITS}")));
+        }
         let expected = HEADER_BYTES + 4 * n;
-        if n == 0 || n > MAX_DIGITS || bytes.len() != expected {
+        if bytes.len() != expected {
             return Err(bad(format!(
                 "its header says {n} digits, which take {expected} bytes; it has {} (truncated or padded)",
                 bytes.len()
@@ -329,6 +332,30 @@ mod tests {
         let e = page.tsne_restore_file(&fewer).unwrap_err().to_string();
         assert!(e.contains("this t-SNE map file places 624 digits; the data set has 625"), "{e}");
         assert_eq!(page.tsne_map().unwrap(), shown);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::test_util::proptest_config(64))]
+
+        /// A file with any bytes changed (its extent, which no checksum covers, included), cut
+        /// short or grown is read or refused, never a panic; what is read places every digit
+        /// finitely.
+        #[test]
+        fn any_damage_is_read_or_refused_never_a_panic(
+            changes in proptest::collection::vec((0usize..2_600, proptest::num::u8::ANY), 0..6),
+            length in proptest::option::of(0usize..2_800),
+        ) {
+            let mut bytes = TsneMapFile::write(small().digest(), &clustered(&small_dataset())).unwrap();
+            for (at, value) in changes {
+                bytes[at] = value;
+            }
+            if let Some(length) = length {
+                bytes.resize(length, 0);
+            }
+            if let Ok(file) = TsneMapFile::read(&bytes) {
+                proptest::prop_assert!(file.positions.iter().all(|v| v.is_finite()));
+            }
+        }
     }
 
     /// The file shipped beside the page's default model is that model's (the f16 file the page
