@@ -38,17 +38,19 @@ export class TsneMaps {
   #making = null;
   #progressAt = -Infinity;
   #isTraining;
-  /** The shipped map file (bytes, or {problem}), fetched from the start. */
+  /** The shipped map file (bytes, or {problem}, or null once said unusable), fetched when first
+   *  needed: with the first index event, after the data set, so never before the first answer. */
   #shipped;
+  #fetchShipped;
 
   /** `post(message)` sends the page an event; `onError(text)` says a problem; `isTraining()` is
-   *  true while a training run runs (not paused); `shippedMap`, the default model's map file
-   *  (bytes, or {problem}): fetched from beside the page's default model unless given. */
-  constructor({ post, onError, isTraining, shippedMap = fetchShippedMap() }) {
+   *  true while a training run runs (not paused); `fetchShipped()`, the default model's map file
+   *  (bytes, or {problem}): from beside the page's default model unless given. */
+  constructor({ post, onError, isTraining, fetchShipped = fetchShippedMap }) {
     this.#post = post;
     this.#onError = onError;
     this.#isTraining = isTraining;
-    this.#shipped = shippedMap;
+    this.#fetchShipped = fetchShipped;
   }
 
   /** A map is being made, and no training run runs: its steps are background work. */
@@ -167,6 +169,7 @@ export class TsneMaps {
   /** The shipped map file if it is the current model's, else null. A file that could not be
    *  fetched or that the core cannot read is said once; the maps are then made here. */
   async #shippedFor(session) {
+    if (this.#shipped === undefined) this.#shipped = this.#fetchShipped();
     const shipped = await this.#shipped;
     if (!(shipped instanceof Uint8Array)) {
       if (shipped?.problem) {

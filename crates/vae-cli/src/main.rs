@@ -16,8 +16,8 @@ use vae::{
 };
 
 const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/model/default.safetensors");
-/// The default model as the page loads it (`vae convert --f16`), whose t-SNE map the page shows first.
-const DEFAULT_PAGE_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/model/default-f16.safetensors");
+/// The default model as the page loads it (`vae convert --q8`), whose t-SNE map the page shows first.
+const DEFAULT_PAGE_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/model/default-q8.safetensors");
 const DEFAULT_CVAE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/model/conditional.safetensors");
 const DEFAULT_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/data/mnist.bin");
 
@@ -164,7 +164,7 @@ enum Command {
     /// the map are the same digit. With --page-file, the page's t-SNE map of the model, written as
     /// the file the page shows first for its default model.
     Map {
-        /// By default www/model/default.safetensors; with --page-file, default-f16.safetensors, the
+        /// By default www/model/default.safetensors; with --page-file, default-q8.safetensors, the
         /// model the page loads.
         #[arg(long)]
         model: Option<PathBuf>,

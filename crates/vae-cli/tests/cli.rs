@@ -208,7 +208,7 @@ fn map_draws_pca_and_t_sne_maps_and_t_sne_keeps_digits_together() {
 fn map_page_file_writes_the_pages_t_sne_map_which_a_session_of_that_model_takes() {
     let data = write_idx(400, false);
     let (file, png) = (tmp("page-tsne.bin"), tmp("page-tsne.png"));
-    let model = repo("www/model/default-f16.safetensors");
+    let model = repo("www/model/default-q8.safetensors");
     let path = |p: &Path| p.to_str().unwrap().to_string();
     // The model the page loads is the default one with --page-file.
     let args = ["map", "--data", &path(&data), "--page-file", &path(&file), "--out", &path(&png)];
@@ -233,7 +233,7 @@ fn map_page_file_writes_the_pages_t_sne_map_which_a_session_of_that_model_takes(
     assert_eq!(session.tsne_restore_file(&bytes).unwrap().state, "made");
     let map = session.tsne_map().unwrap();
     assert_eq!((map.points.len(), map.label_agreement), (800, agreement));
-    // The f32 default model is another model (the f16 file's values are rounded): not its map.
+    // The f32 default model is another model (the q8 copy's values are rounded): not its map.
     let f32_model = vae::VaeWeights::load(&repo("www/model/default.safetensors")).unwrap();
     let other = vae::Session::new(f32_model, dataset, vae::Device::ndarray()).unwrap();
     assert!(!other.tsne_file_fits(&bytes).unwrap());

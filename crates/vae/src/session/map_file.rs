@@ -169,11 +169,11 @@ impl Session {
                 hex(&digest)
             )));
         }
-        if file.positions.len() != 2 * self.data.len() {
+        let digits = self.dataset("restore a t-SNE map")?.len();
+        if file.positions.len() != 2 * digits {
             return Err(Error::Input(format!(
-                "this t-SNE map file places {} digits; the data set has {}",
-                file.positions.len() / 2,
-                self.data.len()
+                "this t-SNE map file places {} digits; the data set has {digits}",
+                file.positions.len() / 2
             )));
         }
         self.tsne_restore(&file.positions)
@@ -358,13 +358,13 @@ mod tests {
         }
     }
 
-    /// The file shipped beside the page's default model is that model's (the f16 file the page
-    /// loads), places every digit of the page's data set, and keeps digits together as a t-SNE
+    /// The file shipped beside the page's default model is that model's (the q8 copy the page
+    /// loads, www/worker/modules.js), places every digit of the page's data set, and keeps digits together as a t-SNE
     /// map does: `scripts/train-default.sh` remakes it with the model.
     #[test]
     fn the_shipped_map_is_the_page_default_models() {
         let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/model");
-        let weights = VaeWeights::load(&model.join("default-f16.safetensors")).unwrap();
+        let weights = VaeWeights::load(&model.join("default-q8.safetensors")).unwrap();
         let file = TsneMapFile::read(&std::fs::read(model.join("default-tsne.bin")).unwrap()).unwrap();
         assert_eq!(hex(&file.digest), weights.digest_hex(), "www/model/default-tsne.bin is of another model");
         let data = dataset();
