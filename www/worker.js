@@ -119,7 +119,7 @@ const ops = {
   decode: ({ z }) => session().decode(z),
   decodeMapPoint: ({ x, y }) => session().decodeMapPoint(x, y),
   mapPointLatent: ({ x, y }) => session().mapPointLatent(x, y),
-  /** The page shows the "pca" or "tsne" map (worker/tsne.js). */
+  /** The page shows the "pca" or "tsne" map, or asks for the "first" one (worker/tsne.js). */
   mapMethod: ({ method }) => tsne.show(session(), method, !state.indexing),
   dataDigit: async ({ index }) => {
     await giveData();

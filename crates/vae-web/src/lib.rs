@@ -270,6 +270,25 @@ impl Session {
         to_js(&self.now(|s| s.tsne_restore(&positions))?)
     }
 
+    /// The page's model's digest, 64 hex digits (see [`vae::VaeWeights::digest`]): the page keeps
+    /// its t-SNE maps under it.
+    #[wasm_bindgen(js_name = modelDigest)]
+    pub fn model_digest(&self) -> Result<String, JsError> {
+        self.now(|s| Ok(s.weights().digest_hex()))
+    }
+
+    /// Whether a t-SNE map file is the page's model's (see [`vae::Session::tsne_file_fits`]).
+    #[wasm_bindgen(js_name = tsneFileFits)]
+    pub fn tsne_file_fits(&self, file: Vec<u8>) -> Result<bool, JsError> {
+        self.now(|s| s.tsne_file_fits(&file))
+    }
+
+    /// The page's model's t-SNE map from a map file (see [`vae::Session::tsne_restore_file`]).
+    #[wasm_bindgen(js_name = tsneRestoreFile)]
+    pub fn tsne_restore_file(&self, file: Vec<u8>) -> Result<String, JsError> {
+        to_js(&self.now(|s| s.tsne_restore_file(&file))?)
+    }
+
     /// The t-SNE map shown, as [`Session::map_points`] gives the PCA map, or `undefined` until made.
     #[wasm_bindgen(js_name = tsneMap)]
     pub fn tsne_map(&self) -> Result<Option<String>, JsError> {

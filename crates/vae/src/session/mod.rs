@@ -11,12 +11,14 @@
 //! answered on the CPU; meanwhile the session refuses whatever would change the model.
 //!
 //! The files: this one holds the session, its model and where its jobs run; [`maps`] the
-//! neighbour index as it grows and the PCA and t-SNE maps; [`sketch`] the answers to a sketch and
+//! neighbour index as it grows and the PCA and t-SNE maps; [`map_file`] a t-SNE map as the file
+//! shipped beside the page's default model; [`sketch`] the answers to a sketch and
 //! the page's other questions of the model; [`training`] the training run and its rules. Every
 //! type serialised to the page is in [`wire`], one file, so the names the page reads are in one
 //! place; each file's tests are beside its code.
 
 mod history;
+mod map_file;
 mod maps;
 mod reading;
 mod record;
@@ -29,6 +31,7 @@ use std::sync::Arc;
 use burn::tensor::Device;
 
 use self::history::ModelHistory;
+pub use self::map_file::TsneMapFile;
 use self::maps::TsneStage;
 pub use self::maps::{AGREEMENT_NEIGHBOURS, PAGE_TSNE};
 use self::reading::Conditional;
