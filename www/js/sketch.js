@@ -144,7 +144,8 @@ const WAITING_HINT = 'The data set is on its way: the neighbours appear once its
 
 /** Marks the neighbours as the previous model's while the index is rebuilt for new weights (as
  *  the map marks itself), or as current. */
-function markUpdating(updating, waiting) {
+function markUpdating(updating, waiting = false) {
+  // aria-busy takes "true" or "false" only (Lighthouse's aria-valid-attr-value failed on "undefined").
   $('neighbours').setAttribute('aria-busy', String(updating || waiting));
   $('nb-hint').textContent = updating ? UPDATING_HINT : (waiting ? WAITING_HINT : NEIGHBOURS_HINT);
 }
