@@ -29,34 +29,46 @@ function failingAudits(lhr) {
   return [...ids].sort();
 }
 
-/** Lighthouse on `origin` + `page` in a fresh Chromium, with WebGPU or without. Returns
- *  {performance, accessibility, bestPractices (0-100), cls, tbtMs, lcpMs, fcpMs, failing (audit
- *  ids), shifts (the layout shifts Lighthouse counted), lighthouseVersion, userAgent}. */
-export async function lighthouseScores({ origin, webgpu, page = '/' }) {
+/** One Lighthouse run on `url` in a fresh Chromium: its report (lhr). */
+async function lighthouseReport(url, webgpu) {
   const browser = await launchWithDevTools({ webgpu });
   try {
-    const result = await lighthouse(new URL(page, origin).href, { port: browser.port, output: 'json', logLevel: 'error', onlyCategories: CATEGORIES });
-    const { lhr } = result;
-    if (lhr.runtimeError) throw new Error(`Lighthouse: ${lhr.runtimeError.code}: ${lhr.runtimeError.message}`);
-    const score = (id) => Math.round(lhr.categories[id].score * 100);
-    const value = (id) => lhr.audits[id].numericValue;
-    return {
-      performance: score('performance'),
-      accessibility: score('accessibility'),
-      bestPractices: score('best-practices'),
-      cls: value('cumulative-layout-shift'),
-      tbtMs: value('total-blocking-time'),
-      lcpMs: value('largest-contentful-paint'),
-      fcpMs: value('first-contentful-paint'),
-      failing: failingAudits(lhr),
-      shifts: lhr.audits['layout-shifts']?.details?.items?.map((item) => ({ score: item.score, node: item.node?.selector })) ?? [],
-      warnings: lhr.runWarnings,
-      lighthouseVersion: lhr.lighthouseVersion,
-      userAgent: lhr.environment.hostUserAgent,
-    };
+    return (await lighthouse(url, { port: browser.port, output: 'json', logLevel: 'error', onlyCategories: CATEGORIES })).lhr;
   } finally {
     await browser.close();
   }
+}
+
+/** Lighthouse on `origin` + `page` in a fresh Chromium, with WebGPU or without. Returns
+ *  {performance, accessibility, bestPractices (0-100), cls, tbtMs, lcpMs, fcpMs, failing (audit
+ *  ids), shifts (the layout shifts Lighthouse counted), warnings, lighthouseVersion, userAgent}.
+ *  A run whose trace Lighthouse could not use (a runtime error such as NO_NAVSTART, which it says
+ *  to run again for; seen once in 12 runs on a loaded machine here) is run again, twice at most. */
+export async function lighthouseScores({ origin, webgpu, page = '/' }) {
+  const url = new URL(page, origin).href;
+  let lhr;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    lhr = await lighthouseReport(url, webgpu);
+    if (!lhr.runtimeError) break;
+    process.stderr.write(`Lighthouse: ${lhr.runtimeError.code}: ${lhr.runtimeError.message}${attempt < 3 ? ' (running it again)' : ''}\n`);
+  }
+  if (lhr.runtimeError) throw new Error(`Lighthouse: ${lhr.runtimeError.code}: ${lhr.runtimeError.message}`);
+  const score = (id) => Math.round(lhr.categories[id].score * 100);
+  const value = (id) => lhr.audits[id].numericValue;
+  return {
+    performance: score('performance'),
+    accessibility: score('accessibility'),
+    bestPractices: score('best-practices'),
+    cls: value('cumulative-layout-shift'),
+    tbtMs: value('total-blocking-time'),
+    lcpMs: value('largest-contentful-paint'),
+    fcpMs: value('first-contentful-paint'),
+    failing: failingAudits(lhr),
+    shifts: lhr.audits['layout-shifts']?.details?.items?.map((item) => ({ score: item.score, node: item.node?.selector })) ?? [],
+    warnings: lhr.runWarnings,
+    lighthouseVersion: lhr.lighthouseVersion,
+    userAgent: lhr.environment.hostUserAgent,
+  };
 }
 
 async function main() {
