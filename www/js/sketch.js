@@ -110,7 +110,6 @@ function clearOutputs() {
   $('neighbours').replaceChildren();
   markUpdating(false);
   $('score').textContent = 'Draw a digit to see its score.';
-  $('score').removeAttribute('title');
   hooks.scoreShown(null);
   showSketchOnMap(null);
   clearReading();
@@ -131,7 +130,10 @@ function showScore(a) {
   score.textContent = a.percentile === null
     ? `${elbo} · ranking against the test digits…`
     : `${elbo} · more digit-like than ${a.percentile.toFixed(0)}% of test digits`;
-  score.title = `reconstruction ${a.recon.toFixed(1)} nats + KL ${a.kl.toFixed(1)} nats`;
+  // Its two terms in a line of their own, in view (not a tooltip: a touch screen has no hover).
+  const terms = document.createElement('small');
+  terms.textContent = `reconstruction ${a.recon.toFixed(1)} nats + KL ${a.kl.toFixed(1)} nats`;
+  score.append(terms);
   hooks.scoreShown(a);
 }
 
@@ -142,7 +144,8 @@ const WAITING_HINT = 'The data set is on its way: the neighbours appear once its
 
 /** Marks the neighbours as the previous model's while the index is rebuilt for new weights (as
  *  the map marks itself), or as current. */
-function markUpdating(updating, waiting) {
+function markUpdating(updating, waiting = false) {
+  // aria-busy takes "true" or "false" only (Lighthouse's aria-valid-attr-value failed on "undefined").
   $('neighbours').setAttribute('aria-busy', String(updating || waiting));
   $('nb-hint').textContent = updating ? UPDATING_HINT : (waiting ? WAITING_HINT : NEIGHBOURS_HINT);
 }
