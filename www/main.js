@@ -90,7 +90,8 @@ async function start() {
   const loaded = await call('load', { backend: backendWanted });
   showBackend(loaded.backend);
   training.modelLoaded(loaded);
-  await yours.loaded();
+  // Not awaited: the first samples need not wait for the strip.
+  yours.loaded().catch((e) => notice(e.message));
   await sample();
   $('app').setAttribute('aria-busy', 'false');
   ready = true;
