@@ -9,7 +9,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 setup_browser_tools
-if [ ! -d node_modules/@tensorflow/tfjs-backend-wasm ] || [ ! -d node_modules/@tensorflow/tfjs-backend-webgpu ]; then
+if [ ! -d node_modules/@tensorflow/tfjs-backend-wasm ] || [ ! -d node_modules/@tensorflow/tfjs-backend-webgpu ] || [ ! -d node_modules/lighthouse ]; then
   log "installing npm packages (TF.js)"
   npm ci --no-audit --no-fund --silent
 fi

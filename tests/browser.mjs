@@ -26,11 +26,13 @@ function reportPolicyViolations() {
 /** Opens the page (the site in `root`, www/ unless given); records every request of the page and
  *  its worker, the requests to other origins, uncaught errors, console errors, and content
  *  security policy violations in the page and its worker (kept here in node, so that a reload
- *  loses none). Waits as waitLoaded does, or only until the page answers when `whole` is false. */
-export async function openPage({ webgpu, query = '', root, whole = true }) {
+ *  loses none). Waits as waitLoaded does, or only until the page answers when `whole` is false.
+ *  `viewport` and `device` (a phone's: isMobile, hasTouch, …) are scripts/chromium.mjs's launch
+ *  options; `init`, a function, runs in the page before its own scripts. */
+export async function openPage({ webgpu, query = '', root, whole = true, viewport = { width: 1400, height: 1200 }, device, init }) {
   const server = await serve(0, root);
   const origin = `http://127.0.0.1:${server.address().port}`;
-  const { context, page } = await launch({ webgpu, viewport: { width: 1400, height: 1200 } });
+  const { context, page } = await launch({ webgpu, viewport, device });
   const requests = []; // Playwright's requests, in order
   const foreignRequests = []; // a blob: URL's origin is its creator's: the page's own export passes
   const errors = [];
@@ -45,6 +47,7 @@ export async function openPage({ webgpu, query = '', root, whole = true }) {
   });
   context.on('weberror', (e) => errors.push(`weberror: ${e.error().message}`));
   await page.addInitScript(reportPolicyViolations);
+  if (init) await page.addInitScript(init);
   // A worker's listener arrives once Playwright reports the worker, after the worker's first
   // synchronous run; the fetches it starts there are checked by the page loading at all.
   page.on('worker', (worker) => worker.evaluate(reportPolicyViolations).catch(() => {}));
@@ -188,6 +191,16 @@ export async function readTiles(page, selector, cols, rows = 1) {
     }
     return tiles;
   }, [cols, rows]);
+}
+
+/** An IDX images file of 32-bit floats (type 0x0D, big-endian): any grey level exactly, as the
+ *  CLI reads it (`vae score|read --images FILE`). */
+export function writeFloatIdx(file, images) {
+  const bytes = Buffer.alloc(16 + images.length * 784 * 4);
+  bytes.set([0, 0, 0x0d, 3]);
+  [images.length, 28, 28].forEach((d, i) => bytes.writeUInt32BE(d, 4 + 4 * i));
+  images.flat().forEach((v, i) => bytes.writeFloatBE(v, 16 + 4 * i));
+  fs.writeFileSync(file, bytes);
 }
 
 /** The largest difference between two images' grey levels. */

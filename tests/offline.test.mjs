@@ -165,6 +165,10 @@ test('after one visit the page works offline: every panel, training included', {
     const before = JSON.stringify(await readTiles(page, '#samples', 8, 8));
     await page.click('#sample');
     assert.ok(await until(async () => JSON.stringify(await readTiles(page, '#samples', 8, 8)) !== before, 60_000), 'new samples');
+    // The default model's t-SNE map, shipped beside it, is the first map, from the kept copy too;
+    // PCA's points decode.
+    await page.waitForSelector('#map[data-tsne="shipped"]', { timeout: 30_000 });
+    await page.getByLabel('Map method', { exact: true }).selectOption({ label: 'PCA' });
     await page.click('#map', { position: { x: 180, y: 180 } });
     await page.waitForFunction(() => document.querySelector('#map-decode').dataset.point !== undefined);
     const [decoded] = await readTiles(page, '#map-decode', 1);

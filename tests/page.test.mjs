@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, openPage, dataset, traceDigit, waitIdle, readTiles, correlation, wasmLimits, firstTestIndex, trainStatus, setForm, stepAtLeast, trainStateIs } from './browser.mjs';
 import { CONTENT_SECURITY_POLICY } from '../scripts/serve.mjs';
-import { beginTsne, checkTsne, checkSwitchBack, checkSlerpWalk, checkSliders, checkSavedPngs, checkSeedsAndEnds } from './explore.mjs';
+import { choosePcaAfterTsne, checkTsne, checkSwitchBack, checkSlerpWalk, checkSliders, checkSavedPngs, checkSeedsAndEnds } from './explore.mjs';
 
 const data = dataset();
 const DIGITS = { 1: firstTestIndex(1), 7: firstTestIndex(7) };
@@ -67,8 +67,7 @@ for (const webgpu of BACKENDS) {
     after(() => s.close());
     const { page } = s;
     t.diagnostic(`page usable in ${s.readyMs} ms; neighbour index complete in ${s.indexedMs} ms; backend settled (${webgpu ? "WebGPU in use" : "CPU"}) in ${s.settledMs} ms`);
-    // The t-SNE map is made in the worker's background steps while the subtests before its own run.
-    const tsneBegunAt = await beginTsne(page);
+    await choosePcaAfterTsne(page);
 
     const limits = await wasmLimits(page);
 
@@ -228,8 +227,8 @@ for (const webgpu of BACKENDS) {
       assert.equal(await page.$$eval('#neighbours li', (l) => l.length), 8, 'Random digit (keyboard) is analysed');
     });
 
-    await t.test('the t-SNE map finishes, keeps digits together better than PCA, and places a traced 1 and 7 among their kind', async () => {
-      await checkTsne(t, { page, data, digits: DIGITS, begunAt: tsneBegunAt });
+    await t.test('the t-SNE map keeps digits together better than PCA, and places a traced 1 and 7 among their kind', async () => {
+      await checkTsne(t, { page, data, digits: DIGITS });
       await checkSwitchBack(page);
     });
 
@@ -247,13 +246,13 @@ for (const webgpu of BACKENDS) {
       await checkSeedsAndEnds(page);
     });
 
-    await t.test('after a reload the t-SNE map comes back from this browser, not made again', { skip: webgpu && 'backend-independent: CPU only' }, async () => {
+    await t.test('after a reload the chosen t-SNE map is back at once, not made', { skip: webgpu && 'backend-independent: CPU only' }, async () => {
       await s.reload();
       await page.waitForSelector('#map[data-tsne]', { timeout: 60_000 });
       const indexed = Number(await page.getAttribute('body', 'data-indexed-ms'));
       const shown = Number(await page.getAttribute('#map', 'data-tsne-ms'));
       t.diagnostic(`reloaded: neighbour index whole at ${indexed} ms, the t-SNE map shown ${shown - indexed} ms later`);
-      assert.equal(await page.getAttribute('#map', 'data-tsne'), 'stored');
+      assert.equal(await page.getAttribute('#map', 'data-tsne'), 'shipped');
       assert.equal(await page.getByLabel('Map method', { exact: true }).inputValue(), 'tsne', 'the map method is remembered');
       assert.ok(shown - indexed < 1000, 'shown at once');
     });

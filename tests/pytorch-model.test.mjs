@@ -15,19 +15,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BACKENDS, ROOT, VAE, openPage, dataset, traceDigit, waitLoaded, importFile, firstTestIndex } from './browser.mjs';
+import { BACKENDS, ROOT, VAE, openPage, dataset, traceDigit, waitLoaded, importFile, firstTestIndex, writeFloatIdx } from './browser.mjs';
 
 const FIXTURE = path.join(ROOT, 'tests/fixtures/pytorch-vae-h16-z2.safetensors');
 const data = dataset();
-
-/** An IDX images file of 32-bit floats (type 0x0D, big-endian): any grey level exactly. */
-function writeFloatIdx(file, images) {
-  const bytes = Buffer.alloc(16 + images.length * 784 * 4);
-  bytes.set([0, 0, 0x0d, 3]);
-  [images.length, 28, 28].forEach((d, i) => bytes.writeUInt32BE(d, 4 + 4 * i));
-  images.flat().forEach((v, i) => bytes.writeFloatBE(v, 16 + 4 * i));
-  fs.writeFileSync(file, bytes);
-}
 
 /** `vae score` of these images with the fixture: its losses. */
 function cliScores(file, images) {

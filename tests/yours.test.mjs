@@ -84,14 +84,15 @@ for (const webgpu of BACKENDS) {
         assert.match(await message(page), /Kept a 2\. You have 3\./);
         const labels = () => page.$$eval('#your-digits li', (lis) => lis.map((li) => Number(li.dataset.label)));
         assert.deepEqual(await labels(), [0, 1, 2]);
-        // Kept as read: the label the page shows as read, corrected with its select.
+        // Kept as read (the conditional model's reading, beside the pad), then corrected with its select.
+        await page.waitForSelector('body[data-conditional="true"]');
         await traceDigit(page, hand[3].image);
-        const asRead = await page.$eval('#keep-label', (s) => s.options[0].textContent);
-        assert.match(asRead, /^as read \(\d\)$/);
+        assert.equal(await page.$eval('#keep-label', (s) => s.options[0].textContent), 'as read (the Reading)');
+        const reading = Number(await page.getAttribute('#reading', 'data-digit'));
         await page.selectOption('#keep-label', '');
         await page.getByRole('button', { name: 'Keep this digit' }).click();
         await page.waitForFunction(() => Number(document.getElementById('your-digits').dataset.count) === 4);
-        assert.equal((await labels())[3], Number(asRead.match(/\d/)[0]));
+        assert.equal((await labels())[3], reading);
         await page.getByRole('combobox', { name: 'Label of your digit 4' }).selectOption('3');
         await page.waitForFunction(() => document.querySelector('#your-digits li:nth-child(4)').dataset.label === '3');
 

@@ -13,6 +13,7 @@ import * as sliders from './js/sliders.js';
 import { initSave } from './js/save.js';
 import * as training from './js/training.js';
 import * as yours from './js/yours.js';
+import { initReading, conditionalArrived } from './js/reading.js';
 import * as hooks from './js/hooks.js';
 import { makeAvailableOffline } from './js/offline.js';
 
@@ -25,6 +26,10 @@ onAnswer((answer) => {
 on('error', ({ error }) => notice(error));
 on('storage', ({ message }) => training.storageMessage(message));
 on('backend', ({ backend }) => showBackend(backend));
+on('conditional', (message) => {
+  conditionalArrived(message);
+  sketch.answerAgain();
+});
 on('train', (message) => training.trainingProgress(message));
 on('model', ({ model }) => {
   // New weights: the worker rebuilds the neighbour index for them; every panel shows the new
@@ -79,6 +84,7 @@ async function start() {
   sliders.initSliders();
   sketch.initSketch();
   initSamples();
+  initReading();
   initSave();
   training.initTraining();
   yours.initYours({ answerAgain: sketch.answerAgain });

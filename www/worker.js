@@ -1,6 +1,6 @@
 // The one Web Worker that owns the model: a wasm Session (the page's model, its neighbour index,
 // training). The page sends {id, op, args}; the worker answers {id, ok, value | error, ms} and sends
-// events ({event, …}: index, train, model, moved, backend, tsne, storage, error, and lost — the GPU is gone
+// events ({event, …}: index, train, model, moved, conditional, backend, tsne, storage, error, and lost — the GPU is gone
 // and the page moves everything to a fresh CPU worker; worker/gpu-loss.js). Everything heavy lives
 // here, so the page never freezes. This file starts the worker, makes its parts (worker/*.js) around
 // one state object and one queue (worker/scheduler.js: state changes are its steps), and hands each
@@ -46,6 +46,14 @@ async function giveData() {
   return answer;
 }
 
+/** The conditional model becomes the session's second model (the reading, the redraws, the
+ *  chosen-digit samples): after the first answer, and again in the WebGPU module's session. A step. */
+async function giveConditional() {
+  const conditional = JSON.parse(state.session.setConditional(await modules.conditional()));
+  state.hasConditional = true;
+  post({ event: 'conditional', conditional });
+}
+
 const tsne = new TsneMaps({ post, onError: (error) => post({ event: 'error', error }), isTraining: () => training.running });
 const scheduler = new Scheduler({
   background: () => (state.pageAnswered && !state.lost
@@ -59,7 +67,8 @@ const scheduler = new Scheduler({
 const parts = { state, scheduler, tsne, post, lostBy };
 const persistence = new Persistence({ ...parts, storage, giveData });
 const backends = new Backends({
-  state, scheduler, post, trapped, modules, moved: () => scheduler.step(model.moved, yours.restore),
+  state, scheduler, post, trapped, modules,
+  moved: () => scheduler.step(model.moved, yours.restore, ...(state.hasConditional ? [giveConditional] : [])),
 });
 const model = new PageModel({ ...parts, persistence, runEnded: () => training.ended() });
 const training = new Training({ ...parts, persistence, model, backends });
@@ -96,17 +105,25 @@ const ops = {
   pageAnswered: () => {
     // The data set after the first answer, given to the session as soon as it is here.
     modules.data().then(() => scheduler.step(giveData), (e) => post({ event: 'error', error: `The data set could not be loaded: ${errorText(e)}` }));
+    modules.conditional().then(() => scheduler.step(giveConditional), (e) => post({ event: 'conditional', error: `The conditional model could not be loaded: ${errorText(e)}` }));
     return backends.pageAnswered();
   },
 
   // null for an empty sketch
   analyse: (args) => model.analyse(args),
   sample: ({ n, temperature, seed }) => session().sample(n, temperature, BigInt(seed)),
+  /** `n` samples of `digit` from the conditional model. */
+  sampleDigit: ({ n, temperature, seed, digit }) => session().sampleDigit(n, temperature, BigInt(seed), digit),
+  /** The conditional model's reading of a sketch and its redraws as 0 … 9; null for an empty pad,
+   *  or before the conditional model is here (a worker that took over after a lost GPU gets it
+   *  again once the page has answered: its `conditional` event says so). */
+  readSketch: ({ grey, width, height }) => (state.hasConditional ? model.readSketch({ grey, width, height }) : null),
+  encodeImage: ({ image }) => session().encodeImage(image),
   trainingSample: () => training.sample(),
   decode: ({ z }) => session().decode(z),
   decodeMapPoint: ({ x, y }) => session().decodeMapPoint(x, y),
   mapPointLatent: ({ x, y }) => session().mapPointLatent(x, y),
-  /** The page shows the "pca" or "tsne" map (worker/tsne.js). */
+  /** The page shows the "pca" or "tsne" map, or asks for the "first" one (worker/tsne.js). */
   mapMethod: ({ method }) => tsne.show(session(), method, !state.indexing),
   dataDigit: async ({ index }) => {
     await giveData();
@@ -145,7 +162,7 @@ const ops = {
 const WITHOUT_SESSION = new Set(['limits', 'load']);
 /** The calls that read the page's model and change nothing: they may run while a training step
  *  waits on its device (scheduler.overlapping). */
-const OVERLAPPING = new Set(['limits', 'analyse', 'sample', 'decode', 'decodeMapPoint', 'interpolate', 'variations',
+const OVERLAPPING = new Set(['limits', 'analyse', 'sample', 'sampleDigit', 'readSketch', 'encodeImage', 'decode', 'decodeMapPoint', 'interpolate', 'variations',
   'randomTestDigit', 'exportModel', 'mapPointLatent', 'dataDigit', 'traverse', 'sampleLatents']);
 
 self.onmessage = ({ data }) => {

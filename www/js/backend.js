@@ -33,6 +33,8 @@ export function showBackend(info) {
   $('backend').textContent = info.label;
   const adapter = info.adapter ? `WebGPU adapter: ${info.adapter}${info.matmul ? ` · ${info.matmul}` : ''}` : '';
   $('adapter').textContent = info.warmingUp ? 'WebGPU is being checked and timed; the CPU answers meanwhile' : adapter;
+  // Said on the details' one line too, which is always in view.
+  $('backend-checking').textContent = info.warmingUp ? '· checking WebGPU…' : '';
   if (info.fallbackReason) notice(`Using the CPU: ${info.fallbackReason}.`);
   const measured = info.jobs.some((job) => job.cpuMs != null);
   // Each job's place when it was measured or differs between jobs (one backend needs no list).

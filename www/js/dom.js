@@ -2,8 +2,9 @@
 
 export const $ = (id) => document.getElementById(id);
 
-/** Shows `text` in the alert line under the header (#notice), or hides it for null: problems
- *  that belong to no panel (the worker failed, WebGPU fell back, a call went wrong). */
+/** Shows `text` in the alert line (#notice, below the drawing pad: its height changes nothing
+ *  above it), or hides it for null: problems that belong to no panel (the worker failed, WebGPU
+ *  fell back, a call went wrong). */
 export function notice(text) {
   $('notice').hidden = !text;
   $('notice').textContent = text ?? '';

@@ -141,10 +141,17 @@ export function mapDrawn(method, map, marker) {
   window.shownMap = { method, points: map?.points ?? null, labels: map?.labels ?? null, marker: marker ?? null };
 }
 
-/** A t-SNE map came: made in this page, or read back from this browser (#map[data-tsne="made"|"stored"]),
+/** A t-SNE map came: made in this page just now, shown again as the worker held it, read back from
+ *  this browser, or shipped beside the default model (#map[data-tsne="made"|"held"|"stored"|"shipped"]),
  *  at data-tsne-ms. */
 export function tsneMapShown(source) {
   mark($('map'), { tsne: source, tsneMs: sinceStart() });
+}
+
+/** The worker says it is making a t-SNE map here (#map[data-tsne-making]: how many times it said so). */
+export function tsneMaking() {
+  const map = $('map');
+  map.dataset.tsneMaking = String(Number(map.dataset.tsneMaking ?? 0) + 1);
 }
 
 /** The maps' 10-NN label agreement, as fractions (#map-agreement[data-pca|tsne]). */
@@ -186,8 +193,20 @@ export function traverseShown(dim) {
 }
 
 /** The samples grid was drawn from `seed` (#samples[data-seed]). */
-export function samplesShown(seed) {
-  $('samples').dataset.seed = String(seed);
+export function samplesShown(seed, digit) {
+  mark($('samples'), { seed, digit: digit ?? undefined });
+}
+
+// ---- the conditional model's panels: body[data-conditional], #reading[data-digit|confidence] ------
+
+/** The conditional model is there (true) or could not be had (false). */
+export function conditionalShown(available) {
+  body.conditional = String(available);
+}
+
+/** The reading on screen: its digit and the ten confidences (comma-separated), or none. */
+export function readingShown(digit, confidence) {
+  mark($('reading'), { digit: digit ?? undefined, confidence: confidence?.join(',') });
 }
 
 // ---- the person's own digits ----------------------------------------------------------------------

@@ -1,12 +1,14 @@
 // The latent map: every digit of the data set placed by its latent code, the sketch marked on it.
 // Two methods (the "Map method" choice): PCA, a linear projection (for a 2-D latent, the latent
 // space itself with decoded digits behind), where any point decodes (a click, or the arrow keys
-// and Enter); and t-SNE, made in the model's worker in background steps the first time it is
-// asked for a model and kept in this browser (worker/tsne.js), which keeps each digit's
-// neighbours near it but has no decodable coordinates nor out-of-sample transform: a click shows
-// the nearest data digit, and the sketch is placed among its latent neighbours. The point picked
-// is an end for the walk. Each map is drawn from the neighbour index; while the index is rebuilt
-// for new weights the previous map stays up, marked as out of date. The choice is remembered.
+// and Enter); and t-SNE, shipped beside the default model, or made in the model's worker in
+// background steps the first time it is asked for another model and kept in this browser
+// (worker/tsne.js), which keeps each digit's neighbours near it but has no decodable coordinates
+// nor out-of-sample transform: a click shows the nearest data digit, and the sketch is placed
+// among its latent neighbours. The point picked is an end for the walk. Each map is drawn from the
+// neighbour index; while the index is rebuilt for new weights the previous map stays up, marked as
+// out of date. The person's choice is remembered; until there is one, the worker picks the first
+// map: t-SNE when the model's needs no making (the default model's), else PCA.
 import { $, notice } from './dom.js';
 import { SIDE, paintGrid } from './paint.js';
 import { call } from './rpc.js';
@@ -34,16 +36,20 @@ let indexText = 'Encoding the data set…'; // how far the index is, while it is
 let indexDone = false;
 let tsneStatus = null; // the t-SNE map being made: {state, fraction}, or null
 let asked = false; // the worker was told the method since the page loaded
+let chosen = false; // the person chose the method, here or on an earlier visit
 /** The sketch's position on each map (map coordinates), or null. */
 const markers = { pca: null, tsne: null };
 const cursor = { x: canvas.width / 2, y: canvas.height / 2 }; // the keyboard's point
 
 export function initMap() {
   drawLegend();
-  if (localStorage.getItem(REMEMBERED) === 'tsne') $('map-method').value = 'tsne';
+  const remembered = localStorage.getItem(REMEMBERED);
+  if (remembered === 'tsne') $('map-method').value = 'tsne';
+  chosen = remembered !== null;
   method = $('map-method').value;
   show();
   $('map-method').addEventListener('change', () => {
+    chosen = true;
     method = $('map-method').value;
     localStorage.setItem(REMEMBERED, method);
     $('map-decode-caption').textContent = CAPTIONS[method];
@@ -106,16 +112,18 @@ export async function showIndexProgress(p) {
   hooks.mapRebuilt();
 }
 
-/** The worker's t-SNE news: {map, restored} once made (or read back from this browser), or
- *  {status} while it is made. */
+/** The worker's t-SNE news: {map, restored} once made (restored: false when made just now, else
+ *  "held" by the worker already, "stored" in this browser, or "shipped" beside the default model),
+ *  or {status} while it is made. */
 export function showTsne({ map, restored, status }) {
   if (map) {
     maps.tsne = { ...map, extent: extentOf(map.points) };
     tsneStatus = null;
     showAgreement();
-    hooks.tsneMapShown(restored ? 'stored' : 'made');
+    hooks.tsneMapShown(restored || 'made');
   } else if (status) {
     tsneStatus = status.state === 'made' ? null : status;
+    if (status.state === 'making') hooks.tsneMaking();
   }
   $('tsne-progress').hidden = !tsneStatus || tsneStatus.state !== 'making';
   $('tsne-progress').value = tsneStatus?.fraction ?? 0;
@@ -130,9 +138,20 @@ export function workerReplaced() {
   asked = false;
 }
 
+/** Tells the worker the method shown, or, until the person chooses one, asks it for the first. */
 function tellWorker() {
   asked = true;
-  call('mapMethod', { method }).then((shown) => { if (method === 'tsne') showTsne(shown); }, (e) => notice(e.message));
+  const asking = chosen ? method : 'first';
+  call('mapMethod', { method: asking }).then((shown) => {
+    if (asking === 'first') {
+      if (chosen) return; // the person chose meanwhile: the worker was told, and answers that
+      method = shown.method;
+      $('map-method').value = method;
+      $('map-decode-caption').textContent = CAPTIONS[method];
+      show();
+    }
+    if (method === 'tsne') showTsne(shown);
+  }, (e) => notice(e.message));
 }
 
 /** Draws the chosen map with its hint. */

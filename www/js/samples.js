@@ -2,7 +2,7 @@
 // the page shows (a new one for each Sample; any one can be typed in to draw its grid again). A
 // sample can be picked (a click, or the arrow keys and Enter) to walk to it.
 import { $, notice } from './dom.js';
-import { paintGrid } from './paint.js';
+import { PIXELS, paintGrid } from './paint.js';
 import { call } from './rpc.js';
 import { picked } from './walk.js';
 import * as hooks from './hooks.js';
@@ -19,6 +19,7 @@ export function initSamples() {
     $('temperature-value').textContent = Number($('temperature').value).toFixed(2);
   });
   $('temperature').addEventListener('change', () => sample().catch((e) => notice(e.message)));
+  $('sample-digit').addEventListener('change', () => sample().catch((e) => notice(e.message)));
   $('seed-form').addEventListener('submit', (e) => {
     e.preventDefault();
     if (!$('seed-form').reportValidity()) return;
@@ -52,21 +53,32 @@ export function sample() {
 
 async function draw(seed) {
   const temperature = Number($('temperature').value);
+  const chosen = $('sample-digit').value;
+  // "any": the page's model; a digit: the conditional model's samples of it.
+  const digit = chosen === 'any' || $('sample-digit').disabled ? null : Number(chosen);
   $('sample-seed').value = String(seed);
-  const images = await call('sample', { n: N, temperature, seed });
-  shown = { seed, temperature };
+  const images = digit === null ? await call('sample', { n: N, temperature, seed }) : await call('sampleDigit', { n: N, temperature, seed, digit });
+  shown = { seed, temperature, digit };
   paintGrid($('samples'), images, COLS);
-  hooks.samplesShown(seed);
+  hooks.samplesShown(seed, digit);
 }
 
 /** Sample `i` of the grid on screen becomes the walk's end: its code is the core's draw for the
  *  grid's seed and temperature. */
 async function pick(i) {
   if (!shown) return;
-  const { seed, temperature } = shown;
+  const { seed, temperature, digit } = shown;
+  const name = `sample ${i + 1} of seed ${seed}`;
+  if (digit !== null) {
+    // A conditional model's sample: its code under the page's model.
+    const images = await call('sampleDigit', { n: N, temperature, seed, digit });
+    const z = await call('encodeImage', { image: images.slice(i * PIXELS, (i + 1) * PIXELS) });
+    picked('sample', z, `${name} (a ${digit})`, { walkTo: true });
+    $('sample-hint').textContent = `Walking to ${name} (row ${Math.floor(i / COLS) + 1}, column ${(i % COLS) + 1}).`;
+    return;
+  }
   const z = await call('sampleLatents', { n: N, temperature, seed });
   const latent = z.length / N;
-  const name = `sample ${i + 1} of seed ${seed}`;
   picked('sample', z.subarray(i * latent, (i + 1) * latent), name, { walkTo: true });
   $('sample-hint').textContent = `Walking to ${name} (row ${Math.floor(i / COLS) + 1}, column ${(i % COLS) + 1}).`;
 }

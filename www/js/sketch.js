@@ -10,6 +10,7 @@ import { pad, initPad, isDrawing, hasStrokes, padGrey, clearPad, undoStroke, put
 import { showSketchOnMap } from './map.js';
 import * as walk from './walk.js';
 import * as sliders from './sliders.js';
+import { readSketch, clearReading } from './reading.js';
 import * as hooks from './hooks.js';
 import * as yours from './yours.js';
 
@@ -77,7 +78,8 @@ async function analyse() {
   if (answersStrokeOf !== null) strokeEndedAt = null;
   const clearsBefore = clears;
   try {
-    const result = await call('analyse', { grey: padGrey(), width: pad.width, height: pad.height, k: NEIGHBOURS });
+    const grey = padGrey();
+    const result = await call('analyse', { grey, width: pad.width, height: pad.height, k: NEIGHBOURS });
     if (clears !== clearsBefore) {
       // Clear was pressed meanwhile: the empty outputs stand.
     } else if (result === null) {
@@ -85,7 +87,7 @@ async function analyse() {
     } else {
       analysis = result;
       // Its walk, variations and sliders follow on their own: a newer sketch need not wait for them.
-      secondary = showAnalysis(result).catch((e) => notice(e.message));
+      secondary = Promise.all([showAnalysis(result), readSketch(grey, pad.width, pad.height)]).catch((e) => notice(e.message));
       if (answersStrokeOf !== null) hooks.strokeAnswered(performance.now() - answersStrokeOf);
     }
   } catch (e) {
@@ -109,9 +111,9 @@ function clearOutputs() {
   $('neighbours').replaceChildren();
   markUpdating(false);
   $('score').textContent = 'Draw a digit to see its score.';
-  $('score').removeAttribute('title');
   hooks.scoreShown(null);
   showSketchOnMap(null);
+  clearReading();
   yours.sketchAnalysed(null);
 }
 
@@ -131,7 +133,10 @@ function showScore(a) {
   score.textContent = a.percentile === null
     ? `${elbo} · ranking against the test digits…`
     : `${elbo} · more digit-like than ${a.percentile.toFixed(0)}% of test digits`;
-  score.title = `reconstruction ${a.recon.toFixed(1)} nats + KL ${a.kl.toFixed(1)} nats`;
+  // Its two terms in a line of their own, in view (not a tooltip: a touch screen has no hover).
+  const terms = document.createElement('small');
+  terms.textContent = `reconstruction ${a.recon.toFixed(1)} nats + KL ${a.kl.toFixed(1)} nats`;
+  score.append(terms);
   hooks.scoreShown(a);
 }
 
@@ -142,7 +147,8 @@ const WAITING_HINT = 'The data set is on its way: the neighbours appear once its
 
 /** Marks the neighbours as the previous model's while the index is rebuilt for new weights (as
  *  the map marks itself), or as current. */
-function markUpdating(updating, waiting) {
+function markUpdating(updating, waiting = false) {
+  // aria-busy takes "true" or "false" only (Lighthouse's aria-valid-attr-value failed on "undefined").
   $('neighbours').setAttribute('aria-busy', String(updating || waiting));
   $('nb-hint').textContent = updating ? UPDATING_HINT : (waiting ? WAITING_HINT : NEIGHBOURS_HINT);
 }

@@ -62,6 +62,7 @@ export function sketchCleared() {
 export function modelChanged() {
   ends.delete('map');
   ends.delete('sample');
+  ends.delete('redraw');
   enableEnds();
 }
 

@@ -9,6 +9,7 @@ import { paintGrid, PIXELS } from './paint.js';
 import { call } from './rpc.js';
 import { pad, padGrey } from './pad.js';
 import * as training from './training.js';
+import { hasConditional } from './reading.js';
 import * as hooks from './hooks.js';
 
 let answerAgain = () => {}; // the sketch panel answers the pad again (its neighbours change)
@@ -36,11 +37,14 @@ export async function loaded() {
   showDigits(await call('yourDigits'));
 }
 
-/** The sketch panel's answer (or null for an empty pad): "as read" names the label the core
- *  gives a digit kept without one — its nearest neighbour's. */
+/** The sketch panel's answer (or null for an empty pad). "As read" is the label the core gives a
+ *  digit kept without one: the conditional model's reading (shown beside the pad) where the page
+ *  has that model, else the label of its nearest neighbour, named here. */
 export function sketchAnalysed(answer) {
-  const read = answer?.neighbours[0]?.label;
-  $('keep-label').options[0].textContent = read === undefined ? 'as read' : `as read (${read})`;
+  const nearest = answer?.neighbours[0]?.label;
+  const option = $('keep-label').options[0];
+  if (hasConditional()) option.textContent = 'as read (the Reading)';
+  else option.textContent = nearest === undefined ? 'as read' : `as read (${nearest})`;
   $('keep-digit').disabled = !answer;
 }
 

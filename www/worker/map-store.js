@@ -1,8 +1,11 @@
 // t-SNE maps kept in this browser (IndexedDB), one per model: making one takes the worker tens of
 // seconds of background steps, reading one back a few milliseconds. A record is {positions:
 // Float32Array (x and y of every data-set digit, by data-set index), savedAt}, keyed by the
-// SHA-256 of the model's weights file and the map's version, so a model that comes back (the
-// default after a reset, an import of the same file) finds its map; the newest KEPT stay.
+// model's digest (the SHA-256 of its values, vae::VaeWeights::digest) and the map's version, so a
+// model that comes back (an import of the same file, a record restored) finds its map; the newest
+// KEPT stay. Not the SHA-256 of its exported file: that file's metadata comes in an order that
+// changes from one export to the next. The default model's map is not kept here: it is shipped
+// beside the model (worker/tsne.js).
 // A database of its own beside the stored model's (worker/storage.js), so that neither's schema
 // waits for the other's.
 import { transaction as inDatabase } from './idb.js';
@@ -17,11 +20,8 @@ const VERSION = 'tsne-perplexity-30-iterations-500-theta-1-pca-start';
 /** Runs `act(store)` in one transaction on the maps' store (see worker/idb.js). */
 const transaction = (mode, act) => inDatabase(DB, STORE, mode, act);
 
-/** The key of a model's map: its weights file's SHA-256 (hex) and the map's version. */
-export async function mapKey(weightsFile) {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', weightsFile));
-  return `${Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')}:${VERSION}`;
-}
+/** The key of the map of the session's model: the model's digest (hex) and the map's version. */
+export const mapKey = (session) => `${session.modelDigest()}:${VERSION}`;
 
 /** The positions stored under `key`, or undefined. */
 export async function readMap(key) {

@@ -74,6 +74,18 @@ export class PageModel {
     }
   }
 
+  /** The conditional model's reading of a sketch: {digit, confidence, redraws} (redraws: 10 ×
+   *  784 grey levels, digit by digit), or null for an empty sketch. */
+  async readSketch({ grey, width, height }) {
+    const answer = await this.#parts.state.session.readSketch(grey, width, height);
+    if (!answer) return null;
+    try {
+      return { ...JSON.parse(answer.json), redraws: answer.images };
+    } finally {
+      answer.free();
+    }
+  }
+
   /** A model file the page imports, of at most `maxModelBytes`, becomes the page's (and is stored). */
   importFile({ bytes, name }, maxModelBytes) {
     if (bytes.length > maxModelBytes) {

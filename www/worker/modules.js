@@ -12,6 +12,9 @@ import initCpu, { Session as CpuSession, limits as cpuLimits } from '../pkg-cpu/
  *  model's (core and CLI tests); the session computes in f32. */
 export const DEFAULT_MODEL = 'model/default-q8.safetensors';
 export const DATA_SET = 'data/mnist.bin';
+/** The conditional model (the reading, the redraws, chosen-digit samples), 8-bit for transfer too:
+ *  0.41 MB with brotli; fetched after the first answer. */
+export const CONDITIONAL_MODEL = 'model/conditional-q8.safetensors';
 /** The CPU module's choice while the WebGPU module loads: the CPU answers, WebGPU is to come
  *  (crates/vae-web/src/backend.rs). */
 const CPU_FIRST = 'cpu-first';
@@ -28,6 +31,7 @@ export class Modules {
   #cpu;
   #webgpu = null;
   #data = null;
+  #conditional = null;
   #model;
 
   /** Starts what every start needs: the CPU module compiles while the model downloads. */
@@ -61,6 +65,12 @@ export class Modules {
   data() {
     this.#data ??= this.noted('data', fetchBytes(DATA_SET));
     return this.#data;
+  }
+
+  /** The conditional model's bytes, fetched on first ask (after the first answer). */
+  conditional() {
+    this.#conditional ??= this.noted('conditional', fetchBytes(CONDITIONAL_MODEL));
+    return this.#conditional;
   }
 
   /** Whether the data set was asked for yet. */

@@ -13,6 +13,8 @@ export function workerState() {
     indexing: false,
     /** The session has its data set (it arrives after the page's first answer: worker/modules.js). */
     hasData: false,
+    /** The session has the conditional model (worker.js's giveConditional). */
+    hasConditional: false,
     /** The session is in the CPU module and the browser has a WebGPU adapter: the WebGPU module is
      *  fetched after the first answer, and the session moves into it. */
     webgpuLater: false,

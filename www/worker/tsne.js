@@ -6,10 +6,28 @@
 // that comes back, shows its map at once instead of after tens of seconds. Not while a training
 // run runs: each epoch's end is a new model, whose map would be begun again before the last one
 // was half made, and its steps would slow the training; it waits for the run to pause or end.
+// The default model's map is not made here: it is made with the CLI when the model is trained
+// (`vae map --page-file`, scripts/train-default.sh, through the same core session) and shipped
+// beside the model; the core takes it only for the model it was made for (its digest).
+// Until the person chooses a method, the page asks for the "first" one: t-SNE when the model's map
+// needs no making here (shipped, kept in this browser, or made), else PCA.
 import { mapKey, readMap, storeMap, forgetMap } from './map-store.js';
 
 /** Progress events at most this often (a step takes a few ms to tens of ms). */
 const PROGRESS_EVERY_MS = 200;
+/** The default model's t-SNE map file (vae::session::TsneMapFile). */
+const SHIPPED_MAP = new URL('../model/default-tsne.bin', import.meta.url);
+
+/** The shipped map file's bytes, or {problem} if it could not be fetched. */
+async function fetchShippedMap() {
+  try {
+    const response = await fetch(SHIPPED_MAP);
+    if (!response.ok) return { problem: `HTTP ${response.status}` };
+    return new Uint8Array(await response.arrayBuffer());
+  } catch (e) {
+    return { problem: e?.message ?? String(e) };
+  }
+}
 
 export class TsneMaps {
   #post;
@@ -20,13 +38,19 @@ export class TsneMaps {
   #making = null;
   #progressAt = -Infinity;
   #isTraining;
+  /** The shipped map file (bytes, or {problem}, or null once said unusable), fetched when first
+   *  needed: with the first index event, after the data set, so never before the first answer. */
+  #shipped;
+  #fetchShipped;
 
   /** `post(message)` sends the page an event; `onError(text)` says a problem; `isTraining()` is
-   *  true while a training run runs (not paused). */
-  constructor({ post, onError, isTraining }) {
+   *  true while a training run runs (not paused); `fetchShipped()`, the default model's map file
+   *  (bytes, or {problem}): from beside the page's default model unless given. */
+  constructor({ post, onError, isTraining, fetchShipped = fetchShippedMap }) {
     this.#post = post;
     this.#onError = onError;
     this.#isTraining = isTraining;
+    this.#fetchShipped = fetchShipped;
   }
 
   /** A map is being made, and no training run runs: its steps are background work. */
@@ -48,15 +72,21 @@ export class TsneMaps {
     this.#post({ event: 'tsne', ...(await this.#begin(session)) });
   }
 
-  /** The page shows the `method` map ("pca" or "tsne"). For t-SNE, resolves with what there is to
-   *  show now: {map, restored} (made, or read back from this browser), or {status} (being made,
-   *  or waiting for the index: state "none"); the map follows as an event. */
+  /** The page shows the `method` map ("pca" or "tsne"; "first" until the person chooses one: t-SNE
+   *  if the model's map needs no making here, else PCA, said as {method}). For t-SNE, resolves with
+   *  what there is to show now: {map, restored} (restored: "held" by the session already, "stored"
+   *  in this browser or "shipped" beside the default model; false when made just now), or {status}
+   *  (being made, or waiting for the index: state "none"); the map follows as an event. */
   async show(session, method, indexWhole) {
+    if (method === 'first') {
+      const first = (await this.#atHand(session)) ? 'tsne' : 'pca';
+      return { method: first, ...(await this.show(session, first, indexWhole)) };
+    }
     this.#wanted = method === 'tsne';
     if (!this.#wanted) return {};
     const shown = session.tsneMap();
     const status = JSON.parse(session.tsneStatus());
-    if (shown && (status.state === 'made' || !indexWhole)) return { map: JSON.parse(shown), restored: false };
+    if (shown && (status.state === 'made' || !indexWhole)) return { map: JSON.parse(shown), restored: 'held' };
     if (!indexWhole) return { status: this.#said(status) };
     return this.#begin(session);
   }
@@ -95,17 +125,28 @@ export class TsneMaps {
     }
   }
 
-  /** Shows the current model's map: read back if this browser has it for this model, else begun. */
+  /** Shows the current model's map: the shipped one if it is this model's, or read back if this
+   *  browser has it for this model, else begun. */
   async #begin(session) {
     const status = JSON.parse(session.tsneStatus());
-    if (status.state === 'made') return { map: JSON.parse(session.tsneMap()), restored: false };
+    if (status.state === 'made') return { map: JSON.parse(session.tsneMap()), restored: 'held' };
     if (status.state === 'making') return { status: this.#said(status) };
-    const key = await mapKey(session.exportModel());
+    const shipped = await this.#shippedFor(session);
+    if (shipped) {
+      try {
+        session.tsneRestoreFile(shipped);
+        return { map: JSON.parse(session.tsneMap()), restored: 'shipped' };
+      } catch (e) {
+        // Refused by the core (a data set of another size): made here.
+        this.#onError(`The default model's t-SNE map shipped with the page could not be used (${e?.message ?? e}); it is made here.`);
+      }
+    }
+    const key = mapKey(session);
     try {
       const positions = await readMap(key);
       if (positions) {
         session.tsneRestore(positions);
-        return { map: JSON.parse(session.tsneMap()), restored: true };
+        return { map: JSON.parse(session.tsneMap()), restored: 'stored' };
       }
     } catch (e) {
       // Unreadable, or refused by the core (another data set): made again, and replaced.
@@ -117,6 +158,33 @@ export class TsneMaps {
     this.#making = { generation: begun.generation, key };
     this.#progressAt = performance.now();
     return { status: begun };
+  }
+
+  /** The model's map needs no making here: made, shipped for it, or kept in this browser. */
+  async #atHand(session) {
+    if (JSON.parse(session.tsneStatus()).state === 'made' || await this.#shippedFor(session)) return true;
+    return (await readMap(mapKey(session)).catch(() => undefined)) !== undefined;
+  }
+
+  /** The shipped map file if it is the current model's, else null. A file that could not be
+   *  fetched or that the core cannot read is said once; the maps are then made here. */
+  async #shippedFor(session) {
+    if (this.#shipped === undefined) this.#shipped = this.#fetchShipped();
+    const shipped = await this.#shipped;
+    if (!(shipped instanceof Uint8Array)) {
+      if (shipped?.problem) {
+        this.#onError(`The default model's t-SNE map could not be fetched (${shipped.problem}); it is made here.`);
+        this.#shipped = null;
+      }
+      return null;
+    }
+    try {
+      return session.tsneFileFits(shipped) ? shipped : null;
+    } catch (e) {
+      this.#onError(`The default model's t-SNE map shipped with the page is not usable (${e?.message ?? e}); it is made here.`);
+      this.#shipped = null;
+      return null;
+    }
   }
 
   /** The core's status as the page hears it: "waiting" for a map not made while a run trains. */

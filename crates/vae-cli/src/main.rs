@@ -4,6 +4,7 @@ mod image;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -15,6 +16,8 @@ use vae::{
 };
 
 const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/model/default.safetensors");
+/// The default model as the page loads it (`vae convert --q8`), whose t-SNE map the page shows first.
+const DEFAULT_PAGE_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/model/default-q8.safetensors");
 const DEFAULT_CVAE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/model/conditional.safetensors");
 const DEFAULT_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/data/mnist.bin");
 
@@ -158,22 +161,33 @@ enum Command {
     },
     /// The data set on a 2-D map of latent space as a PNG scatter coloured by digit: PCA (the
     /// page's map) or t-SNE of the digits' μ. Prints how often a digit's 10 nearest neighbours on
-    /// the map are the same digit.
+    /// the map are the same digit. With --page-file, the page's t-SNE map of the model, written as
+    /// the file the page shows first for its default model.
     Map {
-        #[arg(long, default_value = DEFAULT_MODEL)]
-        model: PathBuf,
+        /// By default www/model/default.safetensors; with --page-file, default-q8.safetensors, the
+        /// model the page loads.
+        #[arg(long)]
+        model: Option<PathBuf>,
         #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
-        #[arg(long, value_enum, default_value_t = MapMethod::Pca)]
-        method: MapMethod,
+        /// PCA, or t-SNE (the only one with --page-file).
+        #[arg(long, value_enum)]
+        method: Option<MapMethod>,
         /// t-SNE's gradient iterations.
-        #[arg(long, default_value_t = vae::explore::tsne::TsneOptions::default().iterations)]
+        #[arg(long, default_value_t = vae::explore::tsne::TsneOptions::default().iterations, conflicts_with = "page_file")]
         iterations: usize,
         /// Map N digits spread over the data set (all by default).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "page_file")]
         digits: Option<usize>,
+        /// The scatter as a PNG.
+        #[arg(long, required_unless_present = "page_file")]
+        out: Option<PathBuf>,
+        /// Make the t-SNE map as the page makes it, through the core's session (the whole data
+        /// set's neighbour index, then the page's t-SNE in its steps), and write it as the page's
+        /// map file (www/model/default-tsne.bin, by scripts/train-default.sh). The figures
+        /// printed are the file's.
         #[arg(long)]
-        out: PathBuf,
+        page_file: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -227,8 +241,11 @@ fn main() -> ExitCode {
         // --help and --version print as usual; a usage error is one line like every other error.
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
+            // Its first paragraph, in one line: a missing argument is named on the line after.
             let rendered = e.render().to_string();
-            eprintln!("{} (see vae --help)", rendered.lines().next().unwrap_or("error: bad arguments"));
+            let said: Vec<&str> = rendered.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
+            let said = if said.is_empty() { "error: bad arguments".to_string() } else { said.join(" ") };
+            eprintln!("{said} (see vae --help)");
             return ExitCode::from(2);
         }
     };
@@ -415,7 +432,17 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Map { model, data, method, iterations, digits, out, json } => {
+        Command::Map { model, data, method, page_file: Some(page_file), out, json, .. } => {
+            if method == Some(MapMethod::Pca) {
+                return Err("--page-file holds the page's t-SNE map: --method pca makes none".into());
+            }
+            let model = model.unwrap_or_else(|| PathBuf::from(DEFAULT_PAGE_MODEL));
+            page_map(&model, &data, device(cli.backend)?, &page_file, out.as_deref(), json)
+        }
+        Command::Map { model, data, method, iterations, digits, out, json, page_file: None } => {
+            let method = method.unwrap_or(MapMethod::Pca);
+            let model = model.unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL));
+            let out = out.expect("clap requires --out without --page-file");
             let device = device(cli.backend)?;
             let inference = load_model(&model, &device)?;
             let data = load_data(&data)?;
@@ -525,6 +552,53 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// The page's t-SNE map of `model` over `data`, made as the page's worker makes it (the core's
+/// session: index steps, then t-SNE steps), written to `file` as the page's map file and read back
+/// through the session as the page reads it; the figures and the optional scatter are the file's.
+fn page_map(
+    model: &Path,
+    data: &Path,
+    device: Device,
+    file: &Path,
+    png: Option<&Path>,
+    json: bool,
+) -> Result<(), String> {
+    let weights = VaeWeights::load(model).map_err(|e| e.to_string())?;
+    let data = Arc::new(load_data(data)?);
+    let started = Instant::now();
+    let mut session = vae::Session::new(weights, data, device).map_err(|e| e.to_string())?;
+    while !block_on(session.index_step())?.done {}
+    session.tsne_begin().map_err(|e| e.to_string())?;
+    while session.tsne_step().map_err(|e| e.to_string())?.state != "made" {}
+    let seconds = started.elapsed().as_secs_f64();
+    let made = session.tsne_map().expect("the map is made").label_agreement;
+    let bytes = session.tsne_file().map_err(|e| e.to_string())?;
+    std::fs::write(file, &bytes).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    session.tsne_restore_file(&bytes).map_err(|e| format!("{} was written but is refused: {e}", file.display()))?;
+    let map = session.tsne_map().expect("the map is restored");
+    if let Some(png) = png {
+        image::write_scatter(png, &map.points, &map.labels, 640)?;
+    }
+    let digest = session.weights().digest_hex();
+    if json {
+        print_json(
+            serde_json::json!({ "method": "t-SNE", "digits": map.labels.len(), "label_agreement_10nn": map.label_agreement,
+            "label_agreement_10nn_made": made, "seconds": seconds, "bytes": bytes.len(), "model_digest": digest }),
+        );
+    } else {
+        println!(
+            "the page's t-SNE map of {} digits in {seconds:.1} s: a digit's 10 nearest on the map share its label {:.1}% of the time \
+             ({:.1}% before its positions were quantised); wrote {} ({} bytes) for the model of digest {digest}",
+            map.labels.len(),
+            100.0 * map.label_agreement,
+            100.0 * made,
+            file.display(),
+            bytes.len()
+        );
+    }
+    Ok(())
 }
 
 /// A drawing (PNG) preprocessed as the page preprocesses a sketch.

@@ -239,6 +239,52 @@ fn map_draws_pca_and_t_sne_maps_and_t_sne_keeps_digits_together() {
     assert!(tsne > 0.75 && tsne > pca + 0.3, "t-SNE {tsne} against PCA {pca}");
 }
 
+/// `map --page-file`: the page's t-SNE map of a model, made through the core's session and
+/// written as the page's map file, which a session of that model and data set takes (as the
+/// page's worker does) and one of another model does not.
+#[test]
+#[allow(deprecated)] // burn-ndarray is the CPU backend the design names
+fn map_page_file_writes_the_pages_t_sne_map_which_a_session_of_that_model_takes() {
+    let data = write_idx(400, false);
+    let (file, png) = (tmp("page-tsne.bin"), tmp("page-tsne.png"));
+    let model = repo("www/model/default-q8.safetensors");
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    // The model the page loads is the default one with --page-file.
+    let args = ["map", "--data", &path(&data), "--page-file", &path(&file), "--out", &path(&png)];
+    let v: serde_json::Value = serde_json::from_str(&stdout(&vae(&[&args[..], &["--json"]].concat()))).unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!((v["method"].as_str(), v["digits"].as_u64()), (Some("t-SNE"), Some(400)));
+    assert_eq!(v["bytes"].as_u64(), Some(bytes.len() as u64));
+    assert_eq!(bytes.len(), 100 + 4 * 400, "a 100-byte header and two u16 a digit");
+    let agreement = v["label_agreement_10nn"].as_f64().unwrap();
+    eprintln!("the page's t-SNE map of 400 test digits: 10-NN label agreement {agreement:.3}, {} bytes", bytes.len());
+    assert!(agreement > 0.75, "{agreement}");
+    assert!((agreement - v["label_agreement_10nn_made"].as_f64().unwrap()).abs() < 0.01, "quantised, the same map");
+    assert!(png.is_file());
+
+    // A session of the model and data set takes it once its index is whole, as the page's does.
+    let weights = vae::VaeWeights::load(&model).unwrap();
+    assert_eq!(v["model_digest"].as_str(), Some(weights.digest_hex().as_str()));
+    let dataset = std::sync::Arc::new(vae::Dataset::load(&data).unwrap());
+    let mut session = vae::Session::new(weights, dataset.clone(), vae::Device::ndarray()).unwrap();
+    assert!(session.tsne_file_fits(&bytes).unwrap());
+    while !pollster::block_on(session.index_step()).unwrap().done {}
+    assert_eq!(session.tsne_restore_file(&bytes).unwrap().state, "made");
+    let map = session.tsne_map().unwrap();
+    assert_eq!((map.points.len(), map.label_agreement), (800, agreement));
+    // The f32 default model is another model (the q8 copy's values are rounded): not its map.
+    let f32_model = vae::VaeWeights::load(&repo("www/model/default.safetensors")).unwrap();
+    let other = vae::Session::new(f32_model, dataset, vae::Device::ndarray()).unwrap();
+    assert!(!other.tsne_file_fits(&bytes).unwrap());
+
+    refuses(
+        &[&args[..], &["--method", "pca"]].concat(),
+        "--page-file holds the page's t-SNE map: --method pca makes none",
+    );
+    refuses(&[&args[..], &["--digits", "100"]].concat(), "cannot be used with");
+    refuses(&["map", "--method", "tsne"], "the following required arguments were not provided: --out <OUT>");
+}
+
 #[test]
 fn bad_inputs_exit_non_zero_with_one_line() {
     let junk = tmp("junk.safetensors");

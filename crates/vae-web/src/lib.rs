@@ -93,8 +93,9 @@ pub struct Session {
     held: RefCell<Option<Vec<u8>>>,
 }
 
-/// A sketch's answer in two parts: its figures as JSON, its images as one `Float32Array` (the
-/// 28×28 input, the reconstruction, then the neighbours in order, 784 grey levels each). As JSON
+/// An answer in two parts: its figures as JSON, its images as one `Float32Array`, 784 grey levels
+/// each (a sketch's analysis: the 28×28 input, the reconstruction, then the neighbours in order; a
+/// sketch's reading: its redraws as 0 … 9). As JSON
 /// text, those 10 × 784 floats took longer to write and parse than the analysis itself.
 #[wasm_bindgen]
 pub struct SketchAnswer {
@@ -270,6 +271,25 @@ impl Session {
         to_js(&self.now(|s| s.tsne_restore(&positions))?)
     }
 
+    /// The page's model's digest, 64 hex digits (see [`vae::VaeWeights::digest`]): the page keeps
+    /// its t-SNE maps under it.
+    #[wasm_bindgen(js_name = modelDigest)]
+    pub fn model_digest(&self) -> Result<String, JsError> {
+        self.now(|s| Ok(s.weights().digest_hex()))
+    }
+
+    /// Whether a t-SNE map file is the page's model's (see [`vae::Session::tsne_file_fits`]).
+    #[wasm_bindgen(js_name = tsneFileFits)]
+    pub fn tsne_file_fits(&self, file: Vec<u8>) -> Result<bool, JsError> {
+        self.now(|s| s.tsne_file_fits(&file))
+    }
+
+    /// The page's model's t-SNE map from a map file (see [`vae::Session::tsne_restore_file`]).
+    #[wasm_bindgen(js_name = tsneRestoreFile)]
+    pub fn tsne_restore_file(&self, file: Vec<u8>) -> Result<String, JsError> {
+        to_js(&self.now(|s| s.tsne_restore_file(&file))?)
+    }
+
     /// The t-SNE map shown, as [`Session::map_points`] gives the PCA map, or `undefined` until made.
     #[wasm_bindgen(js_name = tsneMap)]
     pub fn tsne_map(&self) -> Result<Option<String>, JsError> {
@@ -297,6 +317,35 @@ impl Session {
         self.run(async |s| s.sample(n, temperature, seed).await).await
     }
 
+    /// Makes a safetensors file of a conditional model the page's second model (the reading, the
+    /// redraws, the chosen-digit samples), or says why it cannot be. JSON: its shape.
+    #[wasm_bindgen(js_name = setConditional)]
+    pub fn set_conditional(&self, bytes: Vec<u8>) -> Result<String, JsError> {
+        let weights = VaeWeights::from_safetensors(&bytes).map_err(js_err)?;
+        to_js(&self.now(|s| s.set_conditional(weights))?)
+    }
+
+    /// The conditional model's reading of a sketch and its ten redraws: JSON `{digit, confidence}`
+    /// and the redraws as images (10 × 784, digit by digit); `undefined` for an empty sketch.
+    #[wasm_bindgen(js_name = readSketch)]
+    pub async fn read_sketch(
+        &self,
+        grey: Vec<f32>,
+        width: usize,
+        height: usize,
+    ) -> Result<Option<SketchAnswer>, JsError> {
+        let Some(reading) = self.run(async |s| s.read_sketch(&grey, width, height).await).await? else {
+            return Ok(None);
+        };
+        Ok(Some(SketchAnswer { json: to_js(&reading)?, images: reading.redraws }))
+    }
+
+    /// `n` samples of `digit` from the conditional model, `n × 784` grey levels.
+    #[wasm_bindgen(js_name = sampleDigit)]
+    pub async fn sample_digit(&self, n: usize, temperature: f64, seed: u64, digit: u8) -> Result<Vec<f32>, JsError> {
+        self.run(async |s| s.sample_digit(n, temperature, seed, digit).await).await
+    }
+
     /// The `n × latent` codes [`Session::sample`] decodes for the same arguments.
     #[wasm_bindgen(js_name = sampleLatents)]
     pub fn sample_latents(&self, n: usize, temperature: f64, seed: u64) -> Result<Vec<f32>, JsError> {
@@ -307,6 +356,12 @@ impl Session {
     #[wasm_bindgen(js_name = trainingSample)]
     pub async fn training_sample(&self, n: usize, seed: u64) -> Result<Vec<f32>, JsError> {
         self.run(async |s| s.training_sample(n, seed).await).await
+    }
+
+    /// μ of one 28 × 28 image under the page's model.
+    #[wasm_bindgen(js_name = encodeImage)]
+    pub async fn encode_image(&self, image: Vec<f32>) -> Result<Vec<f32>, JsError> {
+        self.run(async |s| s.encode_image(&image).await).await
     }
 
     /// Decodes latents (`n × latent`).

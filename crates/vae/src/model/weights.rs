@@ -19,6 +19,7 @@ use std::collections::HashMap;
 
 use half::{bf16, f16};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use sha2::{Digest, Sha256};
 
 use crate::config::{CLASSES, ModelKind};
 use crate::{Error, IMAGE_PIXELS, Result, VaeConfig, rng::Rng};
@@ -328,6 +329,36 @@ impl VaeWeights {
         })
     }
 
+    /// The model's SHA-256 as values: its configuration and every weight, in a fixed order, so
+    /// the same values have the same digest whatever file they were read from (f32, or f16 whose
+    /// values f32 holds exactly; our metadata, or PyTorch's none). Not the SHA-256 of [`VaeWeights::to_safetensors`]: that file's metadata is a map
+    /// written in the iteration order of a `HashMap` (safetensors 0.8), which changes from one
+    /// process, and in wasm from one map, to the next. The page keeps a t-SNE map per model by it,
+    /// and the map file shipped beside its default model names it (`session::map_file`).
+    pub fn digest(&self) -> [u8; 32] {
+        let mut hash = Sha256::new();
+        let c = &self.config;
+        hash.update(b"latent-sketchpad-vae\0");
+        hash.update(c.kind.name().as_bytes());
+        hash.update([0]);
+        for size in [c.hidden, c.latent] {
+            hash.update((size as u64).to_le_bytes());
+        }
+        hash.update(c.beta.to_bits().to_le_bytes());
+        for values in self.layers.iter().flat_map(|l| [&l.weight, &l.bias]) {
+            hash.update((values.len() as u64).to_le_bytes());
+            for chunk in values.chunks(4096) {
+                hash.update(f32_bytes(chunk));
+            }
+        }
+        hash.finalize().into()
+    }
+
+    /// [`VaeWeights::digest`] as 64 lower-case hex digits.
+    pub fn digest_hex(&self) -> String {
+        hex(&self.digest())
+    }
+
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
         let bytes = self.to_safetensors()?;
         std::fs::write(path, bytes)
@@ -405,6 +436,11 @@ fn dequantize(name: &str, weight: &TensorView, scale: &TensorView) -> Result<Vec
     Ok(values)
 }
 
+/// Bytes as lower-case hex digits.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
@@ -436,6 +472,34 @@ mod tests {
             Ok(_) => panic!("accepted a bad file; expected an error containing {needle:?}"),
             Err(e) => assert!(e.to_string().contains(needle), "error {e} does not contain {needle:?}"),
         }
+    }
+
+    /// The digest is the values': the same for every file that holds them, though the f32 file's
+    /// bytes differ from one writing to the next (its metadata's order), and changed by any value
+    /// or setting.
+    #[test]
+    fn the_digest_is_the_models_values_not_its_files_bytes() {
+        let w = small();
+        let digest = w.digest();
+        let files: Vec<Vec<u8>> = (0..8).map(|_| w.to_safetensors().unwrap()).collect();
+        assert!(files.iter().any(|f| f != &files[0]), "eight writings gave one metadata order: the premise is gone");
+        for file in &files {
+            assert_eq!(VaeWeights::from_safetensors(file).unwrap().digest(), digest);
+        }
+        // Values f16 holds exactly: its file gives the same model, so the same digest.
+        let halved = VaeWeights::from_safetensors(&w.to_safetensors_f16().unwrap()).unwrap();
+        for file in [halved.to_safetensors_f16().unwrap(), halved.to_safetensors().unwrap()] {
+            assert_eq!(VaeWeights::from_safetensors(&file).unwrap().digest(), halved.digest());
+        }
+        assert_ne!(halved.digest(), digest, "rounded to f16, another model");
+        let mut nudged = w.clone();
+        nudged.layers[4].bias[0] = f32::from_bits(nudged.layers[4].bias[0].to_bits() + 1);
+        let mut beta = w.clone();
+        beta.config.beta = 0.25;
+        assert_ne!(nudged.digest(), digest);
+        assert_ne!(beta.digest(), digest);
+        assert_eq!(w.digest_hex().len(), 64);
+        assert_eq!(w.digest_hex(), digest.iter().map(|b| format!("{b:02x}")).collect::<String>());
     }
 
     /// Re-serialises `w` with one tensor replaced (or dropped with `None`), and extra tensors added.

@@ -11,14 +11,17 @@
 //! answered on the CPU; meanwhile the session refuses whatever would change the model.
 //!
 //! The files: this one holds the session, its model and where its jobs run; [`maps`] the
-//! neighbour index as it grows and the PCA and t-SNE maps; [`sketch`] the answers to a sketch and
+//! neighbour index as it grows and the PCA and t-SNE maps; [`map_file`] a t-SNE map as the file
+//! shipped beside the page's default model; [`sketch`] the answers to a sketch and
 //! the page's other questions of the model; [`training`] the training run and its rules; [`yours`]
 //! the digits a person keeps, in the neighbours, as files, and learnt ("Learn my hand"). Every
 //! type serialised to the page is in [`wire`], one file, so the names the page reads are in one
 //! place; each file's tests are beside its code.
 
 mod history;
+mod map_file;
 mod maps;
+mod reading;
 mod record;
 mod sketch;
 mod training;
@@ -30,8 +33,10 @@ use std::sync::Arc;
 use burn::tensor::Device;
 
 use self::history::ModelHistory;
+pub use self::map_file::TsneMapFile;
 use self::maps::TsneStage;
 pub use self::maps::{AGREEMENT_NEIGHBOURS, PAGE_TSNE};
+use self::reading::Conditional;
 use self::record::{HeldRun, PendingRun};
 use self::training::Run;
 pub use self::training::{StepReads, TrainingStep};
@@ -75,6 +80,8 @@ pub struct Session {
     /// The last whole index and the model that built it, kept while the current model's index
     /// grows after a change of model, so the page's neighbours stay sensible meanwhile.
     previous: Option<Indexed>,
+    /// The conditional model beside the page's, for what needs a label ([`reading`]).
+    conditional: Option<Conditional>,
     training: Option<Run>,
     /// The run is out of the session for a step ([`Session::begin_step`]).
     step_under_way: bool,
@@ -115,6 +122,7 @@ impl Session {
             held_run: None,
             current,
             previous: None,
+            conditional: None,
             training: None,
             step_under_way: false,
             step_snapshot: None,
@@ -207,6 +215,7 @@ impl Session {
         let tsne = std::mem::replace(&mut self.current.tsne, TsneStage::None);
         self.current = Indexed { index, tsne, yours, ..moved };
         self.devices = devices;
+        self.place_conditional()?;
         Ok(true)
     }
 

@@ -287,6 +287,15 @@ mod tests {
         (0..n).map(|_| block_on(s.train_step()).unwrap()).collect()
     }
 
+    /// A session `n` steps into a 2-epoch run, and its record then.
+    fn recorded_run(device: &crate::Device, data: &Arc<crate::Dataset>, n: usize) -> (Session, Vec<u8>) {
+        let mut s = Session::new(small(), data.clone(), device.clone()).unwrap();
+        s.train_start(run(2)).unwrap();
+        steps(&mut s, n);
+        let bytes = block_on(s.record()).unwrap();
+        (s, bytes)
+    }
+
     #[test]
     fn a_record_of_a_conditional_model_is_refused_and_nothing_changes() {
         let mut s = Session::new(small(), Arc::new(small_dataset()), backends()[0].clone()).unwrap();
@@ -301,11 +310,8 @@ mod tests {
     fn a_record_restores_the_model_its_history_and_a_paused_run_that_goes_on_with_the_same_next_step() {
         for device in backends() {
             let data = Arc::new(small_dataset());
-            let mut s = Session::new(small(), data.clone(), device.clone()).unwrap();
-            s.train_start(run(2)).unwrap();
             // Past the first epoch's end: the model is that epoch's, 3 steps of the run are not.
-            steps(&mut s, 12);
-            let bytes = block_on(s.record()).unwrap();
+            let (mut s, bytes) = recorded_run(&device, &data, 12);
             let (model, history) = (s.weights().clone(), s.history().clone());
             assert_eq!((history.steps.len(), history.tests.len()), (12, 1));
             let next = steps(&mut s, 2);
@@ -342,10 +348,7 @@ mod tests {
     fn a_run_restored_before_the_data_set_waits_for_it_and_then_goes_on_with_the_same_steps() {
         for device in backends() {
             let data = Arc::new(small_dataset());
-            let mut s = Session::new(small(), data.clone(), device.clone()).unwrap();
-            s.train_start(run(2)).unwrap();
-            steps(&mut s, 12);
-            let bytes = block_on(s.record()).unwrap();
+            let (mut s, bytes) = recorded_run(&device, &data, 12);
             let (model, history) = (s.weights().clone(), s.history().clone());
             let next = steps(&mut s, 2);
 
@@ -370,10 +373,7 @@ mod tests {
     fn a_run_that_cannot_go_on_when_the_data_arrives_is_dropped_with_why_and_the_model_stays() {
         let device = backends()[0].clone();
         let data = Arc::new(small_dataset());
-        let mut s = Session::new(small(), data.clone(), device.clone()).unwrap();
-        s.train_start(run(2)).unwrap();
-        steps(&mut s, 3);
-        let bytes = block_on(s.record()).unwrap();
+        let (_, bytes) = recorded_run(&device, &data, 3);
         // The same run's record with its history cut short of its step.
         let Record { weights, history, run } = read(&bytes).unwrap();
         let cut = History { steps: history.history.steps[..1].to_vec(), tests: vec![] };
@@ -454,10 +454,7 @@ mod tests {
     fn a_damaged_record_is_refused_saying_what_and_nothing_changes() {
         let device = backends()[0].clone();
         let data = Arc::new(small_dataset());
-        let mut s = Session::new(small(), data.clone(), device.clone()).unwrap();
-        s.train_start(run(2)).unwrap();
-        steps(&mut s, 10);
-        let good = block_on(s.record()).unwrap();
+        let (mut s, good) = recorded_run(&device, &data, 10);
         let Record { weights, history, run } = read(&good).unwrap();
         let model = weights.to_safetensors().unwrap();
         let with = |history: &History, model_steps: usize, run: Option<&StoredRun>| {

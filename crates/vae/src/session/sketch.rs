@@ -70,6 +70,14 @@ impl Session {
         self.current.inference.sample(n, temperature, None, &mut Rng::new(seed)).await
     }
 
+    /// μ of q(z|x) of one 28 × 28 image under the page's model (a redraw picked as a walk's end).
+    pub async fn encode_image(&self, image: &[f32]) -> Result<Vec<f32>> {
+        if image.len() != crate::IMAGE_PIXELS {
+            return Err(Error::Input(format!("an image of {} grey levels, not 784", image.len())));
+        }
+        Ok(self.current.inference.encode(image, None).await?.mu)
+    }
+
     /// Decodes latents (`n × latent`).
     pub async fn decode(&self, z: &[f32]) -> Result<Vec<f32>> {
         self.current.inference.decode(z, None).await

@@ -210,6 +210,18 @@ impl TrainProgress {
     }
 }
 
+/// The conditional model's answer to a sketch: the digit it reads, each label's confidence (the
+/// softmax of minus the ten losses), and the sketch redrawn as each digit 0–9 in its hand.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SketchReading {
+    pub digit: u8,
+    pub confidence: [f64; crate::CLASSES],
+    /// 10 × 784 grey levels, digit by digit (not in the JSON form, as a sketch's images).
+    #[serde(skip)]
+    pub redraws: Vec<f32>,
+}
+
 // ---- the person's own digits (`yours.rs`) ------------------------------------------------------
 
 /// A digit the person kept, as the page lists it (its image comes apart, as bytes).

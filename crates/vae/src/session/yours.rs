@@ -114,10 +114,11 @@ impl Session {
     }
 
     /// The sketch (`grey` is `width × height`, ink = 1) as it would be kept: its 28×28 input, as
-    /// the page's analysis computed it, in grey levels × 255, with `label`, or if none is given
-    /// the label of its nearest neighbour (the data set's or the person's own). An error for an
-    /// empty pad, and for a sketch with no neighbour to read its label from (before the data set
-    /// and any digit of the person's: then it needs a label).
+    /// the page's analysis computed it, in grey levels × 255, with `label`, or if none is given its
+    /// reading: the conditional model's ([`Session::read_sketch`]) where the page has one, else the
+    /// label of its nearest neighbour (the data set's or the person's own). An error for an empty
+    /// pad, and for a sketch with nothing to read its label (before the conditional model, the
+    /// data set and any digit of the person's: then it needs a label).
     pub async fn digit_to_keep(
         &self,
         grey: &[f32],
@@ -138,15 +139,19 @@ impl Session {
         Ok(DigitToKeep { label, read, pixels })
     }
 
-    /// The label of the nearest neighbour of `image`, as the page shows the neighbours.
+    /// The conditional model's reading of `image`, or without one the label of its nearest
+    /// neighbour, as the page shows the neighbours.
     async fn read_label(&self, image: &[f32]) -> Result<u8> {
+        if let Some(conditional) = &self.conditional {
+            return Ok(conditional.inference.read(image).await?.remove(0).digit);
+        }
         let (source, _) = self.shown();
         let mu = source.inference.encode(image, None).await?.mu;
         let (nearest, _) = self.neighbours_with_yours(source, &mu, 1).await?;
         nearest
             .first()
             .map(|n| n.label)
-            .ok_or_else(|| Error::Input("no digit is indexed yet to read its label from: choose its label".into()))
+            .ok_or_else(|| Error::Input("nothing can read its label yet: choose its label".into()))
     }
 
     /// Adds digits the person kept (new ones, or the page's stored ones at start-up), after those
@@ -488,6 +493,15 @@ mod tests {
             let keep = block_on(s.digit_to_keep(&bar(), 56, 56, None)).unwrap();
             assert!(keep.read);
             assert_eq!(keep.label, before.neighbours[0].label, "read from its nearest neighbour");
+            // With the conditional model, its reading is the label.
+            let mut reader = Session::new(trained(), data.clone(), device.clone()).unwrap();
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/model/conditional.safetensors");
+            reader.set_conditional(crate::VaeWeights::load(&path).unwrap()).unwrap();
+            for digit in [0, 6, 12, 18] {
+                let sketch = sketch_of(&data, digit);
+                let read = block_on(reader.read_sketch(&sketch, 28, 28)).unwrap().unwrap().digit;
+                assert_eq!(block_on(reader.digit_to_keep(&sketch, 28, 28, None)).unwrap().label, read);
+            }
             let as_kept: Vec<u8> = before.input.iter().map(|v| (v * 255.0).round() as u8).collect();
             assert_eq!(keep.pixels, as_kept, "the 28×28 input the analysis showed");
             let others = kept(&data, 0, 20);
@@ -548,7 +562,7 @@ mod tests {
     fn before_the_data_set_a_label_must_be_given_and_an_empty_pad_is_refused() {
         let mut s = Session::without_data(small(), Devices::all(&backends()[0])).unwrap();
         let e = block_on(s.digit_to_keep(&bar(), 56, 56, None)).unwrap_err().to_string();
-        assert!(e.contains("choose its label"), "{e}");
+        assert!(e.contains("nothing can read its label yet: choose its label"), "{e}");
         let keep = block_on(s.digit_to_keep(&bar(), 56, 56, Some(1))).unwrap();
         assert_eq!((keep.label, keep.read), (1, false));
         assert!(
