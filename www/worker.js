@@ -18,6 +18,7 @@ import { PageModel } from './worker/model.js';
 import { Training } from './worker/training.js';
 import { YourDigits } from './worker/yours.js';
 import * as yourStore from './worker/your-store.js';
+import { readYourDigits } from './pkg-cpu/vae_web.js';
 
 // The parts refer to those made after them only in calls made once the module has run.
 const state = workerState();
@@ -72,7 +73,7 @@ const backends = new Backends({
 });
 const model = new PageModel({ ...parts, persistence, runEnded: () => training.ended() });
 const training = new Training({ ...parts, persistence, model, backends });
-const yours = new YourDigits({ state, post, store: yourStore, training, giveData });
+const yours = new YourDigits({ state, post, store: yourStore, readFiles: readYourDigits, training, giveData });
 
 // A trap in a callback of the GPU's (CubeCL's error handler), outside any call: handled here, not
 // reported to the page as the worker's failure.

@@ -4,7 +4,7 @@
 // the session begins (worker/training.js runs it as any other). The rules (what a kept digit is,
 // its label when none is chosen, the IDX files, the held-out fifth, the mixing) are the core's
 // (vae::session, yours.rs); this part moves bytes between the session, the store and the page.
-import { readYourDigits } from '../pkg-cpu/vae_web.js';
+// Everything a browser provides is passed in, so that node can run this (tests/unit/).
 import { errorText } from './state.js';
 
 const PIXELS = 784;
@@ -12,8 +12,8 @@ const PIXELS = 784;
 export class YourDigits {
   #parts;
 
-  /** `parts`: {state, post, store (worker/your-store.js's functions), training (the worker's
-   *  Training), giveData (worker.js)}. */
+  /** `parts`: {state, post, store (worker/your-store.js's functions), readFiles (the wasm
+   *  module's readYourDigits), training (the worker's Training), giveData (worker.js)}. */
   constructor(parts) {
     this.#parts = parts;
   }
@@ -93,7 +93,7 @@ export class YourDigits {
     if (files?.length !== 2) {
       throw new Error(`pick both files of the pair (the images, …-images-idx3-ubyte, and the labels, …-labels-idx1-ubyte); ${files?.length ?? 0} picked`);
     }
-    const read = readYourDigits(files[0].bytes, files[1].bytes);
+    const read = this.#parts.readFiles(files[0].bytes, files[1].bytes);
     const { labels, pixels } = read;
     read.free();
     const digits = Array.from(labels, (label, i) => ({ label, pixels: pixels.slice(i * PIXELS, (i + 1) * PIXELS) }));
