@@ -82,9 +82,11 @@ async function firstAnswer({ webgpu = false, network = null } = {}) {
     }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-ready'], childList: true });
   });
   const bodies = [];
-  let ready = false;
   page.on('requestfinished', async (request) => {
-    const late = ready;
+    // Asked for before the page answered (its first samples drawn), by the clock of both: what the
+    // first answer waited for. The page asks for the rest at once after it, often before this
+    // script hears of the answer.
+    const startedAt = request.timing().startTime;
     if (!request.url().startsWith('http')) return;
     const response = await request.response();
     const url = new URL(request.url()).pathname;
@@ -94,16 +96,15 @@ async function firstAnswer({ webgpu = false, network = null } = {}) {
     // What crossed the wire: the body as our server sent it (brotli or gzip where it could).
     const wire = (await request.sizes().catch(() => null))?.responseBodySize;
     const encoding = (await response?.headerValue('content-encoding').catch(() => null)) ?? 'none';
-    if (body) bodies.push({ url, bytes: body.length, wire, encoding, gzip: zlib.gzipSync(body, { level: 9 }).length, late });
+    if (body) bodies.push({ url, bytes: body.length, wire, encoding, gzip: zlib.gzipSync(body, { level: 9 }).length, startedAt });
   });
   try {
     await page.goto(`${origin}/`);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
-    ready = true;
-    const ms = await page.evaluate(() => self.__readyAt);
+    const [ms, readyAt] = await page.evaluate(() => [self.__readyAt, performance.timeOrigin + self.__readyAt]);
     const phases = JSON.parse(await page.getAttribute('body', 'data-load-phases'));
     await new Promise((r) => setTimeout(r, 500)); // let the bodies already received be read
-    return { ms, phases, files: bodies.filter((b) => !b.late) };
+    return { ms, phases, files: bodies.filter((b) => b.startedAt < readyAt) };
   } finally {
     await context.close();
   }

@@ -10,7 +10,6 @@
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import lighthouse from 'lighthouse';
 import { launchWithDevTools } from '../chromium.mjs';
 import { serve } from '../serve.mjs';
 
@@ -29,8 +28,19 @@ function failingAudits(lhr) {
   return [...ids].sort();
 }
 
+/** npm's lighthouse, imported when first used: a script that imports this file (the browser
+ *  benchmark) loads without it, and says what is missing when it is asked for scores. */
+async function lighthouseModule() {
+  try {
+    return (await import('lighthouse')).default;
+  } catch (e) {
+    throw new Error(`npm's lighthouse is not installed (package.json's devDependencies: run npm ci): ${e.message}`);
+  }
+}
+
 /** One Lighthouse run on `url` in a fresh Chromium: its report (lhr). */
 async function lighthouseReport(url, webgpu) {
+  const lighthouse = await lighthouseModule();
   const browser = await launchWithDevTools({ webgpu });
   try {
     return (await lighthouse(url, { port: browser.port, output: 'json', logLevel: 'error', onlyCategories: CATEGORIES })).lhr;
