@@ -138,8 +138,9 @@ function showDigits({ digits, pixels }) {
   });
   $('your-digits').replaceChildren(...items);
   const held = digits.filter((d) => d.heldOut).length;
+  const aside = held === 1 ? 'the last (marked) is' : `the last ${held} (marked) are`;
   $('yours-count').textContent = digits.length
-    ? `${digits.length} kept; the last ${held} (marked) are held out to judge "Learn my hand".`
+    ? `${digits.length} kept; ${aside} held out to judge "Learn my hand".`
     : 'None kept yet: draw a digit and press "Keep this digit".';
   for (const id of ['clear-digits', 'export-digits']) $(id).disabled = digits.length === 0;
   hooks.yourDigitsShown(digits.length);
