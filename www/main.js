@@ -12,6 +12,7 @@ import * as walk from './js/walk.js';
 import * as sliders from './js/sliders.js';
 import { initSave } from './js/save.js';
 import * as training from './js/training.js';
+import * as yours from './js/yours.js';
 import { initReading, conditionalArrived } from './js/reading.js';
 import * as hooks from './js/hooks.js';
 import { makeAvailableOffline } from './js/offline.js';
@@ -67,6 +68,7 @@ on('index', async ({ progress }) => {
   if (progress.done) {
     hooks.indexWhole();
     sketch.answerAgain();
+    yours.indexWhole();
   }
 });
 on('tsne', (message) => {
@@ -85,13 +87,17 @@ async function start() {
   initReading();
   initSave();
   training.initTraining();
+  yours.initYours({ answerAgain: sketch.answerAgain });
   // The limits come as soon as the wasm module is there, before the model and data are loaded.
   const limits = await call('limits');
   nameBackends(limits.backendLabels);
   training.applyLimits(limits);
+  yours.applyLimits(limits);
   const loaded = await call('load', { backend: backendWanted });
   showBackend(loaded.backend);
   training.modelLoaded(loaded);
+  // Not awaited: the first samples need not wait for the strip.
+  yours.loaded().catch((e) => notice(e.message));
   await sample();
   $('app').setAttribute('aria-busy', 'false');
   ready = true;

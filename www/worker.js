@@ -16,6 +16,9 @@ import { GpuLoss } from './worker/gpu-loss.js';
 import { Backends, adapterName } from './worker/backend.js';
 import { PageModel } from './worker/model.js';
 import { Training } from './worker/training.js';
+import { YourDigits } from './worker/yours.js';
+import * as yourStore from './worker/your-store.js';
+import { readYourDigits } from './pkg-cpu/vae_web.js';
 
 // The parts refer to those made after them only in calls made once the module has run.
 const state = workerState();
@@ -66,10 +69,11 @@ const parts = { state, scheduler, tsne, post, lostBy };
 const persistence = new Persistence({ ...parts, storage, giveData });
 const backends = new Backends({
   state, scheduler, post, trapped, modules,
-  moved: () => scheduler.step(model.moved, ...(state.hasConditional ? [giveConditional] : [])),
+  moved: () => scheduler.step(model.moved, yours.restore, ...(state.hasConditional ? [giveConditional] : [])),
 });
 const model = new PageModel({ ...parts, persistence, runEnded: () => training.ended() });
 const training = new Training({ ...parts, persistence, model, backends });
+const yours = new YourDigits({ state, post, store: yourStore, readFiles: readYourDigits, training, giveData });
 
 // A trap in a callback of the GPU's (CubeCL's error handler), outside any call: handled here, not
 // reported to the page as the worker's failure.
@@ -88,6 +92,7 @@ const ops = {
     state.session = created;
     state.hasData = created.hasData();
     state.webgpuLater = webgpuLater;
+    await yours.restore();
     const info = JSON.parse(session().backendInfo());
     if (info.kind !== 'cpu') info.adapter = await adapterName();
     const handover = state.recovery?.handover;
@@ -151,6 +156,8 @@ const ops = {
   importModel: async (file) => model.importFile(file, (await modules.limits()).maxModelBytes),
   resetDefault: async () => model.resetDefault(await modules.defaultModel()),
   pageHidden: () => persistence.pageHidden(),
+  // The person's own digits and "Learn my hand" (worker/yours.js).
+  ...yours.ops(),
 };
 
 const WITHOUT_SESSION = new Set(['limits', 'load']);

@@ -107,9 +107,12 @@ export function scoreShown(analysis) {
   window.sketchMu = analysis ? Array.from(analysis.mu) : null;
 }
 
-/** One neighbour in the list (li[data-label|distance|index|mu], mu comma-separated). */
+/** One neighbour in the list (li[data-label|distance|index|mu|yours], mu comma-separated; yours
+ *  "true" for a digit the person kept, whose index is its place among theirs). */
 export function neighbourShown(li, neighbour) {
-  mark(li, { label: neighbour.label, distance: neighbour.distance, index: neighbour.index, mu: neighbour.mu.join(',') });
+  mark(li, {
+    label: neighbour.label, distance: neighbour.distance, index: neighbour.index, mu: neighbour.mu.join(','), yours: neighbour.yours || undefined,
+  });
 }
 
 // ---- the latent map -------------------------------------------------------------------------------
@@ -204,6 +207,29 @@ export function conditionalShown(available) {
 /** The reading on screen: its digit and the ten confidences (comma-separated), or none. */
 export function readingShown(digit, confidence) {
   mark($('reading'), { digit: digit ?? undefined, confidence: confidence?.join(',') });
+}
+
+// ---- the person's own digits ----------------------------------------------------------------------
+
+/** One of the person's kept digits in the strip (li[data-id|label|held-out]). */
+export function yourDigitShown(li, digit) {
+  mark(li, { id: digit.id, label: digit.label, heldOut: digit.heldOut || undefined });
+}
+
+/** The strip shows `n` kept digits (#your-digits[data-count]). */
+export function yourDigitsShown(n) {
+  $('your-digits').dataset.count = String(n);
+}
+
+/** How the model does on the held-out digits (#hand-report[data-before-loss|before-read|
+ *  before-test-loss|now-loss|now-read|now-test-loss|held-out|now-generation]), or null for none. */
+export function handShown(hand) {
+  const { before, now } = hand ?? {};
+  mark($('hand-report'), {
+    heldOut: (now ?? before)?.heldOut,
+    beforeLoss: before?.loss, beforeRead: before?.readRight, beforeTestLoss: before?.testLoss,
+    nowLoss: now?.loss, nowRead: now?.readRight, nowTestLoss: now?.testLoss, nowGeneration: now?.generation,
+  });
 }
 
 // ---- the training panel ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import * as walk from './walk.js';
 import * as sliders from './sliders.js';
 import { readSketch, clearReading } from './reading.js';
 import * as hooks from './hooks.js';
+import * as yours from './yours.js';
 
 const NEIGHBOURS = 8;
 const VARIATIONS = 8;
@@ -113,6 +114,7 @@ function clearOutputs() {
   hooks.scoreShown(null);
   showSketchOnMap(null);
   clearReading();
+  yours.sketchAnalysed(null);
 }
 
 async function showAnalysis(a) {
@@ -120,6 +122,7 @@ async function showAnalysis(a) {
   paintGrid($('reconstruction'), a.reconstruction, 1);
   showScore(a);
   showNeighbours(a);
+  yours.sketchAnalysed(a);
   showSketchOnMap(a);
   await Promise.all([walk.sketchAnalysed(a), showVariations(), sliders.sketchAnalysed(a)]);
 }
@@ -159,12 +162,15 @@ function showNeighbours(a) {
     button.type = 'button';
     // Pressed while the walk goes to it (js/walk.js keeps that up to date).
     button.setAttribute('aria-pressed', String(walk.walksToNeighbour(i)));
-    button.setAttribute('aria-label', `Digit ${n.label}, distance ${n.distance.toFixed(2)}: walk to it`);
+    // A digit the person kept (js/yours.js) says so, to the eye and to a screen reader.
+    const whose = n.yours ? 'Your digit' : 'Digit';
+    button.setAttribute('aria-label', `${whose} ${n.label}, distance ${n.distance.toFixed(2)}: walk to it`);
+    if (n.yours) li.classList.add('yours');
     const c = document.createElement('canvas');
     c.width = c.height = 56;
     paintGrid(c, a.neighbourImages.slice(i * PIXELS, (i + 1) * PIXELS), 1);
     const text = document.createElement('span');
-    text.textContent = `${n.label} · ${n.distance.toFixed(2)}`;
+    text.textContent = `${n.label} · ${n.distance.toFixed(2)}${n.yours ? ' · yours' : ''}`;
     button.append(c, text);
     button.addEventListener('click', () => walk.walkToNeighbour(i).catch((e) => notice(e.message)));
     li.append(button);

@@ -153,8 +153,8 @@ function setTrainState(state) {
   trainState = state;
   $('train').textContent = { idle: 'Train', running: 'Pause', paused: 'Resume' }[state];
   $('train-stop').disabled = state === 'idle';
-  for (const id of ['train-random', 'reset-default', 'import']) $(id).disabled = state !== 'idle';
-  for (const input of $('train-form').elements) input.disabled = state !== 'idle';
+  for (const id of ['train-random', 'reset-default', 'import', 'learn-hand']) $(id).disabled = state !== 'idle';
+  for (const form of ['train-form', 'learn-form']) for (const input of $(form).elements) input.disabled = state !== 'idle';
   hooks.trainingState(state);
 }
 
@@ -163,17 +163,33 @@ async function startTraining(fromScratch) {
   if (!request) return;
   modelMessage(null);
   const started = await call('trainStart', { ...request, fromScratch, seed: 0 });
-  history = historyFrom(started.history);
-  run = {
-    batch: request.batchSize, total: request.epochs * started.stepsPerEpoch, done: 0,
-    rateT0: performance.now(), rateSteps: 0,
-  };
+  runBegan(started, request);
   if (started.fromScratch && !fromScratch) {
     modelMessage('The form asks for another shape of model, so training starts from random weights.', true);
   }
+}
+
+/** A run the worker began (Train here, or "Learn my hand": js/yours.js): `started` its answer
+ *  (with the model's history), `batchSize` and `epochs` its settings. */
+export function runBegan(started, { batchSize, epochs }) {
+  history = historyFrom(started.history);
+  run = { batch: batchSize, total: epochs * started.stepsPerEpoch, done: 0, rateT0: performance.now(), rateSteps: 0 };
   setTrainState('running');
   showTrainStatus();
 }
+
+/** The form's learning rate and batch size (for "Learn my hand"), or null with the browser's
+ *  message on a bad one. */
+export function formSettings() {
+  const request = readForm();
+  return request && { learningRate: request.learningRate, batchSize: request.batchSize };
+}
+
+/** A run is going on (training or paused). */
+export const isTraining = () => trainState !== 'idle';
+
+/** Says `text` in the training panel (`ok`: good news). */
+export const showMessage = (text, ok = false) => modelMessage(text, ok);
 
 async function trainPauseResume() {
   if (trainState === 'idle') {

@@ -35,8 +35,13 @@ export class Training {
    *  (random weights, or the same ones with the form's β): shown at once, stored at the first
    *  epoch's end. */
   start(request) {
+    return this.began(JSON.parse(this.#parts.state.session.trainStart(JSON.stringify(request))));
+  }
+
+  /** A run the session began (Train, or "Learn my hand": worker/yours.js), `started` its answer:
+   *  running from now on, its start the page's model. */
+  began(started) {
     const { state, persistence, scheduler, model } = this.#parts;
-    const started = JSON.parse(state.session.trainStart(JSON.stringify(request)));
     state.training = { state: 'running' };
     persistence.runStarted();
     scheduler.step(model.swapped({ keep: false }), this.tsneChanged);

@@ -143,6 +143,45 @@ fn an_idx_pair_is_evaluated_whole_plain_or_gzipped() {
     }
 }
 
+/// The page's "Export your digits" writes the core's IDX pair under the core's names
+/// (`vae::Session::your_digits_idx`): `vae eval --data your-digits` reads it back whole, with the
+/// losses the core gives those digits.
+#[test]
+fn the_pages_exported_digits_are_evaluated_by_prefix() {
+    use vae::session::{YOUR_DIGITS_PREFIX, YourDigit};
+    let data = std::sync::Arc::new(vae::Dataset::load(&repo("www/data/mnist.bin")).unwrap());
+    let weights = vae::VaeWeights::load(&repo("www/model/default.safetensors")).unwrap();
+    #[allow(deprecated)]
+    let device = vae::Device::ndarray();
+    let mut session = vae::Session::new(weights.clone(), data.clone(), device.clone()).unwrap();
+    let test = data.indices(vae::Split::Test);
+    let picked: Vec<usize> = test.iter().step_by(53).copied().collect();
+    let digits = picked
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| YourDigit {
+            id: i as u64,
+            label: data.labels[d],
+            pixels: data.pixels[d * 784..(d + 1) * 784].to_vec(),
+        })
+        .collect();
+    pollster::block_on(session.add_your_digits(digits)).unwrap();
+    let dir = tmp("exported");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, bytes) in session.your_digits_idx().unwrap() {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    let prefix = dir.join(YOUR_DIGITS_PREFIX);
+    let out = stdout(&vae(&["eval", "--data", prefix.to_str().unwrap(), "--json"]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["n"], picked.len());
+    let inference = vae::Inference::new(&weights, &device).unwrap();
+    let losses = pollster::block_on(inference.losses(&data.images(&picked), None, None)).unwrap();
+    let expected = losses.iter().map(|p| p.loss).sum::<f64>() / losses.len() as f64;
+    let loss_mu = v["loss_mu"].as_f64().unwrap();
+    assert!((loss_mu - expected).abs() < 1e-3, "vae eval: {loss_mu}, the core: {expected}");
+}
+
 #[test]
 fn score_and_encode_read_any_idx_image_file() {
     let prefix = write_idx(12, false);

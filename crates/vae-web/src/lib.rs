@@ -7,6 +7,7 @@
 //! the map's 30 000 numbers in Chromium here; `JSON.parse` takes milliseconds.
 
 mod backend;
+mod yours;
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -203,6 +203,52 @@ impl Dataset {
         )))
     }
 
+    /// An IDX data set from a pair of files given in either order (each may be gzipped): the
+    /// images (rank 3) and their labels (rank 1), told apart by their headers, as a page that
+    /// lets a person pick both files at once receives them.
+    pub fn from_idx_pair(files: [&[u8]; 2]) -> Result<Self> {
+        let unpacked = files.map(gunzip_if_needed);
+        let [a, b] = unpacked;
+        let (a, b) = (a?, b?);
+        let rank = |bytes: &[u8]| (bytes.len() >= 4 && bytes[0] == 0 && bytes[1] == 0).then(|| bytes[3]);
+        match (rank(&a), rank(&b)) {
+            (Some(3), Some(1)) => Self::from_idx(&a, Some(&b)),
+            (Some(1), Some(3)) => Self::from_idx(&b, Some(&a)),
+            (Some(3), Some(3)) => {
+                Err(Error::Data("both files hold images: the labels file (idx1-ubyte) is missing".into()))
+            }
+            (Some(1), Some(1)) => {
+                Err(Error::Data("both files hold labels: the images file (idx3-ubyte) is missing".into()))
+            }
+            (ra, rb) => {
+                let which = if !matches!(ra, Some(1 | 3)) { 1 } else { 2 };
+                let rank = if which == 1 { ra } else { rb };
+                Err(Error::Data(match rank {
+                    Some(r) => {
+                        format!("file {which} is an IDX file of {r} dimensions, neither images (3) nor labels (1)")
+                    }
+                    None => format!("file {which} is not an IDX file"),
+                }))
+            }
+        }
+    }
+
+    /// The data set as MNIST's IDX pair (`images-idx3-ubyte`, `labels-idx1-ubyte`; see
+    /// [`idx_file_names`]), which [`Dataset::load`] and [`Dataset::from_idx`] read back exactly.
+    /// Refused for digits without labels (255), which an IDX labels file cannot hold.
+    pub fn to_idx(&self) -> Result<(Vec<u8>, Vec<u8>)> {
+        if self.is_empty() {
+            return Err(Error::Data("the data set holds no digits".into()));
+        }
+        if let Some(i) = self.labels.iter().position(|&l| l > 9) {
+            return Err(Error::Data(format!("digit {i} has no label (0–9) to write")));
+        }
+        let n = u32::try_from(self.len())
+            .map_err(|_| Error::Data(format!("{} digits are too many for IDX", self.len())))?;
+        let side = IMAGE_SIDE as u32;
+        Ok((idx_file(IDX_U8, &[n, side, side], &self.pixels), idx_file(IDX_U8, &[n], &self.labels)))
+    }
+
     fn check_not_empty(self) -> Result<Self> {
         if self.is_empty() {
             return Err(Error::Data("the data set holds no digits".into()));
@@ -252,6 +298,23 @@ fn float_images(bytes: &[u8]) -> Result<Vec<f32>> {
         )));
     }
     Ok(values)
+}
+
+/// The names of an IDX pair with `prefix`, as [`Dataset::load`] finds them from the prefix alone
+/// (`vae eval --data PREFIX`): `PREFIX-images-idx3-ubyte` and `PREFIX-labels-idx1-ubyte`.
+pub fn idx_file_names(prefix: &str) -> [String; 2] {
+    [format!("{prefix}-images-idx3-ubyte"), format!("{prefix}-labels-idx1-ubyte")]
+}
+
+/// An IDX file: magic 0x00 0x00 `kind` rank, the dimensions as big-endian u32, then `body`.
+fn idx_file(kind: u8, dims: &[u32], body: &[u8]) -> Vec<u8> {
+    let mut file = Vec::with_capacity(4 + 4 * dims.len() + body.len());
+    file.extend([0, 0, kind, dims.len() as u8]);
+    for d in dims {
+        file.extend(d.to_be_bytes());
+    }
+    file.extend_from_slice(body);
+    file
 }
 
 fn strip(e: Error) -> String {

@@ -37,6 +37,10 @@ pub struct Limits {
     pub epochs: Range<usize>,
     /// Largest weights file read (safetensors), in bytes: refused before it is parsed.
     pub max_model_bytes: usize,
+    /// The share of each batch a person's own digits make when a model learns their hand.
+    pub your_share: Range<f64>,
+    /// The most digits a person may keep: each change encodes all of them again.
+    pub max_your_digits: usize,
 }
 
 pub const LIMITS: Limits = Limits {
@@ -47,6 +51,8 @@ pub const LIMITS: Limits = Limits {
     batch_size: Range { min: 1, max: 4096 },
     epochs: Range { min: 1, max: 1000 },
     max_model_bytes: 64 << 20,
+    your_share: Range { min: 0.01, max: 0.9 },
+    max_your_digits: 2_000,
 };
 
 #[cfg(test)]

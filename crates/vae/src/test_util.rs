@@ -83,3 +83,34 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
 pub fn numbers(v: &serde_json::Value) -> Vec<f64> {
     v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
 }
+
+/// A 28×28 digit as an unusual hand might write it: slanted (sheared: the top leans right by 0.4
+/// pixel a row, linearly interpolated) and thick (each pixel the brightest of its 3 × 3
+/// neighbourhood). What a person's own digits might look like to a model trained on MNIST's.
+pub fn unusual_hand(image: &[f32]) -> Vec<f32> {
+    let side = crate::IMAGE_SIDE;
+    let at = |x: isize, y: isize, img: &[f32]| {
+        if (0..side as isize).contains(&x) && (0..side as isize).contains(&y) {
+            img[y as usize * side + x as usize]
+        } else {
+            0.0
+        }
+    };
+    let mut slanted = vec![0.0; side * side];
+    for y in 0..side {
+        let shift = 0.4 * (side as f32 / 2.0 - y as f32 - 0.5);
+        for x in 0..side {
+            let from = x as f32 - shift;
+            let (left, t) = (from.floor(), from - from.floor());
+            let (l, r) = (at(left as isize, y as isize, image), at(left as isize + 1, y as isize, image));
+            slanted[y * side + x] = l * (1.0 - t) + r * t;
+        }
+    }
+    (0..side * side)
+        .map(|i| {
+            let (x, y) = ((i % side) as isize, (i / side) as isize);
+            let around = (-1..=1).flat_map(|dy| (-1..=1).map(move |dx| (x + dx, y + dy)));
+            around.map(|(x, y)| at(x, y, &slanted)).fold(0.0, f32::max)
+        })
+        .collect()
+}

@@ -19,6 +19,10 @@ pub struct Neighbour {
     pub distance: f32,
     /// The digit's μ, so a walk to it needs no second look-up.
     pub mu: Vec<f32>,
+    /// A digit the person kept (their own hand), not the data set's: then `index` is its place
+    /// among their digits.
+    #[serde(default)]
+    pub yours: bool,
 }
 
 /// The data set encoded (μ per digit), kept on the device for distances and on the host for the
@@ -167,6 +171,7 @@ impl LatentIndex {
                 label: self.labels[i],
                 distance: d2[i].max(0.0).sqrt(),
                 mu: self.mu[i * self.latent..(i + 1) * self.latent].to_vec(),
+                yours: false,
             })
             .collect())
     }
@@ -351,6 +356,7 @@ mod properties {
                     label: (i % 10) as u8,
                     distance: d2[i].sqrt(),
                     mu: mu[i * latent..(i + 1) * latent].to_vec(),
+                    yours: false,
                 })
                 .collect();
             prop_assert_eq!(block_on(index.nearest(&z, k)).unwrap(), expected);

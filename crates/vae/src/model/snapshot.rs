@@ -10,7 +10,10 @@
 //!   `latent`, `beta`, `kind` (`vae` or `cvae`; absent means `vae`), `learning_rate`, `batch_size`, `seed`, `epochs` (the run's target), `epoch`,
 //!   `step`, `cursor`, `adam_time`, `rng` and `eval_rng` (4 comma-separated u64 each),
 //!   `totals_n`, `totals_recon`, `totals_kl` (the epoch's loss totals) and `checkpoint` (what the
-//!   page's model is: "the end of epoch 2", for messages).
+//!   page's model is: "the end of epoch 2", for messages);
+//! - for a run that mixes extra digits into its batches ([`crate::model::mixing`]): the tensors
+//!   `mixing.pixels` (U8 `[n, 784]`), `mixing.labels` (U8 `[n]`) and `mixing.order` (U64 `[n]`),
+//!   and the metadata `mixing_share` and `mixing_cursor`; a run without them mixes nothing.
 //!
 //! Reading checks everything and says what is wrong; it never panics on any input.
 
@@ -21,14 +24,17 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use crate::config::ModelKind;
 use crate::limits::LIMITS;
 use crate::model::loss::LossTotals;
+use crate::model::mixing::MixingState;
 use crate::model::train::{AdamMoments, TrainerOptions, TrainerState};
 use crate::model::weights::LayerWeights;
-use crate::{Error, Result, VaeConfig, VaeWeights};
+use crate::{Error, IMAGE_PIXELS, Result, VaeConfig, VaeWeights};
 
 const FORMAT: &str = "latent-sketchpad-run";
 const VERSION: &str = "1";
-/// The weights and two sets of moments of the largest model a page may hold, and the order.
-pub const MAX_SNAPSHOT_BYTES: usize = 3 * LIMITS.max_model_bytes + (1 << 20);
+/// The weights and two sets of moments of the largest model a page may hold, the order, and the
+/// most digits a person may keep mixed in (each its pixels, label and place in their order).
+pub const MAX_SNAPSHOT_BYTES: usize =
+    3 * LIMITS.max_model_bytes + (1 << 20) + LIMITS.max_your_digits * (crate::IMAGE_PIXELS + 1 + 8);
 
 /// A training run: the trainer's state, its target and what the page's model is meanwhile.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +48,19 @@ pub struct RunSnapshot {
 
 fn bad(what: impl std::fmt::Display) -> Error {
     Error::Input(format!("not a training run this page can resume: {what}"))
+}
+
+/// The tensor `name`, a list of U64 indices.
+fn indices(tensors: &SafeTensors, name: &str) -> Result<Vec<usize>> {
+    let view = tensors.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
+    if view.dtype() != Dtype::U64 || view.shape().len() != 1 {
+        return Err(bad(format!("the tensor {name} is not a list of U64")));
+    }
+    view.data()
+        .chunks_exact(8)
+        .map(|b| usize::try_from(u64::from_le_bytes(b.try_into().expect("8 bytes"))))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad(format!("the {name} holds an index out of range")))
 }
 
 impl RunSnapshot {
@@ -68,6 +87,12 @@ impl RunSnapshot {
         }
         let order: Vec<u8> = t.order.iter().flat_map(|&i| (i as u64).to_le_bytes()).collect();
         owned.push(("order".into(), Dtype::U64, vec![t.order.len()], order));
+        if let Some(m) = &t.mixing {
+            owned.push(("mixing.pixels".into(), Dtype::U8, vec![m.len(), IMAGE_PIXELS], m.pixels.clone()));
+            owned.push(("mixing.labels".into(), Dtype::U8, vec![m.len()], m.labels.clone()));
+            let order = m.order.iter().flat_map(|&i| (i as u64).to_le_bytes()).collect();
+            owned.push(("mixing.order".into(), Dtype::U64, vec![m.order.len()], order));
+        }
         let views = owned
             .iter()
             .map(|(name, dtype, shape, bytes)| TensorView::new(*dtype, shape.clone(), bytes).map(|v| (name.clone(), v)))
@@ -98,6 +123,9 @@ impl RunSnapshot {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        .chain(t.mixing.iter().flat_map(|m| {
+            [("mixing_share".to_string(), m.share.to_string()), ("mixing_cursor".to_string(), m.cursor.to_string())]
+        }))
         .collect();
         safetensors::serialize(views, Some(metadata))
             .map_err(|e| Error::Input(format!("the training run could not be written: {e}")))
@@ -188,22 +216,38 @@ impl RunSnapshot {
             let second = read_layers("adam.second", &mut expected)?;
             Some(AdamMoments { time: adam_time, first, second })
         };
+        let mixing = if meta.contains_key("mixing_share") {
+            expected.extend(["mixing.pixels", "mixing.labels", "mixing.order"].map(String::from));
+            let bytes = |name: &str, dims: usize| -> Result<&[u8]> {
+                let view = tensors.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
+                if view.dtype() != Dtype::U8 || view.shape().len() != dims {
+                    return Err(bad(format!(
+                        "{name} is {:?} {:?}, expected U8 of {dims} dimension(s)",
+                        view.dtype(),
+                        view.shape()
+                    )));
+                }
+                Ok(view.data())
+            };
+            let mixing = MixingState {
+                share: number(&meta, "mixing_share")?,
+                pixels: bytes("mixing.pixels", 2)?.to_vec(),
+                labels: bytes("mixing.labels", 1)?.to_vec(),
+                order: indices(&tensors, "mixing.order")?,
+                cursor: number(&meta, "mixing_cursor")?,
+            };
+            mixing.validate().map_err(bad)?;
+            Some(mixing)
+        } else {
+            None
+        };
         let mut names: Vec<&str> = tensors.names().into_iter().collect();
         names.retain(|n| !expected.iter().any(|e| e == n));
         if !names.is_empty() {
             names.sort_unstable();
             return Err(bad(format!("unexpected tensor(s) {}", names.join(", "))));
         }
-        let order = tensors.tensor("order").map_err(|_| bad("tensor order is missing"))?;
-        if order.dtype() != Dtype::U64 || order.shape().len() != 1 {
-            return Err(bad("the tensor order is not a list of U64"));
-        }
-        let order: Vec<usize> = order
-            .data()
-            .chunks_exact(8)
-            .map(|b| usize::try_from(u64::from_le_bytes(b.try_into().expect("8 bytes"))))
-            .collect::<Result<_, _>>()
-            .map_err(|_| bad("the order holds an index out of range"))?;
+        let order = indices(&tensors, "order")?;
         let trainer = TrainerState {
             weights,
             moments,
@@ -219,6 +263,7 @@ impl RunSnapshot {
                 recon: number(&meta, "totals_recon")?,
                 kl: number(&meta, "totals_kl")?,
             },
+            mixing,
         };
         Ok(Self { trainer, epochs, checkpoint: text("checkpoint")?.to_string() })
     }

@@ -51,6 +51,8 @@ impl Session {
     /// previous model's index is dropped. Does nothing when it is whole already, or before the
     /// data set has arrived.
     pub async fn index_step(&mut self) -> Result<IndexProgress> {
+        // A new model encodes the person's digits first: a few, in one pass.
+        self.encode_your_digits_if_new().await?;
         let Some(data) = &self.data else {
             return Ok(self.index_progress());
         };

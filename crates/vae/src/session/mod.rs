@@ -13,7 +13,8 @@
 //! The files: this one holds the session, its model and where its jobs run; [`maps`] the
 //! neighbour index as it grows and the PCA and t-SNE maps; [`map_file`] a t-SNE map as the file
 //! shipped beside the page's default model; [`sketch`] the answers to a sketch and
-//! the page's other questions of the model; [`training`] the training run and its rules. Every
+//! the page's other questions of the model; [`training`] the training run and its rules; [`yours`]
+//! the digits a person keeps, in the neighbours, as files, and learnt ("Learn my hand"). Every
 //! type serialised to the page is in [`wire`], one file, so the names the page reads are in one
 //! place; each file's tests are beside its code.
 
@@ -25,6 +26,7 @@ mod record;
 mod sketch;
 mod training;
 pub mod wire;
+mod yours;
 
 use std::sync::Arc;
 
@@ -39,6 +41,8 @@ use self::record::{HeldRun, PendingRun};
 use self::training::Run;
 pub use self::training::{StepReads, TrainingStep};
 pub use self::wire::*;
+use self::yours::YourDigits;
+pub use self::yours::{MIN_YOUR_DIGITS, YOUR_DIGITS_PREFIX, YourDigit, read_your_digits};
 use crate::device::placement::Devices;
 use crate::explore::neighbours::LatentIndex;
 use crate::model::inference::Inference;
@@ -52,6 +56,8 @@ struct Indexed {
     encoder: Inference,
     index: LatentIndex,
     tsne: TsneStage,
+    /// The person's own digits encoded by this model (`yours.rs`), searched beside the index.
+    yours: LatentIndex,
 }
 
 pub struct Session {
@@ -84,6 +90,8 @@ pub struct Session {
     /// Digits from the weights after the last step, drawn during it ([`Session::take_step_samples`]).
     step_samples: Option<Result<Vec<f32>>>,
     generation: u64,
+    /// The digits the person kept (`yours.rs`).
+    yours: YourDigits,
 }
 
 impl Session {
@@ -120,6 +128,7 @@ impl Session {
             step_snapshot: None,
             step_samples: None,
             generation: 0,
+            yours: YourDigits::default(),
         })
     }
 
@@ -202,8 +211,9 @@ impl Session {
         }
         let moved = Indexed::empty(&self.weights, &devices)?;
         let index = self.current.index.on_device(&devices.sketch);
+        let yours = self.current.yours.on_device(&devices.sketch);
         let tsne = std::mem::replace(&mut self.current.tsne, TsneStage::None);
-        self.current = Indexed { index, tsne, ..moved };
+        self.current = Indexed { index, tsne, yours, ..moved };
         self.devices = devices;
         self.place_conditional()?;
         Ok(true)
@@ -269,6 +279,7 @@ impl Indexed {
             if devices.index == devices.sketch { inference.clone() } else { Inference::new(weights, &devices.index)? };
         Ok(Indexed {
             index: LatentIndex::new(inference.latent(), &devices.sketch),
+            yours: LatentIndex::new(inference.latent(), &devices.sketch),
             inference,
             encoder,
             tsne: TsneStage::None,

@@ -34,10 +34,9 @@ impl Session {
         } else {
             (now.mu.clone(), scored.then(|| self.current.index.percentile(now.parts.loss)))
         };
-        let mut neighbours = source.index.nearest(&seen, k).await?;
-        let indices: Vec<usize> = neighbours.iter().map(|n| n.index).collect();
-        // No neighbours (an empty index) before the data set has arrived.
-        let neighbour_images = self.data.as_ref().map_or_else(Vec::new, |data| data.images(&indices));
+        // The data set's and the person's own digits (`yours.rs`).
+        let (mut neighbours, neighbour_images) = self.neighbours_with_yours(source, &seen, k).await?;
+        let indices: Vec<usize> = neighbours.iter().filter(|n| !n.yours).map(|n| n.index).collect();
         if updating && !neighbours.is_empty() {
             // Their μs under the current model, so that a walk to them is in its latent space.
             let mu = self.current.inference.encode(&neighbour_images, None).await?.mu;

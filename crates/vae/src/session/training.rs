@@ -308,6 +308,12 @@ impl Session {
 }
 
 impl Run {
+    /// A run of `epochs` epochs by `trainer`, begun when the model had `counted` steps and epochs;
+    /// the page's model meanwhile is `checkpoint` ("before training").
+    pub(super) fn new(trainer: Trainer, epochs: usize, checkpoint: &str, counted: Counted) -> Self {
+        Run { trainer, epochs, checkpoint: checkpoint.into(), counted }
+    }
+
     fn diverged(&self, e: Error, prefix: &str) -> TrainProgress {
         let diverged = Some(format!("{e}. {prefix}the model from {} is back.", self.checkpoint));
         TrainProgress { diverged, ..TrainProgress::ended() }

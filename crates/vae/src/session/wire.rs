@@ -221,3 +221,82 @@ pub struct SketchReading {
     #[serde(skip)]
     pub redraws: Vec<f32>,
 }
+
+// ---- the person's own digits (`yours.rs`) ------------------------------------------------------
+
+/// A digit the person kept, as the page lists it (its image comes apart, as bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct YourDigitInfo {
+    /// The id the page stores it under.
+    pub id: u64,
+    pub label: u8,
+    /// One of the last fifth, which "Learn my hand" keeps aside to judge what it learnt.
+    pub held_out: bool,
+}
+
+/// A sketch as it would be kept: the 28×28 input as grey levels × 255 and its label (the one
+/// given, or the one read from its nearest neighbour).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DigitToKeep {
+    pub label: u8,
+    /// Whether the label was read (none was given).
+    pub read: bool,
+    pub pixels: Vec<u8>,
+}
+
+/// What the page asks for to learn the person's hand: a run from the page's model, its shape and
+/// β kept, on the training set with the person's digits mixed into every batch.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LearnRequest {
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub epochs: usize,
+    /// The share of each batch the person's digits make (0.25: a quarter).
+    pub share: f64,
+    pub seed: u64,
+}
+
+/// A "Learn my hand" run begun: as [`TrainStarted`], with the digits it learns from, the digits
+/// kept aside, and how the model did on those before it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LearnStarted {
+    #[serde(flatten)]
+    pub started: TrainStarted,
+    /// The person's digits mixed into the batches.
+    pub learns_from: usize,
+    /// Each batch's digits: from the training set, and the person's.
+    pub per_batch: [usize; 2],
+    pub before: HandReport,
+}
+
+/// How the page's model does on the person's held-out digits (the last fifth of them, at least one).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandReport {
+    /// The model measured ([`ModelInfo::generation`]).
+    pub generation: u64,
+    /// The held-out digits measured.
+    pub held_out: usize,
+    /// Their mean negative ELBO with z = μ, in nats.
+    pub loss: f64,
+    /// How many of them are read as their label, and by what ([`HandReport::read_by`]); None while
+    /// the neighbour index of this model is not whole.
+    pub read_right: Option<usize>,
+    /// "the nearest data-set digit" (the seed's model) or "the model's reading" (the conditional one).
+    pub read_by: &'static str,
+    /// The test split's mean negative ELBO with z = μ, once the index has scored it.
+    pub test_loss: Option<f64>,
+}
+
+/// The person's hand as the page's model does on it now, and as the model did before the last
+/// "Learn my hand", on the same held-out digits (those still kept).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct YourHand {
+    pub before: Option<HandReport>,
+    pub now: HandReport,
+}
