@@ -73,11 +73,6 @@ export class Modules {
     return this.#conditional;
   }
 
-  /** Whether the data set was asked for yet. */
-  get dataAsked() {
-    return this.#data !== null;
-  }
-
   /** The WebGPU module, fetched and compiled on first ask. */
   webgpu() {
     this.#webgpu ??= this.noted('webgpuModule', import('../pkg/vae_web.js').then(async (module) => {
