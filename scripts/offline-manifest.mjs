@@ -16,7 +16,7 @@ export const MANIFEST = 'pkg/offline-manifest.js';
 /** What the page loads (tests/offline.test.mjs checks this list against a real load's requests):
  *  files, and folders standing for every .js file in them. Not the f32 default model (the page
  *  fetches the 8-bit one), not the benchmark page, not the compressed copies (a server's matter). */
-const FILES = ['index.html', 'style.css', 'favicon.svg', 'main.js', 'js/', 'worker.js', 'worker/',
+const FILES = ['index.html', 'style.css', 'favicon.svg', 'main.js', 'js/', 'worker-start.js', 'worker.js', 'worker/',
   'pkg-cpu/vae_web.js', 'pkg-cpu/vae_web_bg.wasm', 'model/default-q8.safetensors', 'model/conditional-q8.safetensors',
   'model/default-tsne.bin', 'data/mnist.bin'];
 /** What only a browser with a WebGPU adapter loads (worker/modules.js): kept offline once it has

@@ -50,7 +50,7 @@ try {
     ws.send(JSON.stringify({ id, method, params, sessionId }));
   });
   const { targetInfos } = await send('Target.getTargets');
-  const worker = targetInfos.find((t) => t.type === 'worker' && new URL(t.url).pathname === '/worker.js');
+  const worker = targetInfos.find((t) => t.type === 'worker' && new URL(t.url).pathname === '/worker-start.js');
   if (!worker) throw new Error(`no page worker among ${targetInfos.map((t) => `${t.type} ${t.url}`).join(', ')}`);
   const { sessionId } = await send('Target.attachToTarget', { targetId: worker.targetId, flatten: true });
   await send('Profiler.enable', {}, sessionId);

@@ -52,7 +52,7 @@ await page.evaluate(() => {
 const cdp = await page.context().newCDPSession(page);
 // The worker's own DevTools target, attached beside Playwright's (messages through the page's session).
 const { targetInfos } = await cdp.send('Target.getTargets');
-const workerTarget = targetInfos.find((t) => t.type === 'worker' && t.url.endsWith('/worker.js'));
+const workerTarget = targetInfos.find((t) => t.type === 'worker' && t.url.endsWith('/worker-start.js'));
 const { sessionId: workerSession } = await cdp.send('Target.attachToTarget', { targetId: workerTarget.targetId, flatten: false });
 const workerReplies = new Map();
 let workerCallId = 0;

@@ -307,5 +307,5 @@ export async function setForm(page, values) {
   for (const [name, value] of Object.entries(values)) await page.fill(`#train-form input[name=${name}]`, String(value));
 }
 
-/** The page's model worker (www/worker.js); after a lost GPU, the one that took over. */
-export const modelWorker = (page) => page.workers().findLast((w) => new URL(w.url()).pathname === '/worker.js');
+/** The page's model worker (its entry www/worker-start.js); after a lost GPU, the one that took over. */
+export const modelWorker = (page) => page.workers().findLast((w) => new URL(w.url()).pathname === '/worker-start.js');

@@ -88,12 +88,12 @@ async function start() {
   initSave();
   training.initTraining();
   yours.initYours({ answerAgain: sketch.answerAgain });
-  // The limits come as soon as the wasm module is there, before the model and data are loaded.
-  const limits = await call('limits');
+  // Both asked at once: the limits come as soon as the wasm module is there, and the load, which
+  // does not need them, follows in the worker's queue without waiting for a round trip.
+  const [limits, loaded] = await Promise.all([call('limits'), call('load', { backend: backendWanted })]);
   nameBackends(limits.backendLabels);
   training.applyLimits(limits);
   yours.applyLimits(limits);
-  const loaded = await call('load', { backend: backendWanted });
   showBackend(loaded.backend);
   training.modelLoaded(loaded);
   // Not awaited: the first samples need not wait for the strip.

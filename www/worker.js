@@ -2,7 +2,8 @@
 // training). The page sends {id, op, args}; the worker answers {id, ok, value | error, ms} and sends
 // events ({event, …}: index, train, model, moved, conditional, backend, tsne, storage, error, and lost — the GPU is gone
 // and the page moves everything to a fresh CPU worker; worker/gpu-loss.js). Everything heavy lives
-// here, so the page never freezes. This file starts the worker, makes its parts (worker/*.js) around
+// here, so the page never freezes. The worker's entry is worker-start.js, which starts the first
+// answer's downloads and then imports this file. This file makes the worker's parts (worker/*.js) around
 // one state object and one queue (worker/scheduler.js: state changes are its steps), and hands each
 // call to its part (docs/architecture.md).
 import { Modules } from './worker/modules.js';
@@ -166,7 +167,8 @@ const WITHOUT_SESSION = new Set(['limits', 'load']);
 const OVERLAPPING = new Set(['limits', 'analyse', 'sample', 'sampleDigit', 'readSketch', 'encodeImage', 'decode', 'decodeMapPoint', 'interpolate', 'variations',
   'randomTestDigit', 'exportModel', 'mapPointLatent', 'dataDigit', 'traverse', 'sampleLatents']);
 
-self.onmessage = ({ data }) => {
+/** A message from the page (worker-start.js hands each one over, in order). */
+export function received(data) {
   if (data.recover) {
     state.recovery = data.recover;
     return;
@@ -187,4 +189,4 @@ self.onmessage = ({ data }) => {
     },
     { overlaps: OVERLAPPING.has(op) },
   );
-};
+}

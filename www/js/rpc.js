@@ -1,4 +1,4 @@
-// The model's worker (../worker.js) as promises and events. A call is a message {id, op, args};
+// The model's worker (../worker-start.js, then ../worker.js) as promises and events. A call is a message {id, op, args};
 // the worker answers {id, ok, value | error, ms}. It also sends events ({event, …}) for work it
 // does on its own: the neighbour index growing, training, a new model, the backend, errors.
 //
@@ -20,7 +20,7 @@ function emit(name, message) {
 }
 
 function startWorker() {
-  const w = new Worker(new URL('../worker.js', import.meta.url), { type: 'module' });
+  const w = new Worker(new URL('../worker-start.js', import.meta.url), { type: 'module' });
   // A replaced worker is ended at once; anything it had already sent is not heard.
   w.onmessage = ({ data }) => { if (w === worker) received(data); };
   w.onerror = (e) => { if (w === worker) emit('error', { error: `The model's worker failed: ${e.message ?? e}` }); };

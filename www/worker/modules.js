@@ -5,12 +5,9 @@
 // vae::Session::record and restore) and WebGPU is checked, warmed up and timed there as before
 // (worker/backend.js). The backend's label for a module and the move are the core's and vae-web's;
 // here is only the order of the fetches.
+// The first two fetches start in the worker's entry (worker-start.js), before these modules load.
 import initCpu, { Session as CpuSession, limits as cpuLimits } from '../pkg-cpu/vae_web.js';
-
-/** The default model, as its 8-bit copy for transfer (`vae convert --q8`): 0.50 MB with brotli
- *  against 1.12 MB for the f16 copy and 2.38 MB for f32, its test loss within 0.1 nats of the f32
- *  model's (core and CLI tests); the session computes in f32. */
-export const DEFAULT_MODEL = 'model/default-q8.safetensors';
+import { fetchBytes, firstFetches } from '../worker-start.js';
 export const DATA_SET = 'data/mnist.bin';
 /** The conditional model (the reading, the redraws, chosen-digit samples), 8-bit for transfer too:
  *  0.41 MB with brotli; fetched after the first answer. */
@@ -18,12 +15,6 @@ export const CONDITIONAL_MODEL = 'model/conditional-q8.safetensors';
 /** The CPU module's choice while the WebGPU module loads: the CPU answers, WebGPU is to come
  *  (crates/vae-web/src/backend.rs). */
 const CPU_FIRST = 'cpu-first';
-
-async function fetchBytes(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`could not load ${url}: HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
-}
 
 export class Modules {
   /** When each part of the start arrived (ms since the epoch), for the page's load breakdown. */
@@ -34,10 +25,10 @@ export class Modules {
   #conditional = null;
   #model;
 
-  /** Starts what every start needs: the CPU module compiles while the model downloads. */
+  /** Takes what every start needs: the CPU module, compiled while it downloaded, and the model. */
   constructor() {
-    this.#cpu = this.noted('wasm', initCpu());
-    this.#model = this.noted('model', fetchBytes(DEFAULT_MODEL));
+    this.#cpu = this.noted('wasm', initCpu({ module_or_path: firstFetches.cpuModule }));
+    this.#model = this.noted('model', firstFetches.model);
     // A failure is reported by `load`, which waits for them, not before.
     for (const p of [this.#cpu, this.#model]) p.catch(() => {});
   }

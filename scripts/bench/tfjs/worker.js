@@ -4,7 +4,8 @@
 // Everything is served from our origin: TF.js from node_modules at /vendor/, this folder at /peer/.
 //
 // Message {backend: 'wasm'|'webgpu', batch, hidden, warmup, steps, check}. Posts
-// {backend, features, startMs, firstStepMs, stepMs:{median,…}, samplesPerSecond, check?}.
+// {backend, features, readyMs, firstStepMs, firstStepSinceNavigationMs (the page adds it),
+// stepMs:{median,…}, samplesPerSecond, check?}.
 // `check` replays our RNG (rng.js): our initial weights (seed 0), batch order and ε, so that the
 // untrained test loss and the test loss after one epoch can be compared with ours number for number.
 const T0 = performance.now();
@@ -204,6 +205,8 @@ self.onmessage = async ({ data: { backend, batch = 128, hidden = 400, warmup = 3
       const t0 = performance.now(); // the batch's gathering and conversion included, as in ours
       await trainer.step(images(data, order.slice(start, start + batch)), batch);
       ms.push(performance.now() - t0);
+      // On the epoch's clock: the page turns it into ms since its own navigation, as ours is timed.
+      if (s === 0) result.firstStepAt = performance.timeOrigin + performance.now();
     }
     trainer.dispose();
     const timed = ms.slice(warmup).sort((a, b) => a - b);

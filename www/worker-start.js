@@ -1,0 +1,43 @@
+// The model's worker's entry (js/rpc.js starts it). The first answer's two downloads, the CPU
+// module and the default model, start here, before the worker's own ~15 ES modules (worker.js,
+// worker/*.js, the module's JS glue) load: a module's code runs only once its whole import graph
+// has arrived, level by level, which had these fetches starting ~0.15 s after the worker did
+// (docs/speed.md, 2026-12-06). So this file imports nothing. Calls that arrive meanwhile are
+// kept, then handed to worker.js in order.
+
+/** The default model, as its 8-bit copy for transfer (`vae convert --q8`): 0.50 MB with brotli
+ *  against 1.12 MB for the f16 copy and 2.38 MB for f32, its test loss within 0.1 nats of the f32
+ *  model's (core and CLI tests); the session computes in f32. */
+export const DEFAULT_MODEL = 'model/default-q8.safetensors';
+/** The CPU module (burn-ndarray alone), on which every page starts (worker/modules.js). */
+const CPU_MODULE = 'pkg-cpu/vae_web_bg.wasm';
+
+/** The body of `url` (relative to the site: this file's folder). */
+export async function fetchBytes(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`could not load ${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** The CPU module, compiled while it downloads, and the default model's bytes. A failure is
+ *  reported by the call that waits for them (worker/modules.js), not before. */
+export const firstFetches = {
+  cpuModule: fetch(CPU_MODULE).then((response) => {
+    if (!response.ok) throw new Error(`could not load ${CPU_MODULE}: HTTP ${response.status}`);
+    return WebAssembly.compileStreaming(response);
+  }),
+  model: fetchBytes(DEFAULT_MODEL),
+};
+for (const p of Object.values(firstFetches)) p.catch(() => {});
+
+const early = [];
+self.onmessage = ({ data }) => early.push(data);
+// Not awaited at the top level: worker/modules.js imports this file, which must have finished.
+import('./worker.js').then(
+  ({ received }) => {
+    for (const data of early) received(data);
+    self.onmessage = ({ data }) => received(data);
+  },
+  // As an error in the worker's own script: the page's `onerror` hears of it (js/rpc.js).
+  (e) => reportError(e),
+);
