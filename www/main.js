@@ -35,7 +35,8 @@ on('model', ({ model }) => {
   // New weights: the worker rebuilds the neighbour index for them; every panel shows the new
   // model at once, the neighbours and the map again when the index is whole.
   hooks.indexRebuilding();
-  training.modelChanged(model);
+  // Before the first answer, the training panel's samples wait for it (start()).
+  training.modelChanged(model, { samples: ready });
   sliders.modelChanged(model);
   walk.modelChanged();
   sketch.modelChanged();
@@ -96,12 +97,13 @@ async function start() {
   yours.applyLimits(limits);
   showBackend(loaded.backend);
   training.modelLoaded(loaded);
-  // Not awaited: the first samples need not wait for the strip.
-  yours.loaded().catch((e) => notice(e.message));
   await sample();
   $('app').setAttribute('aria-busy', 'false');
   ready = true;
   hooks.pageReady(loaded.arrived);
+  // After the first answer, which their calls would have waited behind in the worker's queue.
+  training.refreshTrainingSamples();
+  yours.loaded().catch((e) => notice(e.message));
   // The neighbour index and WebGPU's warm-up start only now, so the first answer waits for neither.
   call('pageAnswered').catch((e) => notice(e.message));
   // Only now: installing the service worker fetches and checks every file of the page again

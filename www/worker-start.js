@@ -19,20 +19,46 @@ export async function fetchBytes(url) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-/** The CPU module, compiled while it downloads, and the default model's bytes. A failure is
- *  reported by the call that waits for them (worker/modules.js), not before. */
-export const firstFetches = {
+/** Whether the browser gives a WebGPU adapter (asked of the browser, not of a module): 5-40 ms
+ *  here, so asked beside the downloads. */
+async function hasAdapter() {
+  try {
+    return (await navigator.gpu?.requestAdapter()) != null;
+  } catch {
+    return false;
+  }
+}
+
+/** What the first answer waits for, started at once: the CPU module, compiled while it downloads,
+ *  the default model's bytes, and whether there is a WebGPU adapter (the backend "auto" then loads
+ *  the WebGPU module after the first answer). A failure is reported by the call that waits for
+ *  them (worker/modules.js), not before. */
+export const startedFirst = {
   cpuModule: fetch(CPU_MODULE).then((response) => {
     if (!response.ok) throw new Error(`could not load ${CPU_MODULE}: HTTP ${response.status}`);
     return WebAssembly.compileStreaming(response);
   }),
   model: fetchBytes(DEFAULT_MODEL),
+  hasAdapter: hasAdapter(),
 };
-for (const p of Object.values(firstFetches)) p.catch(() => {});
+for (const p of Object.values(startedFirst)) p.catch(() => {});
+
+/** Every module of worker.js's import graph, asked for at once. A graph arrives level by level
+ *  (a module's imports are asked for once it has arrived): this entry, then worker.js, then its
+ *  parts, then the parts' own imports, which left the worker's code ~0.1 s behind its downloads.
+ *  Each module still runs once, when its imports have run. tests/unit/worker-start.test.mjs holds
+ *  this list equal to the graph: a module left out would load later, not fail. */
+export const WORKER_MODULES = [
+  './worker.js', './worker/modules.js', './pkg-cpu/vae_web.js', './worker/scheduler.js', './worker/storage.js',
+  './worker/idb.js', './worker/gpu-watch.js', './worker/tsne.js', './worker/map-store.js', './worker/state.js',
+  './worker/persistence.js', './worker/gpu-loss.js', './worker/backend.js', './worker/model.js',
+  './worker/training.js', './worker/yours.js', './worker/your-store.js',
+];
 
 const early = [];
 self.onmessage = ({ data }) => early.push(data);
-// Not awaited at the top level: worker/modules.js imports this file, which must have finished.
+// worker.js first (the requests queue in this order); not awaited at the top level:
+// worker/modules.js imports this file, which must have finished.
 import('./worker.js').then(
   ({ received }) => {
     for (const data of early) received(data);
@@ -41,3 +67,5 @@ import('./worker.js').then(
   // As an error in the worker's own script: the page's `onerror` hears of it (js/rpc.js).
   (e) => reportError(e),
 );
+// A failure is worker.js's import's to report, above.
+for (const url of WORKER_MODULES.slice(1)) import(url).catch(() => {});

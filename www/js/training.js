@@ -89,12 +89,13 @@ export function storageMessage(text) {
   modelMessage(text);
 }
 
-/** The page has a new model (the worker's `model` event). */
-export function modelChanged(m) {
+/** The page has a new model (the worker's `model` event). `samples`: its training samples are
+ *  drawn now (before the page's first answer they wait: main.js draws them after it). */
+export function modelChanged(m, { samples = true } = {}) {
   model = m;
   $('model-info').textContent = `Model: 784 → ${m.hidden} → ${m.latent} → ${m.hidden} → 784, β = ${m.beta}, `
     + `${m.parameters.toLocaleString('en')} parameters`;
-  refreshTrainingSamples();
+  if (samples) refreshTrainingSamples();
 }
 
 /** A training step (and, at an epoch's end, its test) from the worker's `train` event. */
@@ -289,7 +290,7 @@ function requestCurve() {
 // The samples grid follows the weights being trained: during a run the steps bring them (about
 // once a second); otherwise the page asks.
 let samplesBusy = false;
-async function refreshTrainingSamples() {
+export async function refreshTrainingSamples() {
   if (samplesBusy || trainState === 'running') return;
   samplesBusy = true;
   try {

@@ -7,7 +7,7 @@
 // here is only the order of the fetches.
 // The first two fetches start in the worker's entry (worker-start.js), before these modules load.
 import initCpu, { Session as CpuSession, limits as cpuLimits } from '../pkg-cpu/vae_web.js';
-import { fetchBytes, firstFetches } from '../worker-start.js';
+import { fetchBytes, startedFirst } from '../worker-start.js';
 export const DATA_SET = 'data/mnist.bin';
 /** The conditional model (the reading, the redraws, chosen-digit samples), 8-bit for transfer too:
  *  0.41 MB with brotli; fetched after the first answer. */
@@ -27,8 +27,8 @@ export class Modules {
 
   /** Takes what every start needs: the CPU module, compiled while it downloaded, and the model. */
   constructor() {
-    this.#cpu = this.noted('wasm', initCpu({ module_or_path: firstFetches.cpuModule }));
-    this.#model = this.noted('model', firstFetches.model);
+    this.#cpu = this.noted('wasm', initCpu({ module_or_path: startedFirst.cpuModule }));
+    this.#model = this.noted('model', startedFirst.model);
     // A failure is reported by `load`, which waits for them, not before.
     for (const p of [this.#cpu, this.#model]) p.catch(() => {});
   }
@@ -73,15 +73,6 @@ export class Modules {
     return this.#webgpu;
   }
 
-  /** Whether the browser gives a WebGPU adapter (asked of the browser, not of a module). */
-  static async hasAdapter() {
-    try {
-      return (await navigator.gpu?.requestAdapter()) != null;
-    } catch {
-      return false;
-    }
-  }
-
   /** The page's first session for the `backend` it wants: {session, webgpuLater}. "cpu", or "auto"
    *  without an adapter: the CPU module for good. "auto" with one: the CPU module now, the WebGPU
    *  module after the first answer (`webgpuLater`). "webgpu" and "webgpu-training": the WebGPU
@@ -93,7 +84,7 @@ export class Modules {
       const [module, data] = await Promise.all([this.webgpu(), this.data()]);
       return { session: await module.Session.create(weights, data, backend), webgpuLater: false };
     }
-    const webgpuLater = !recovering && backend === 'auto' && (await Modules.hasAdapter());
+    const webgpuLater = !recovering && backend === 'auto' && (await startedFirst.hasAdapter);
     await this.#cpu;
     const data = recovering ? await this.data() : undefined;
     const choice = recovering ? 'cpu' : (webgpuLater ? CPU_FIRST : backend);
