@@ -89,15 +89,15 @@ async function start() {
   initSave();
   training.initTraining();
   yours.initYours({ answerAgain: sketch.answerAgain });
-  // Both asked at once: the limits come as soon as the wasm module is there, and the load, which
-  // does not need them, follows in the worker's queue without waiting for a round trip.
-  const [limits, loaded] = await Promise.all([call('limits'), call('load', { backend: backendWanted })]);
+  // All three asked at once: the worker answers in order, the limits as soon as the wasm module is
+  // there, the load, then the first samples (of the model the load gave), with no round trip
+  // through the page between them. A failed load fails the samples too, and is the error heard.
+  const [limits, loaded] = await Promise.all([call('limits'), call('load', { backend: backendWanted }), sample()]);
   nameBackends(limits.backendLabels);
   training.applyLimits(limits);
   yours.applyLimits(limits);
   showBackend(loaded.backend);
   training.modelLoaded(loaded);
-  await sample();
   $('app').setAttribute('aria-busy', 'false');
   ready = true;
   hooks.pageReady(loaded.arrived);

@@ -46,7 +46,7 @@ for (const p of Object.values(startedFirst)) p.catch(() => {});
 /** Every module of worker.js's import graph, asked for at once. A graph arrives level by level
  *  (a module's imports are asked for once it has arrived): this entry, then worker.js, then its
  *  parts, then the parts' own imports, which left the worker's code ~0.1 s behind its downloads.
- *  Each module still runs once, when its imports have run. tests/unit/worker-start.test.mjs holds
+ *  Each module still runs once, when its imports have run. tests/unit/module-lists.test.mjs holds
  *  this list equal to the graph: a module left out would load later, not fail. */
 export const WORKER_MODULES = [
   './worker.js', './worker/modules.js', './pkg-cpu/vae_web.js', './worker/scheduler.js', './worker/storage.js',

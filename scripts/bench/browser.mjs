@@ -12,17 +12,17 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { launch } from '../chromium.mjs';
-import { serve } from '../serve.mjs';
+import { serveApart } from './server.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const batch = Number(process.argv[2] ?? 128);
 const hidden = Number(process.argv[3] ?? 400);
 const LOADS = 3; // fresh-profile loads of the real page
-const server = await serve(0, path.join(ROOT, 'www'), {
+const server = await serveApart(path.join(ROOT, 'www'), {
   '/peer/': path.join(ROOT, 'scripts/bench/tfjs'),
   '/vendor/': path.join(ROOT, 'node_modules/@tensorflow'),
 });
-const origin = `http://127.0.0.1:${server.address().port}`;
+const { origin } = server;
 const log = (s) => process.stderr.write(`\x1b[1m== ${s}\x1b[0m\n`);
 const started = Date.now();
 const loadBefore = os.loadavg();
@@ -81,13 +81,12 @@ async function firstAnswer({ webgpu = false, network = null } = {}) {
       if (!self.__readyAt && document.body?.dataset.ready === 'true') self.__readyAt = performance.now();
     }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-ready'], childList: true });
   });
-  const bodies = [];
-  page.on('requestfinished', async (request) => {
-    // Asked for before the page answered (its first samples drawn), by the clock of both: what the
-    // first answer waited for. The page asks for the rest at once after it, often before this
-    // script hears of the answer.
-    const startedAt = request.timing().startTime;
-    if (!request.url().startsWith('http')) return;
+  // Only noted during the load; read once the page has answered, so that reading them back (the
+  // wasm module's 3 MB through the protocol) does not take the CPU from the load it measures.
+  const finished = [];
+  page.on('requestfinished', (request) => finished.push(request));
+  /** `request`'s body as it arrived and as it crossed the wire, or null. */
+  const bodyOf = async (request) => {
     const response = await request.response();
     const url = new URL(request.url()).pathname;
     // A body compiled while streaming (WebAssembly.instantiateStreaming: the wasm module) is not
@@ -96,15 +95,19 @@ async function firstAnswer({ webgpu = false, network = null } = {}) {
     // What crossed the wire: the body as our server sent it (brotli or gzip where it could).
     const wire = (await request.sizes().catch(() => null))?.responseBodySize;
     const encoding = (await response?.headerValue('content-encoding').catch(() => null)) ?? 'none';
-    if (body) bodies.push({ url, bytes: body.length, wire, encoding, gzip: zlib.gzipSync(body, { level: 9 }).length, startedAt });
-  });
+    return body && { url, bytes: body.length, wire, encoding, gzip: zlib.gzipSync(body, { level: 9 }).length };
+  };
   try {
     await page.goto(`${origin}/`);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
     const [ms, readyAt] = await page.evaluate(() => [self.__readyAt, performance.timeOrigin + self.__readyAt]);
     const phases = JSON.parse(await page.getAttribute('body', 'data-load-phases'));
-    await new Promise((r) => setTimeout(r, 500)); // let the bodies already received be read
-    return { ms, phases, files: bodies.filter((b) => b.startedAt < readyAt) };
+    await new Promise((r) => setTimeout(r, 500)); // the requests under way at the answer finish
+    // Asked for before the page answered (its first samples drawn), by the clock of both: what the
+    // first answer waited for. The page asks for the rest at once after it.
+    const before = finished.filter((r) => r.url().startsWith('http') && r.timing().startTime < readyAt);
+    const files = (await Promise.all(before.map(bodyOf))).filter(Boolean);
+    return { ms, phases, files };
   } finally {
     await context.close();
   }

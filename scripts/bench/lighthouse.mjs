@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchWithDevTools } from '../chromium.mjs';
-import { serve } from '../serve.mjs';
+import { serveApart } from './server.mjs';
 
 const CATEGORIES = ['performance', 'accessibility', 'best-practices'];
 
@@ -85,8 +85,8 @@ async function main() {
   const runs = Number(process.argv[2] ?? 1);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`runs must be a whole number ≥ 1, not ${process.argv[2]}`);
   const root = path.resolve(process.argv[3] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'www'));
-  const server = await serve(0, root);
-  const origin = `http://127.0.0.1:${server.address().port}`;
+  const server = await serveApart(root);
+  const { origin } = server;
   const started = Date.now();
   const results = {};
   try {
