@@ -501,7 +501,15 @@ impl Session {
 impl Session {
     /// Keeps the session's record as it holds it now, for [`Session::held_record`] while a call
     /// holds the session: after each change of the model and each record.
+    /// Without the `webgpu` feature (the CPU module) nothing is kept: none of its devices can be
+    /// lost and a CPU worker's traps stay errors (www/worker/gpu-loss.js), so nothing asks for it;
+    /// and writing the record (the model in f32, 2.6 MB) was the costliest part of `create`, in
+    /// front of the page's first answer (natively 3-7 ms against 3 ms for reading the model and
+    /// making the session; docs/speed.md, 2026-12-06).
     fn keep_held(&self) {
+        if !cfg!(feature = "webgpu") {
+            return;
+        }
         if let Some(core) = self.core.borrow().as_ref() {
             *self.held.borrow_mut() = core.held_record().ok();
         }
