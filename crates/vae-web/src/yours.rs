@@ -155,6 +155,6 @@ impl Session {
     /// my hand": JSON `YourHand`.
     #[wasm_bindgen(js_name = yourHand)]
     pub async fn your_hand(&self) -> Result<String, JsError> {
-        to_js(&self.run(async |s| s.your_hand().await).await?)
+        to_js(&self.run(async |s| s.your_hand(kind).await).await?)
     }
 }

@@ -177,14 +177,7 @@ impl Session {
     }
 
     pub fn model_info(&self) -> ModelInfo {
-        let c = self.weights.config;
-        ModelInfo {
-            hidden: c.hidden,
-            latent: c.latent,
-            beta: c.beta,
-            parameters: c.num_params(),
-            generation: self.generation,
-        }
+        ModelInfo::of(&self.weights, self.generation)
     }
 
     pub fn is_training(&self) -> bool {
@@ -313,6 +306,7 @@ mod fixtures {
             epochs,
             seed: 0,
             from_scratch: false,
+            kind: crate::ModelKind::Vae,
         }
     }
 
