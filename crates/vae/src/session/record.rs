@@ -296,13 +296,9 @@ impl Session {
         let of = |kind: ModelKind| held.filter(|held| held.kind == kind);
         let tail_of = |kind: ModelKind| if of(kind).is_some() { tail } else { &[] };
         let conditional = match &self.conditional {
-            Some(c) if c.own || of(ModelKind::Cvae).is_some() => Some(record_part(
-                &c.weights,
-                &c.history,
-                tail_of(ModelKind::Cvae),
-                of(ModelKind::Cvae),
-                None,
-            )?),
+            Some(c) if c.own || of(ModelKind::Cvae).is_some() => {
+                Some(record_part(&c.weights, &c.history, tail_of(ModelKind::Cvae), of(ModelKind::Cvae), None)?)
+            }
             _ => None,
         };
         record_part(&self.weights, &self.history, tail_of(ModelKind::Vae), of(ModelKind::Vae), conditional.as_deref())
@@ -353,7 +349,11 @@ impl Session {
         let info = self.resume_run(&run.snapshot, run.counted).map_err(|e| e.to_string())?;
         if info.model.kind != kind {
             self.training = None;
-            return Err(format!("it trains a model of kind {}, stored with one of kind {}", info.model.kind.name(), kind.name()));
+            return Err(format!(
+                "it trains a model of kind {}, stored with one of kind {}",
+                info.model.kind.name(),
+                kind.name()
+            ));
         }
         let history = &mut self.history_mut(kind).history;
         let last = tail.last().or(history.steps.last()).map_or(0, |r| r.step);
@@ -372,8 +372,8 @@ mod tests {
 
     use super::super::fixtures::*;
     use super::super::{TrainProgress, TrainRequest};
-    use crate::ModelKind;
     use super::*;
+    use crate::ModelKind;
     use crate::device::placement::Devices;
     use crate::test_util::{backends, block_on, small_dataset};
 
@@ -632,7 +632,10 @@ mod tests {
             steps(&mut s, 12);
             let bytes = block_on(s.record()).unwrap();
             let held = read(&bytes).unwrap();
-            assert!(held.run.is_none() && held.conditional.as_ref().unwrap().run.is_some(), "the run is the conditional's");
+            assert!(
+                held.run.is_none() && held.conditional.as_ref().unwrap().run.is_some(),
+                "the run is the conditional's"
+            );
             let next = steps(&mut s, 2);
 
             let mut other = Session::new(small(), data.clone(), device.clone()).unwrap();

@@ -389,8 +389,8 @@ impl Run {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::*;
     use super::super::History;
+    use super::super::fixtures::*;
     use super::*;
     use crate::device::placement::Devices;
     use crate::test_util::{backends, block_on, small_dataset};
@@ -697,7 +697,10 @@ mod tests {
             let started = fresh.train_start(conditional_run(1)).unwrap();
             assert!(started.from_scratch, "no conditional model yet: random weights");
             assert_eq!((started.model.kind, started.steps_per_epoch), (ModelKind::Cvae, 5));
-            assert_eq!(fresh.conditional_weights().unwrap(), &VaeWeights::init(VaeConfig::cvae(16, 3, 1.0), 0).unwrap());
+            assert_eq!(
+                fresh.conditional_weights().unwrap(),
+                &VaeWeights::init(VaeConfig::cvae(16, 3, 1.0), 0).unwrap()
+            );
             assert!(fresh.has_own_conditional(), "the run's start is the session's own");
 
             let mut s = Session::new(small(), data, device.clone()).unwrap();

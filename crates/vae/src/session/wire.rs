@@ -213,7 +213,14 @@ impl ModelInfo {
     /// The shape of `weights`, the `generation`th model of its kind.
     pub fn of(weights: &crate::VaeWeights, generation: u64) -> Self {
         let c = weights.config;
-        ModelInfo { kind: c.kind, hidden: c.hidden, latent: c.latent, beta: c.beta, parameters: c.num_params(), generation }
+        ModelInfo {
+            kind: c.kind,
+            hidden: c.hidden,
+            latent: c.latent,
+            beta: c.beta,
+            parameters: c.num_params(),
+            generation,
+        }
     }
 }
 

@@ -327,9 +327,11 @@ impl Session {
     /// one (or once none of those is kept), on the last fifth of the person's digits, with no
     /// "before". An error when none is kept, or for a conditional model the page does not have.
     pub async fn your_hand(&self, kind: ModelKind) -> Result<YourHand> {
-        let learnt = self.yours.learnt.as_ref().filter(|l| {
-            l.before.kind == kind && l.held_out.iter().any(|id| self.your_digit_at(*id).is_ok())
-        });
+        let learnt = self
+            .yours
+            .learnt
+            .as_ref()
+            .filter(|l| l.before.kind == kind && l.held_out.iter().any(|id| self.your_digit_at(*id).is_ok()));
         let held_out = match learnt {
             Some(learnt) => learnt.held_out.clone(),
             None => {
@@ -429,9 +431,9 @@ mod tests {
     use super::super::fixtures::*;
     use super::super::{StepReads, TrainProgress};
     use super::*;
+    use crate::ModelKind;
     use crate::device::placement::Devices;
     use crate::test_util::{backends, block_on, small_dataset, unusual_hand};
-    use crate::ModelKind;
 
     /// The test split's digits in turn by label (a 0, a 1, …, a 9, another 0, …), as a person
     /// might keep them: the last fifth of any run of them holds most digits.
