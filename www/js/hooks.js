@@ -225,15 +225,15 @@ export function yourDigitsShown(n) {
 }
 
 /** How the model does on the held-out digits (#hand-report[data-kind|before-loss|before-read|
- *  before-test-loss|before-test-read|now-loss|now-read|now-test-loss|now-test-read|held-out|
- *  now-generation]; test-read: the reading model's share of the test split read right, in %), or
+ *  before-test-loss|before-test-read|before-generation|now-loss|now-read|now-test-loss|now-test-read|
+ *  held-out|now-generation]; test-read: the reading model's share of the test split read right, in %), or
  *  null for none. */
 export function handShown(hand) {
   const { before, now } = hand ?? {};
   mark($('hand-report'), {
     kind: (now ?? before)?.kind,
     heldOut: (now ?? before)?.heldOut,
-    beforeLoss: before?.loss, beforeRead: before?.readRight, beforeTestLoss: before?.testLoss, beforeTestRead: before?.testReadPercent,
+    beforeLoss: before?.loss, beforeRead: before?.readRight, beforeTestLoss: before?.testLoss, beforeTestRead: before?.testReadPercent, beforeGeneration: before?.generation,
     nowLoss: now?.loss, nowRead: now?.readRight, nowTestLoss: now?.testLoss, nowTestRead: now?.testReadPercent, nowGeneration: now?.generation,
   });
 }

@@ -207,6 +207,8 @@ async function showHandOf(kind) {
   if (!kept.length || training.isTraining()) return;
   try {
     const hand = await call('yourHand', { kind });
+    // A run began meanwhile (its start is a new model too): its end asks again.
+    if (training.isTraining() || kind !== training.trainedKind()) return;
     if (hand.now.readRight === null) return; // the index grows again: its next whole state asks
     const earlier = before?.kind === kind ? before : null;
     showHand({ before: hand.before ?? earlier, now: hand.now });

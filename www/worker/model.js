@@ -115,8 +115,8 @@ export class PageModel {
   }
 
   /** The default model (`weights`) becomes the page's; the stored record is deleted, or, when it
-   *  holds the session's own conditional model (trained or imported here), stored again without the
-   *  page's. */
+   *  holds the session's own conditional model (trained or imported here), stored again with the
+   *  default as the page's model. */
   async resetDefault(weights) {
     const { state, persistence, scheduler, runEnded } = this.#parts;
     const ended = state.training !== null;

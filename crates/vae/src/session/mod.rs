@@ -184,14 +184,17 @@ impl Session {
         self.training.is_some() || self.step_under_way
     }
 
-    /// Makes `weights` the page's model, with no training history; ends any training run.
+    /// Makes `weights` the page's model, with no training history; ends any training run (a run
+    /// of the conditional model ends as a diverged one does: its steps go, its checkpoint stays).
     pub fn load_model(&mut self, weights: VaeWeights) -> Result<ModelInfo> {
         self.refuse_during_step("load a model")?;
         self.set_model(weights)?;
         self.history = ModelHistory::default();
         self.held_run = None;
         self.pending_run = None;
-        self.training = None;
+        if self.training.take().is_some_and(|run| run.kind == ModelKind::Cvae) {
+            self.history_mut(ModelKind::Cvae).run_dropped();
+        }
         Ok(self.model_info())
     }
 
