@@ -271,7 +271,8 @@ async function stopTraining() {
   const result = await call('trainStop');
   setTrainState('idle');
   run = null;
-  modelMessage(result.diverged ?? `Training stopped; the page uses the weights ${KIND_NAMES[trainedKind()]} reached.`, !result.diverged);
+  const kept = trainedKind() === 'cvae' ? 'the reading model is now the weights it reached' : 'the page uses the weights it reached';
+  modelMessage(result.diverged ?? `Training stopped; ${kept}.`, !result.diverged);
   showTrainStatus();
 }
 
