@@ -309,3 +309,41 @@ export async function setForm(page, values) {
 
 /** The page's model worker (its entry www/worker-start.js); after a lost GPU, the one that took over. */
 export const modelWorker = (page) => page.workers().findLast((w) => new URL(w.url()).pathname === '/worker-start.js');
+
+// ---- the person's own digits (tests/yours.test.mjs, tests/reading-training.test.mjs) ----------------
+
+/** A digit in a slanted hand: the test digit sheared (the top leans right by half a pixel a row),
+ *  linearly interpolated, as a person who slants might write it. */
+export function slanted(image) {
+  const out = new Array(784).fill(0);
+  for (let y = 0; y < 28; y++) {
+    const shift = 0.5 * (14 - y - 0.5);
+    for (let x = 0; x < 28; x++) {
+      const from = x - shift;
+      const left = Math.floor(from);
+      const t = from - left;
+      const at = (c) => (c >= 0 && c < 28 ? image[y * 28 + c] : 0);
+      out[y * 28 + x] = at(left) * (1 - t) + at(left + 1) * t;
+    }
+  }
+  return out;
+}
+
+/** The test split's digits in turn by label (a 0, a 1, …, a 9, the next 0, …): `n` of them, as
+ *  {label, image} in a slanted hand. The last fifth of any 10k of them holds most digits. */
+export function slantedDigits(n) {
+  const data = dataset();
+  const byLabel = Array.from({ length: 10 }, () => []);
+  for (let i = 0; i < data.n; i++) if (data.isTest(i)) byLabel[data.label(i)].push(i);
+  return Array.from({ length: n }, (_, k) => {
+    const index = byLabel[k % 10][Math.floor(k / 10)];
+    return { label: k % 10, image: slanted(data.image(index)) };
+  });
+}
+
+/** Keeps the sketch on the pad with `label` chosen; waits until the strip shows `n` digits. */
+export async function keep(page, label, n) {
+  await page.selectOption('#keep-label', String(label));
+  await page.getByRole('button', { name: 'Keep this digit' }).click();
+  await page.waitForFunction((k) => Number(document.getElementById('your-digits').dataset.count) === k, n);
+}

@@ -9,47 +9,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BACKENDS, VAE, openPage, dataset, traceDigit, traceDigitQuickly, setForm, trainStateIs } from './browser.mjs';
+import { BACKENDS, VAE, openPage, traceDigit, traceDigitQuickly, setForm, trainStateIs, slantedDigits, keep } from './browser.mjs';
 
-const data = dataset();
-
-/** A digit in a slanted hand: the test digit sheared (the top leans right by half a pixel a row),
- *  linearly interpolated, as a person who slants might write it. */
-function slanted(image) {
-  const out = new Array(784).fill(0);
-  for (let y = 0; y < 28; y++) {
-    const shift = 0.5 * (14 - y - 0.5);
-    for (let x = 0; x < 28; x++) {
-      const from = x - shift;
-      const left = Math.floor(from);
-      const t = from - left;
-      const at = (c) => (c >= 0 && c < 28 ? image[y * 28 + c] : 0);
-      out[y * 28 + x] = at(left) * (1 - t) + at(left + 1) * t;
-    }
-  }
-  return out;
-}
-
-/** The test split's digits in turn by label (a 0, a 1, …, a 9, the next 0, …): `n` of them, as
- *  {label, image} in a slanted hand. The last fifth of any 10k of them holds most digits. */
-function slantedDigits(n) {
-  const byLabel = Array.from({ length: 10 }, () => []);
-  for (let i = 0; i < data.n; i++) if (data.isTest(i)) byLabel[data.label(i)].push(i);
-  return Array.from({ length: n }, (_, k) => {
-    const index = byLabel[k % 10][Math.floor(k / 10)];
-    return { label: k % 10, image: slanted(data.image(index)) };
-  });
-}
 
 const count = (page) => page.$eval('#your-digits', (e) => Number(e.dataset.count ?? 0));
 const message = (page) => page.textContent('#yours-message');
-
-/** Keeps the sketch on the pad with `label` chosen; waits until the strip shows `n` digits. */
-async function keep(page, label, n) {
-  await page.selectOption('#keep-label', String(label));
-  await page.getByRole('button', { name: 'Keep this digit' }).click();
-  await page.waitForFunction((k) => Number(document.getElementById('your-digits').dataset.count) === k, n);
-}
 
 /** The neighbour list: label, whether it is the person's, its aria-label and visible text. */
 const neighbours = (page) => page.$$eval('#neighbours li', (lis) => lis.map((li) => ({

@@ -28,6 +28,8 @@ on('storage', ({ message }) => training.storageMessage(message));
 on('backend', ({ backend }) => showBackend(backend));
 on('conditional', (message) => {
   conditionalArrived(message);
+  training.conditionalChanged(message.conditional);
+  yours.conditionalChanged();
   sketch.answerAgain();
 });
 on('train', (message) => training.trainingProgress(message));

@@ -100,6 +100,8 @@ const ops = {
     const { restored, storedProblem, run, kept } = await modules.noted('stored', handover ? persistence.takeOver(handover) : persistence.restoreStored());
     const recovered = gpu.recovered(info, kept);
     scheduler.step(model.swapped({ keep: false }));
+    // A conditional model of the session's own came back with the record: it answers at once.
+    if (session().conditionalInfo() !== undefined) scheduler.step(model.changed('cvae', { keep: false }));
     return {
       backend: info, model: JSON.parse(session().modelInfo()), history: historyOf(session()), restored, storedProblem, run, arrived: modules.arrived, recovered,
     };
@@ -107,7 +109,9 @@ const ops = {
   pageAnswered: () => {
     // The data set after the first answer, given to the session as soon as it is here.
     modules.data().then(() => scheduler.step(giveData), (e) => post({ event: 'error', error: `The data set could not be loaded: ${errorText(e)}` }));
-    modules.conditional().then(() => scheduler.step(giveConditional), (e) => post({ event: 'conditional', error: `The conditional model could not be loaded: ${errorText(e)}` }));
+    modules.conditional().then(() => scheduler.step(giveConditional), (e) => {
+      if (!state.hasConditional) post({ event: 'conditional', error: `The conditional model could not be loaded: ${errorText(e)}` });
+    });
     return backends.pageAnswered();
   },
 
@@ -121,7 +125,7 @@ const ops = {
    *  again once the page has answered: its `conditional` event says so). */
   readSketch: ({ grey, width, height }) => (state.hasConditional ? model.readSketch({ grey, width, height }) : null),
   encodeImage: ({ image }) => session().encodeImage(image),
-  trainingSample: () => training.sample(),
+  trainingSample: ({ kind }) => training.sample(kind),
   decode: ({ z }) => session().decode(z),
   decodeMapPoint: ({ x, y }) => session().decodeMapPoint(x, y),
   mapPointLatent: ({ x, y }) => session().mapPointLatent(x, y),
@@ -147,6 +151,9 @@ const ops = {
   trainPause: () => training.pause(),
   trainResume: () => training.resume(),
   trainStop: () => training.stop(),
+  /** The model of `kind` ('vae' | 'cvae') the training panel shows: {model (null while the page has
+   *  no conditional model), history}. */
+  trainedModel: ({ kind }) => ({ model: JSON.parse(session()[kind === 'cvae' ? 'conditionalInfo' : 'modelInfo']() ?? 'null'), history: historyOf(session(), kind) }),
 
   /** What the worker holds now, for checks (tests/concurrency.test.mjs): the model, the backend
    *  and the training run's state (idle | running | paused). */
@@ -154,6 +161,7 @@ const ops = {
     model: JSON.parse(session().modelInfo()), backend: JSON.parse(session().backendInfo()), training: state.training?.state ?? 'idle',
   }),
   exportModel: () => session().exportModel(),
+  exportConditional: () => session().exportConditional(),
   importModel: async (file) => model.importFile(file, (await modules.limits()).maxModelBytes),
   resetDefault: async () => model.resetDefault(await modules.defaultModel()),
   pageHidden: () => persistence.pageHidden(),
@@ -165,7 +173,7 @@ const WITHOUT_SESSION = new Set(['limits', 'load']);
 /** The calls that read the page's model and change nothing: they may run while a training step
  *  waits on its device (scheduler.overlapping). */
 const OVERLAPPING = new Set(['limits', 'analyse', 'sample', 'sampleDigit', 'readSketch', 'encodeImage', 'decode', 'decodeMapPoint', 'interpolate', 'variations',
-  'randomTestDigit', 'exportModel', 'mapPointLatent', 'dataDigit', 'traverse', 'sampleLatents']);
+  'randomTestDigit', 'exportModel', 'exportConditional', 'mapPointLatent', 'dataDigit', 'traverse', 'sampleLatents']);
 
 /** A message from the page (worker-start.js hands each one over, in order). */
 export function received(data) {

@@ -35,7 +35,7 @@ test('a run is stored with its snapshot and its steps, and comes back paused at 
   assert.equal(back.restored, true);
   assert.equal(back.storedProblem, null);
   assert.equal(back.run.step, 3);
-  assert.deepEqual(second.state.training, { state: 'paused' });
+  assert.deepEqual(second.state.training, { state: 'paused', kind: 'vae' });
   assert.deepEqual(JSON.parse(second.session.history()).steps.map((r) => r.step), [1, 2, 3]);
   // The run's end stores the model alone in place of the run.
   second.state.training = null;
@@ -153,7 +153,7 @@ test('after a lost GPU: the handover carries the run as last stored, and the wor
   assert.equal(taken.storedProblem, null);
   assert.equal(taken.run.step, 2);
   assert.equal(taken.run.state, 'running');
-  assert.deepEqual(next.state.training, { state: 'running' });
+  assert.deepEqual(next.state.training, { state: 'running', kind: 'vae' });
   assert.equal(store.record.writeId, handover.storedId, 'nothing is written');
   // The new worker writes over the lost one's record.
   await next.persistence.save();

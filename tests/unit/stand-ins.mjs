@@ -63,6 +63,11 @@ export class SessionStandIn {
   exportModel() { return this.model.slice(); }
   modelInfo() { return JSON.stringify({ latent: 2, bytes: this.model.length }); }
   history() { return JSON.stringify({ steps: this.steps.map((step) => ({ step })), tests: this.tests.map((step) => ({ step })) }); }
+  /** The page's model's history (this stand-in trains that model only). */
+  historyOf(kind) {
+    if (kind !== 'vae') throw new Error(`the stand-in has no model of kind ${kind}`);
+    return this.history();
+  }
   loadModel(bytes) {
     if (bytes[0] === 0) throw new Error('not a safetensors file');
     this.model = bytes.slice();
@@ -97,13 +102,13 @@ export class SessionStandIn {
       return JSON.stringify({ model: {}, run: null, runError: `its history ends at step ${steps.at(-1) ?? 0}, the run at step ${run}` });
     }
     this.run = { step: run, epochs: 1, stepsPerEpoch: 1000 };
-    return JSON.stringify({ model: {}, run: { step: run, runStep: run }, runError: null });
+    return JSON.stringify({ model: {}, run: { step: run, runStep: run, model: { kind: 'vae' } }, runError: null });
   }
   trainStart(request) {
     const { epochs, stepsPerEpoch, fromScratch } = JSON.parse(request);
     this.run = { step: 0, epochs, stepsPerEpoch };
     this.held = null;
-    return JSON.stringify({ fromScratch: Boolean(fromScratch) });
+    return JSON.stringify({ fromScratch: Boolean(fromScratch), model: { kind: 'vae' } });
   }
   async trainStepRun(snapshot, samples) {
     this.asked.push({ snapshot, samples });

@@ -199,9 +199,12 @@ export function samplesShown(seed, digit) {
 
 // ---- the conditional model's panels: body[data-conditional], #reading[data-digit|confidence] ------
 
-/** The conditional model is there (true) or could not be had (false). */
+/** The conditional model is there (true) or could not be had (false); body[data-conditional-events]
+ *  counts the worker's word of it (the shipped model, or one of the session's own: trained,
+ *  imported, kept across a reload). */
 export function conditionalShown(available) {
   body.conditional = String(available);
+  body.conditionalEvents = String(Number(body.conditionalEvents ?? 0) + 1);
 }
 
 /** The reading on screen: its digit and the ten confidences (comma-separated), or none. */
@@ -221,18 +224,26 @@ export function yourDigitsShown(n) {
   $('your-digits').dataset.count = String(n);
 }
 
-/** How the model does on the held-out digits (#hand-report[data-before-loss|before-read|
- *  before-test-loss|now-loss|now-read|now-test-loss|held-out|now-generation]), or null for none. */
+/** How the model does on the held-out digits (#hand-report[data-kind|before-loss|before-read|
+ *  before-test-loss|before-test-read|before-generation|now-loss|now-read|now-test-loss|now-test-read|
+ *  held-out|now-generation]; test-read: the reading model's share of the test split read right, in %), or
+ *  null for none. */
 export function handShown(hand) {
   const { before, now } = hand ?? {};
   mark($('hand-report'), {
+    kind: (now ?? before)?.kind,
     heldOut: (now ?? before)?.heldOut,
-    beforeLoss: before?.loss, beforeRead: before?.readRight, beforeTestLoss: before?.testLoss,
-    nowLoss: now?.loss, nowRead: now?.readRight, nowTestLoss: now?.testLoss, nowGeneration: now?.generation,
+    beforeLoss: before?.loss, beforeRead: before?.readRight, beforeTestLoss: before?.testLoss, beforeTestRead: before?.testReadPercent, beforeGeneration: before?.generation,
+    nowLoss: now?.loss, nowRead: now?.readRight, nowTestLoss: now?.testLoss, nowTestRead: now?.testReadPercent, nowGeneration: now?.generation,
   });
 }
 
 // ---- the training panel ---------------------------------------------------------------------------
+
+/** The model the training panel trains and shows (#train-form[data-kind]): vae | cvae. */
+export function trainedKindShown(kind) {
+  $('train-form').dataset.kind = kind;
+}
 
 /** The training run's state (#train-status[data-state]): idle | running | paused | diverged. */
 export function trainingState(state) {

@@ -1,7 +1,9 @@
-// The training panel: the settings form (its limits are the wasm module's), Train / Pause /
-// Resume / Stop, a random start, reset, export and import of the model, and the run's progress:
+// The training panel: the settings form (its limits are the wasm module's), the model it trains
+// ("Model to train": the sketchpad's, kind vae, or the reading model, kind cvae), Train / Pause /
+// Resume / Stop, a random start, reset, export and import of the models, and the run's progress:
 // status line, progress bar, loss curve and a grid of samples from the weights being trained.
-// The worker trains; this panel shows its records ({step, epoch, loss, recon, kl}).
+// The worker trains; this panel shows its records ({step, epoch, loss, recon, kl}) for the model
+// chosen (a run's own while it goes on: the choice is locked then).
 import { $, notice, download } from './dom.js';
 import { paintGrid } from './paint.js';
 import { call } from './rpc.js';
@@ -16,8 +18,13 @@ let history = { steps: new StepRecords(), tests: [] }; // the model's training r
 const historyFrom = ({ steps, tests }) => ({ steps: StepRecords.from(steps), tests });
 let trainState = 'idle'; // idle | running | paused
 let run = null; // {batch, total, done, rateT0, rateSteps}: this run's progress and speed
-let model = null; // {hidden, latent, beta, parameters}
+let model = null; // the page's model: {kind, hidden, latent, beta, parameters}
+let conditional = null; // the reading model (kind cvae), or null while the page has none
 let maxModelBytes = null; // from limits(): a bigger file is refused before it is read
+const KIND_NAMES = { vae: 'the sketchpad model', cvae: 'the reading model (conditional)' };
+
+/** The model the panel trains and shows: 'vae' (the page's) or 'cvae' (the reading model). */
+export const trainedKind = () => $('train-kind').value;
 
 export function initTraining() {
   $('train').addEventListener('click', () => trainPauseResume().catch((e) => modelMessage(e.message)));
@@ -25,12 +32,15 @@ export function initTraining() {
   $('train-stop').addEventListener('click', () => stopTraining().catch((e) => modelMessage(e.message)));
   $('reset-default').addEventListener('click', () => resetDefault().catch((e) => modelMessage(e.message)));
   $('export').addEventListener('click', () => exportModel().catch((e) => modelMessage(`Could not export the model: ${e.message}`)));
+  $('export-conditional').addEventListener('click', () => exportConditional().catch((e) => modelMessage(`Could not export the reading model: ${e.message}`)));
+  $('train-kind').addEventListener('change', () => showKind().catch((e) => modelMessage(e.message)));
   $('import').addEventListener('click', () => $('import-file').click());
   $('import-file').addEventListener('change', (e) => {
     const file = e.target.files[0];
     e.target.value = '';
     if (file) importModel(file);
   });
+  hooks.trainedKindShown(trainedKind());
   showTrainStatus();
 }
 
@@ -74,9 +84,13 @@ export function modelRecovered({ model: loadedModel, history: loadedHistory, sto
 }
 
 /** A run the worker holds (RunInfo, with the page's step count), paused unless it says otherwise:
- *  its settings in the form and its progress. */
+ *  its settings in the form and its progress; the panel shows the model it trains. */
 function takeRun(r) {
   const f = $('train-form').elements;
+  if (r.model.kind !== trainedKind()) {
+    f.kind.value = r.model.kind;
+    showKind().catch((e) => modelMessage(e.message));
+  }
   f.learningRate.value = r.learningRate;
   f.batchSize.value = r.batchSize;
   f.epochs.value = r.epochs;
@@ -93,13 +107,47 @@ export function storageMessage(text) {
  *  drawn now (before the page's first answer they wait: main.js draws them after it). */
 export function modelChanged(m, { samples = true } = {}) {
   model = m;
-  $('model-info').textContent = `Model: 784 → ${m.hidden} → ${m.latent} → ${m.hidden} → 784, β = ${m.beta}, `
-    + `${m.parameters.toLocaleString('en')} parameters`;
-  if (samples) refreshTrainingSamples();
+  showModelInfo();
+  if (samples && trainedKind() === 'vae') refreshTrainingSamples();
+}
+
+/** The reading model arrived or changed (the worker's `conditional` event: a run's epoch end or
+ *  Stop, an import, the shipped model), or could not be had (`info` null). */
+export function conditionalChanged(info) {
+  conditional = info ?? null;
+  $('export-conditional').disabled = conditional === null;
+  showModelInfo();
+  if (trainedKind() === 'cvae') refreshTrainingSamples();
+}
+
+/** The chosen model's shape under the panel. */
+function showModelInfo() {
+  const m = trainedKind() === 'cvae' ? conditional : model;
+  if (!m) {
+    $('model-info').textContent = trainedKind() === 'cvae' ? 'Reading model: not here (yet); training it starts from random weights.' : '';
+    return;
+  }
+  const label = m.kind === 'cvae' ? ' + 10 (the digit)' : '';
+  $('model-info').textContent = `${m.kind === 'cvae' ? 'Reading model (conditional)' : 'Model'}: 784${label} → ${m.hidden} → ${m.latent}${label} → `
+    + `${m.hidden} → 784, β = ${m.beta}, ${m.parameters.toLocaleString('en')} parameters`;
+}
+
+/** "Model to train" changed (or a restored run trains the other model): the panel shows that
+ *  model's shape, history and samples. */
+async function showKind() {
+  const kind = trainedKind();
+  const shown = await call('trainedModel', { kind });
+  if (kind !== trainedKind()) return; // changed again meanwhile
+  history = historyFrom(shown.history);
+  if (shown.model) fillForm(shown.model);
+  hooks.trainedKindShown(kind);
+  showModelInfo();
+  showTrainStatus();
+  refreshTrainingSamples();
 }
 
 /** A training step (and, at an epoch's end, its test) from the worker's `train` event. */
-export function trainingProgress({ progress, record, testRecord, samples, state }) {
+export function trainingProgress({ progress, record, testRecord, samples, state, kind }) {
   if (record) {
     history.steps.push(record);
     if (run) { run.done++; run.rateSteps++; }
@@ -110,7 +158,8 @@ export function trainingProgress({ progress, record, testRecord, samples, state 
   } else if (progress.error) {
     modelMessage(`Training stopped: ${progress.error}`);
   } else if (progress.finished && testRecord) {
-    modelMessage(`Training finished: test loss ${testRecord.loss.toFixed(2)} nats after epoch ${testRecord.epoch}.`, true);
+    const reading = kind === 'cvae' ? ' The Reading, the redraws and "Digit to sample" use the new reading model.' : '';
+    modelMessage(`Training finished: test loss ${testRecord.loss.toFixed(2)} nats after epoch ${testRecord.epoch}.${reading}`, true);
   }
   if (state === 'idle' && trainState !== 'idle') { setTrainState('idle'); run = null; }
   if (progress.diverged) hooks.trainingState('diverged');
@@ -145,6 +194,7 @@ function readForm() {
   }
   const f = form.elements;
   return {
+    kind: f.kind.value,
     latent: Number(f.latent.value), hidden: Number(f.hidden.value), beta: Number(f.beta.value),
     learningRate: Number(f.learningRate.value), batchSize: Number(f.batchSize.value), epochs: Number(f.epochs.value),
   };
@@ -166,7 +216,10 @@ async function startTraining(fromScratch) {
   const started = await call('trainStart', { ...request, fromScratch, seed: 0 });
   runBegan(started, request);
   if (started.fromScratch && !fromScratch) {
-    modelMessage('The form asks for another shape of model, so training starts from random weights.', true);
+    const why = request.kind === 'cvae' && !conditional ? 'The page has no reading model yet' : 'The form asks for another shape of model';
+    modelMessage(`${why}, so training starts from random weights.`, true);
+  } else {
+    modelMessage(`Training ${KIND_NAMES[request.kind]}.`, true);
   }
 }
 
@@ -219,12 +272,15 @@ async function stopTraining() {
   const result = await call('trainStop');
   setTrainState('idle');
   run = null;
-  modelMessage(result.diverged ?? 'Training stopped; the page uses the weights it reached.', !result.diverged);
+  const kept = trainedKind() === 'cvae' ? 'the reading model is now the weights it reached' : 'the page uses the weights it reached';
+  modelMessage(result.diverged ?? `Training stopped; ${kept}.`, !result.diverged);
   showTrainStatus();
 }
 
 async function resetDefault() {
   const result = await call('resetDefault');
+  $('train-kind').value = 'vae';
+  hooks.trainedKindShown('vae');
   history = historyFrom(result.history);
   fillForm(result.model);
   modelMessage('The default model is back.', true);
@@ -236,6 +292,13 @@ async function exportModel() {
   download(new Blob([bytes], { type: 'application/octet-stream' }), `latent-sketchpad-z${model.latent}-h${model.hidden}.safetensors`);
 }
 
+/** The reading model as a safetensors file (`vae read --model FILE` reads it). */
+async function exportConditional() {
+  const bytes = await call('exportConditional');
+  download(new Blob([bytes], { type: 'application/octet-stream' }), `latent-sketchpad-cvae-z${conditional.latent}-h${conditional.hidden}.safetensors`);
+  modelMessage('Exported the reading model (vae read and vae eval read it).', true);
+}
+
 async function importModel(file) {
   try {
     // Refused before reading: a tab should not load hundreds of MB to find out.
@@ -245,9 +308,15 @@ async function importModel(file) {
     modelMessage(`Importing ${file.name}…`, true);
     const bytes = new Uint8Array(await file.arrayBuffer());
     const result = await call('importModel', { bytes, name: file.name });
+    const { kind } = result.model;
+    if (kind !== trainedKind()) $('train-kind').value = kind;
     history = historyFrom(result.history);
     fillForm(result.model);
-    modelMessage(`Imported ${file.name}.`, true);
+    hooks.trainedKindShown(kind);
+    showModelInfo();
+    modelMessage(kind === 'cvae'
+      ? `Imported ${file.name} as the reading model (conditional): the Reading, the redraws and "Digit to sample" use it.`
+      : `Imported ${file.name}.`, true);
     showTrainStatus();
   } catch (err) {
     modelMessage(`Could not import ${file.name}: ${err.message}. The current model is kept.`);
@@ -294,7 +363,7 @@ export async function refreshTrainingSamples() {
   if (samplesBusy || trainState === 'running') return;
   samplesBusy = true;
   try {
-    paintGrid($('train-samples'), await call('trainingSample'), 4);
+    paintGrid($('train-samples'), await call('trainingSample', { kind: trainedKind() }), 4);
   } catch (e) {
     notice(e.message);
   } finally {

@@ -2,8 +2,10 @@
 // label chosen or read), the "Your digits" strip (each with its label to correct and a Remove
 // button; the last fifth marked as held out), Clear, Export (the IDX pair `vae eval --data
 // your-digits` reads) and Import; and "Learn my hand" in the training panel, with how the model
-// does on the held-out digits before and after. The worker keeps them (worker/yours.js) and the
-// core holds every rule; this panel shows what they answer.
+// does on the held-out digits before and after: the model the training panel trains ("Model to
+// train": the page's, or the reading model, which learns each digit with its label and is also
+// judged on how much of the test split it still reads right). The worker keeps them
+// (worker/yours.js) and the core holds every rule; this panel shows what they answer.
 import { $, notice, download } from './dom.js';
 import { paintGrid, PIXELS } from './paint.js';
 import { call } from './rpc.js';
@@ -14,7 +16,7 @@ import * as hooks from './hooks.js';
 
 let answerAgain = () => {}; // the sketch panel answers the pad again (its neighbours change)
 let kept = []; // [{id, label, heldOut}] as the worker listed them
-let before = null; // how the model did on the held-out digits when "Learn my hand" began
+let before = null; // how the model did on the held-out digits when "Learn my hand" began (with its kind)
 
 /** `answerAgain()`: the sketch panel's, called when the digits change (the neighbours do). */
 export function initYours({ answerAgain: again }) {
@@ -29,6 +31,11 @@ export function initYours({ answerAgain: again }) {
     if (files.length) importDigits(files);
   });
   $('learn-hand').addEventListener('click', () => learn().catch((e) => training.showMessage(e.message)));
+  // Another model to train: its figures, not the other's.
+  $('train-kind').addEventListener('change', () => {
+    showHand(null);
+    showHandOf(training.trainedKind());
+  });
   showDigits({ digits: [], pixels: new Uint8Array() });
 }
 
@@ -174,7 +181,7 @@ async function learn() {
   const settings = training.formSettings();
   const mine = readLearnForm();
   if (!settings || !mine) return;
-  const request = { learningRate: settings.learningRate, batchSize: settings.batchSize, ...mine, seed: 0 };
+  const request = { learningRate: settings.learningRate, batchSize: settings.batchSize, ...mine, seed: 0, kind: training.trainedKind() };
   const started = await call('learnHand', request);
   training.runBegan(started, request);
   before = started.before;
@@ -184,13 +191,27 @@ async function learn() {
 }
 
 /** The neighbour index of the page's model is whole (or the digits changed): how it does on the
- *  held-out digits now, beside how it did before "Learn my hand". */
+ *  held-out digits now, beside how it did before "Learn my hand" (when the panel shows it). */
 export async function indexWhole() {
+  if (training.trainedKind() === 'vae') await showHandOf('vae');
+}
+
+/** The reading model changed (a run's epoch end or Stop, an import): as `indexWhole`, for it. */
+export async function conditionalChanged() {
+  if (training.trainedKind() === 'cvae') await showHandOf('cvae');
+}
+
+/** How the model of `kind` does on the held-out digits now, beside how it did before "Learn my
+ *  hand" of it; not during a run. */
+async function showHandOf(kind) {
   if (!kept.length || training.isTraining()) return;
   try {
-    const hand = await call('yourHand');
+    const hand = await call('yourHand', { kind });
+    // A run began meanwhile (its start is a new model too): its end asks again.
+    if (training.isTraining() || kind !== training.trainedKind()) return;
     if (hand.now.readRight === null) return; // the index grows again: its next whole state asks
-    showHand({ before: hand.before ?? before, now: hand.now });
+    const earlier = before?.kind === kind ? before : null;
+    showHand({ before: hand.before ?? earlier, now: hand.now });
   } catch (e) {
     notice(e.message);
   }
@@ -198,7 +219,8 @@ export async function indexWhole() {
 
 const figures = (r) => `loss ${r.loss.toFixed(1)} nats`
   + (r.readRight === null ? '' : `, ${r.readRight} of ${r.heldOut} read right (${r.readBy})`)
-  + (r.testLoss === null ? '' : `; test digits' loss ${r.testLoss.toFixed(1)} nats`);
+  + (r.testLoss === null ? '' : `; test digits' loss ${r.testLoss.toFixed(1)} nats`)
+  + (r.testReadPercent === null ? '' : `, ${r.testReadPercent.toFixed(1)} % of them read right`);
 
 function showHand(hand) {
   const report = $('hand-report');
@@ -208,5 +230,7 @@ function showHand(hand) {
   if (hand.before) parts.push(`Before learning your hand: ${figures(hand.before)}.`);
   if (hand.now) parts.push(`${hand.before ? 'Now' : 'The page\'s model'}: ${figures(hand.now)}.`);
   else parts.push('Learning…');
-  report.textContent = `Your ${(hand.now ?? hand.before).heldOut} held-out digits. ${parts.join(' ')}`;
+  const shown = hand.now ?? hand.before;
+  const which = shown.kind === 'cvae' ? ', reading model (conditional)' : '';
+  report.textContent = `Your ${shown.heldOut} held-out digits${which}. ${parts.join(' ')}`;
 }

@@ -38,6 +38,19 @@ export class PageModel {
     };
   }
 
+  /** A step for a new model of `kind`: the page's ('vae': as `swapped`) or the conditional one
+   *  ('cvae': the page hears of it, and its reading, redraws and chosen-digit samples come from it;
+   *  the page's model and its index stay), stored if it is one to keep. */
+  changed(kind, { keep }) {
+    if (kind === 'vae') return this.swapped({ keep });
+    return async () => {
+      const { state, post, persistence } = this.#parts;
+      state.hasConditional = true;
+      post({ event: 'conditional', conditional: JSON.parse(state.session.conditionalInfo()) });
+      if (keep) await persistence.save();
+    };
+  }
+
   /** The session moved into the WebGPU module (worker/backend.js): the same model, whose
    *  neighbour index is built again there; the page hears of it. A step of the queue. */
   moved = async () => {
@@ -86,34 +99,40 @@ export class PageModel {
     }
   }
 
-  /** A model file the page imports, of at most `maxModelBytes`, becomes the page's (and is stored). */
+  /** A model file the page imports, of at most `maxModelBytes`, becomes the model of its kind (the
+   *  core's rule: the seed's kind the page's model, which ends a training run; a conditional one the
+   *  reading model, refused during a run) and is stored. {model (with its kind), history}. */
   importFile({ bytes, name }, maxModelBytes) {
     if (bytes.length > maxModelBytes) {
       throw new Error(`${name} is ${(bytes.length / MB).toFixed(0)} MB; a model file here is at most ${(maxModelBytes / MB).toFixed(0)} MB`);
     }
-    const model = JSON.parse(this.#replace(bytes));
-    this.#parts.scheduler.step(this.#parts.runEnded, this.swapped({ keep: true }));
-    return { model, history: historyOf(this.#parts.state.session) };
+    const { state, scheduler, runEnded } = this.#parts;
+    const ended = state.training !== null;
+    const model = JSON.parse(state.session.importModel(bytes));
+    if (model.kind === 'vae') this.#runEndedByNewModel(ended);
+    scheduler.step(...(model.kind === 'vae' ? [runEnded] : []), this.changed(model.kind, { keep: true }));
+    return { model, history: historyOf(state.session, model.kind) };
   }
 
-  /** The default model (`weights`) becomes the page's; the stored one is deleted. */
+  /** The default model (`weights`) becomes the page's; the stored record is deleted, or, when it
+   *  holds the session's own conditional model (trained or imported here), stored again with the
+   *  default as the page's model. */
   async resetDefault(weights) {
     const { state, persistence, scheduler, runEnded } = this.#parts;
-    this.#replace(weights);
+    const ended = state.training !== null;
+    state.session.loadModel(weights);
+    this.#runEndedByNewModel(ended);
     if (state.lost) throw new Error(state.lost); // the worker that takes over does it
-    await persistence.forgetStored();
+    if (state.session.hasOwnConditional()) await persistence.save();
+    else await persistence.forgetStored();
     scheduler.step(runEnded, this.swapped({ keep: false }));
     return { model: JSON.parse(state.session.modelInfo()), history: historyOf(state.session) };
   }
 
-  /** Loads `weights` in the session (which ends a training run), with no history; the session's
-   *  answer. The model's own store, queued by the caller, replaces a stored run. */
-  #replace(weights) {
-    const { state, post, persistence } = this.#parts;
-    const ended = state.training !== null;
-    const info = state.session.loadModel(weights);
-    if (ended) post(RUN_ENDED_BY_NEW_MODEL);
-    persistence.runReplaced();
-    return info;
+  /** The session loaded a new model of the page's, which ended the training run if `ended`: the page
+   *  hears of it. The model's own store, queued by the caller, replaces a stored run. */
+  #runEndedByNewModel(ended) {
+    if (ended) this.#parts.post(RUN_ENDED_BY_NEW_MODEL);
+    this.#parts.persistence.runReplaced();
   }
 }

@@ -202,7 +202,7 @@ export class Persistence {
       const restored = JSON.parse(session.restore(stored.record));
       const { run, runError } = restored.runWaitsForData ? await this.#giveData() : restored;
       if (runError !== null) return { runError };
-      return run ? { run, training: { state: 'paused' } } : {};
+      return run ? { run, training: { state: 'paused', kind: run.model.kind } } : {};
     }
     // Stored before the record was the core's ({weights, history, run}): its model alone.
     if (!(stored.weights instanceof Uint8Array)) throw new Error('it is not a model record');

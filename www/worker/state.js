@@ -6,8 +6,9 @@ export function workerState() {
   return {
     /** The wasm Session (the page's model, its neighbour index, training), once `load` made it. */
     session: null,
-    /** The training run, or null: {state: 'running' | 'paused'} (its steps and the model's history
-     *  are the session's). */
+    /** The training run, or null: {state: 'running' | 'paused', kind: 'vae' | 'cvae'} (kind: the
+     *  model it trains, the page's or the conditional one; its steps and the model's history are
+     *  the session's). */
     training: null,
     /** The neighbour index is not whole yet. */
     indexing: false,
@@ -32,9 +33,10 @@ export function workerState() {
   };
 }
 
-/** The session's model's training history, for the page: {steps, tests}, records {step, epoch,
- *  loss, recon, kl} counted over the model's life. */
-export const historyOf = (session) => JSON.parse(session.history());
+/** The training history of the session's model of `kind` ('vae': the page's; 'cvae': the
+ *  conditional one), for the page: {steps, tests}, records {step, epoch, loss, recon, kl} counted
+ *  over the model's life. */
+export const historyOf = (session, kind = 'vae') => JSON.parse(session.historyOf(kind));
 
 /** An error as the page is told it. */
 export const errorText = (e) => String(e?.message ?? e);

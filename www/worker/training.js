@@ -1,6 +1,8 @@
 // A training run in the worker: its start, pause, resume and stop (the page's calls), its steps
 // (background work, one at a time: a sketch waits one step at most), the grid of digits drawn
-// during training, the model at each epoch's end, the autosave, and the run's end.
+// during training, the model at each epoch's end, the autosave, and the run's end. A run trains the
+// page's model or the conditional one (its `kind`, the session's answer's): the worker's PageModel
+// says which changed (PageModel.changed).
 
 import { errorText, historyOf } from './state.js';
 
@@ -39,13 +41,14 @@ export class Training {
   }
 
   /** A run the session began (Train, or "Learn my hand": worker/yours.js), `started` its answer:
-   *  running from now on, its start the page's model. */
+   *  running from now on, its start the model it trains (the page's or the conditional one). */
   began(started) {
     const { state, persistence, scheduler, model } = this.#parts;
-    state.training = { state: 'running' };
+    const { kind } = started.model;
+    state.training = { state: 'running', kind };
     persistence.runStarted();
-    scheduler.step(model.swapped({ keep: false }), this.tsneChanged);
-    return { ...started, history: historyOf(state.session) };
+    scheduler.step(model.changed(kind, { keep: false }), this.tsneChanged);
+    return { ...started, history: historyOf(state.session, kind) };
   }
 
   /** Pauses after the step under way, and stores the run as it is then. */
@@ -73,16 +76,16 @@ export class Training {
    *  reason), and is stored in place of the run. */
   async stop() {
     const { state, persistence, scheduler, model } = this.#parts;
-    const wasTraining = state.training !== null;
+    const kind = state.training?.kind;
     const progress = JSON.parse(await state.session.trainStop());
     persistence.runReplaced();
-    if (wasTraining) scheduler.step(this.ended, model.swapped({ keep: true }));
+    if (kind) scheduler.step(this.ended, model.changed(kind, { keep: true }));
     return progress;
   }
 
-  /** The grid of digits from the weights being trained (the page's model when no run is on). */
-  sample() {
-    return this.#parts.state.session.trainingSample(TRAINING_SAMPLES.n, TRAINING_SAMPLES.seed);
+  /** The grid of digits from the weights being trained (when no run is on, the model of `kind`). */
+  sample(kind = 'vae') {
+    return this.#parts.state.session.trainingSample(TRAINING_SAMPLES.n, TRAINING_SAMPLES.seed, kind);
   }
 
   /** One training step: run on the training device (while it waits there, the calls that change
@@ -91,6 +94,7 @@ export class Training {
   step = async () => {
     const { state, persistence, scheduler, model, post, lostBy } = this.#parts;
     const { session } = state;
+    const { kind } = state.training;
     let progress;
     const autosave = persistence.autosaveDue();
     const sampling = performance.now() - this.#samplesAt >= TRAINING_SAMPLES.everyMs;
@@ -106,12 +110,12 @@ export class Training {
     }
     // The step's records over the model's life, as the session's history keeps them.
     const { record, testRecord } = progress;
-    post({ event: 'train', progress, record, testRecord, samples, state: progress.finished ? 'idle' : state.training.state });
+    post({ event: 'train', progress, record, testRecord, samples, kind, state: progress.finished ? 'idle' : state.training.state });
     // The session's run is over: a record stored from now on holds none.
     if (progress.finished) state.training = null;
-    // An epoch's end makes its weights the page's model (stored with the run, if it goes on).
+    // An epoch's end makes its weights the trained model (stored with the run, if it goes on).
     if (testRecord) {
-      scheduler.step(model.swapped({ keep: true }));
+      scheduler.step(model.changed(kind, { keep: true }));
     } else if (!progress.finished && autosave) {
       scheduler.step(persistence.save);
     }

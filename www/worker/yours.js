@@ -102,18 +102,19 @@ export class YourDigits {
     return { imported: ids.length, ...this.list() };
   }
 
-  /** "Learn my hand" (`request`: {learningRate, batchSize, epochs, share, seed}): a training run
-   *  of the page's model with the person's digits mixed in, run as any other. */
+  /** "Learn my hand" (`request`: {learningRate, batchSize, epochs, share, seed, kind}): a training
+   *  run of the model of `kind` (the page's, or the conditional one) with the person's digits mixed
+   *  in, run as any other. */
   async learn(request) {
     await this.#parts.giveData();
     const started = JSON.parse(await this.#session.learnYourHand(JSON.stringify(request)));
     return this.#parts.training.began(started);
   }
 
-  /** How the page's model does on the person's held-out digits now, and before the last "Learn my
-   *  hand". */
-  async hand() {
-    return JSON.parse(await this.#session.yourHand());
+  /** How the model of `kind` ('vae': the page's; 'cvae': the conditional one) does on the person's
+   *  held-out digits now, and before the last "Learn my hand" of it. */
+  async hand({ kind = 'vae' } = {}) {
+    return JSON.parse(await this.#session.yourHand(kind));
   }
 
   /** The worker's calls for the person's digits (worker.js adds them to its ops). */
@@ -127,7 +128,7 @@ export class YourDigits {
       exportDigits: () => this.exportFiles(),
       importDigits: (args) => this.importFiles(args),
       learnHand: (args) => this.learn(args),
-      yourHand: () => this.hand(),
+      yourHand: (args) => this.hand(args),
     };
   }
 }

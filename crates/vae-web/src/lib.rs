@@ -18,7 +18,7 @@ use serde::Serialize;
 use vae::device::placement::Devices;
 use vae::model::inference::Walk;
 use vae::session::{StepReads, TrainRequest, TrainingStep};
-use vae::{Dataset, LIMITS, VaeWeights};
+use vae::{Dataset, LIMITS, ModelKind, VaeWeights};
 use wasm_bindgen::prelude::*;
 
 #[cfg(target_family = "wasm")]
@@ -223,16 +223,45 @@ impl Session {
     /// current one. Ends any training run.
     #[wasm_bindgen(js_name = loadModel)]
     pub fn load_model(&self, bytes: Vec<u8>) -> Result<String, JsError> {
-        let weights = VaeWeights::from_safetensors(&bytes).map_err(js_err)?;
-        let info = self.now(|s| s.load_model(weights))?;
-        self.keep_held();
-        to_js(&info)
+        self.model_file(&bytes, vae::Session::load_model)
     }
 
     /// The page's model as a safetensors file (PyTorch names, configuration in the metadata).
     #[wasm_bindgen(js_name = exportModel)]
     pub fn export_model(&self) -> Result<Vec<u8>, JsError> {
         self.now(|s| s.weights().to_safetensors())
+    }
+
+    /// A model file the person imports: the seed's kind becomes the page's model, a conditional
+    /// one the reading model (see [`vae::Session::import_model`]); or what is wrong with it, and
+    /// nothing changes. JSON: its shape, with its `kind`.
+    #[wasm_bindgen(js_name = importModel)]
+    pub fn import_model(&self, bytes: Vec<u8>) -> Result<String, JsError> {
+        self.model_file(&bytes, vae::Session::import_model)
+    }
+
+    /// The conditional model (the reading model) as a safetensors file, as `vae read` reads it.
+    #[wasm_bindgen(js_name = exportConditional)]
+    pub fn export_conditional(&self) -> Result<Vec<u8>, JsError> {
+        self.now(|s| {
+            let weights = s
+                .conditional_weights()
+                .ok_or_else(|| vae::Error::Input("the page has no conditional model (yet) to export".into()))?;
+            weights.to_safetensors()
+        })
+    }
+
+    /// The conditional model's shape (JSON), or `undefined` while the page has none.
+    #[wasm_bindgen(js_name = conditionalInfo)]
+    pub fn conditional_info(&self) -> Result<Option<String>, JsError> {
+        self.now(|s| Ok(s.conditional_info()))?.map(|info| to_js(&info)).transpose()
+    }
+
+    /// Whether the conditional model is the session's own (trained, imported, restored), which its
+    /// record keeps, rather than the shipped one.
+    #[wasm_bindgen(js_name = hasOwnConditional)]
+    pub fn has_own_conditional(&self) -> Result<bool, JsError> {
+        self.now(|s| Ok(s.has_own_conditional()))
     }
 
     /// Builds the neighbour index one step further (see [`vae::Session::index_step`]).
@@ -352,10 +381,12 @@ impl Session {
         self.now(|s| s.sample_latents(n, temperature, seed))
     }
 
-    /// `n` digits from the weights being trained (the page's model when no run is on).
+    /// `n` digits from the weights being trained (when no run is on, the model of `kind`: "vae",
+    /// the page's, or "cvae", the conditional one).
     #[wasm_bindgen(js_name = trainingSample)]
-    pub async fn training_sample(&self, n: usize, seed: u64) -> Result<Vec<f32>, JsError> {
-        self.run(async |s| s.training_sample(n, seed).await).await
+    pub async fn training_sample(&self, n: usize, seed: u64, kind: String) -> Result<Vec<f32>, JsError> {
+        let kind = ModelKind::parse(&kind).map_err(js_err)?;
+        self.run(async |s| s.training_sample(n, seed, kind).await).await
     }
 
     /// μ of one 28 × 28 image under the page's model.
@@ -489,6 +520,15 @@ impl Session {
         to_js(self.core.borrow().as_ref().ok_or_else(busy)?.history())
     }
 
+    /// The training history of the model of `kind` ("vae": the page's; "cvae": the conditional
+    /// one, empty while the page has none): JSON `History`.
+    #[wasm_bindgen(js_name = historyOf)]
+    pub fn history_of(&self, kind: String) -> Result<String, JsError> {
+        let kind = ModelKind::parse(&kind).map_err(js_err)?;
+        let core = self.core.borrow();
+        to_js(&core.as_ref().ok_or_else(busy)?.history_of(kind).cloned().unwrap_or_default())
+    }
+
     /// Ends the run, keeping the weights reached (see [`vae::Session::train_stop`]).
     #[wasm_bindgen(js_name = trainStop)]
     pub async fn train_stop(&self) -> Result<String, JsError> {
@@ -499,6 +539,19 @@ impl Session {
 }
 
 impl Session {
+    /// The model file `bytes`, read, given to `op` (which makes it a model of the session's); the
+    /// record is kept as it is then. JSON: the model's shape.
+    fn model_file(
+        &self,
+        bytes: &[u8],
+        op: impl FnOnce(&mut vae::Session, VaeWeights) -> vae::Result<vae::session::ModelInfo>,
+    ) -> Result<String, JsError> {
+        let weights = VaeWeights::from_safetensors(bytes).map_err(js_err)?;
+        let info = self.now(|s| op(s, weights))?;
+        self.keep_held();
+        to_js(&info)
+    }
+
     /// Keeps the session's record as it holds it now, for [`Session::held_record`] while a call
     /// holds the session: after each change of the model and each record.
     /// Without the `webgpu` feature (the CPU module) nothing is kept: none of its devices can be

@@ -151,10 +151,11 @@ impl Session {
         to_js(&started)
     }
 
-    /// How the page's model does on the person's held-out digits, now and before the last "Learn
-    /// my hand": JSON `YourHand`.
+    /// How the model of `kind` ("vae": the page's; "cvae": the conditional one) does on the
+    /// person's held-out digits, now and before the last "Learn my hand" of it: JSON `YourHand`.
     #[wasm_bindgen(js_name = yourHand)]
-    pub async fn your_hand(&self) -> Result<String, JsError> {
-        to_js(&self.run(async |s| s.your_hand().await).await?)
+    pub async fn your_hand(&self, kind: String) -> Result<String, JsError> {
+        let kind = vae::ModelKind::parse(&kind).map_err(js_err)?;
+        to_js(&self.run(async |s| s.your_hand(kind).await).await?)
     }
 }

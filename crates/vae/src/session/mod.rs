@@ -177,28 +177,24 @@ impl Session {
     }
 
     pub fn model_info(&self) -> ModelInfo {
-        let c = self.weights.config;
-        ModelInfo {
-            hidden: c.hidden,
-            latent: c.latent,
-            beta: c.beta,
-            parameters: c.num_params(),
-            generation: self.generation,
-        }
+        ModelInfo::of(&self.weights, self.generation)
     }
 
     pub fn is_training(&self) -> bool {
         self.training.is_some() || self.step_under_way
     }
 
-    /// Makes `weights` the page's model, with no training history; ends any training run.
+    /// Makes `weights` the page's model, with no training history; ends any training run (a run
+    /// of the conditional model ends as a diverged one does: its steps go, its checkpoint stays).
     pub fn load_model(&mut self, weights: VaeWeights) -> Result<ModelInfo> {
         self.refuse_during_step("load a model")?;
         self.set_model(weights)?;
         self.history = ModelHistory::default();
         self.held_run = None;
         self.pending_run = None;
-        self.training = None;
+        if self.training.take().is_some_and(|run| run.kind == ModelKind::Cvae) {
+            self.history_mut(ModelKind::Cvae).run_dropped();
+        }
         Ok(self.model_info())
     }
 
@@ -313,6 +309,7 @@ mod fixtures {
             epochs,
             seed: 0,
             from_scratch: false,
+            kind: crate::ModelKind::Vae,
         }
     }
 

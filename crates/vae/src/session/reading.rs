@@ -2,49 +2,106 @@
 //! no label, so the conditional model cannot answer the reconstruction, neighbours, score or map
 //! (those stay the page's model's); it answers what needs a label: which digit a sketch reads as
 //! and how sure it is, the sketch redrawn as every digit in the same hand, and samples of a chosen
-//! digit ([`crate::model::conditional`]).
+//! digit ([`crate::model::conditional`]). It is a model like the page's own: trained from scratch
+//! or fine-tuned on the person's digits ([`super::training`], [`super::yours`]: a run names the
+//! kind it trains), kept in the session's record ([`super::record`]), exported and imported.
 
 use super::Session;
-use super::wire::{ModelInfo, SketchReading};
+use super::history::ModelHistory;
+use super::wire::{History, ModelInfo, SketchReading};
 use crate::explore::sketch;
 use crate::model::inference::Inference;
 use crate::rng::Rng;
 use crate::{CLASSES, Error, ModelKind, Result, VaeWeights};
 
-/// The conditional model on the sketch's device.
+/// The conditional model on the sketch's device, with its training history.
 pub(super) struct Conditional {
     pub(super) weights: VaeWeights,
     pub(super) inference: Inference,
+    pub(super) history: ModelHistory,
+    /// Trained, imported or restored in this session: the session's own, which its record keeps.
+    /// The shipped model ([`Session::set_conditional`]) is not: the page fetches it again.
+    pub(super) own: bool,
+    /// Changes of this model so far (as [`ModelInfo::generation`] counts the page's).
+    pub(super) generation: u64,
+}
+
+/// Refused, with nothing changed, for the seed's kind: the labels' panels need labels.
+fn check_conditional(weights: &VaeWeights) -> Result<()> {
+    if weights.config.kind != ModelKind::Cvae {
+        return Err(Error::Input(format!(
+            "the reading, the redraws and the chosen-digit samples need a conditional model (kind cvae); this is a \
+             model {}",
+            weights.config.describe()
+        )));
+    }
+    Ok(())
 }
 
 impl Session {
-    /// Makes `weights` (a conditional model) the page's second model, on the sketch's device.
-    /// Refused, with nothing changed, for the seed's kind: the labels' panels need labels.
+    /// Makes the shipped conditional model `weights` the page's second model, on the sketch's
+    /// device, unless the session holds one of its own (trained, imported or restored from a
+    /// record): that one stays, as the person left it. Its shape either way.
     pub fn set_conditional(&mut self, weights: VaeWeights) -> Result<ModelInfo> {
-        if weights.config.kind != ModelKind::Cvae {
-            return Err(Error::Input(format!(
-                "the reading, the redraws and the chosen-digit samples need a conditional model (kind cvae); \
-                 this is a model {}",
-                weights.config.describe()
-            )));
+        check_conditional(&weights)?;
+        if !self.conditional.as_ref().is_some_and(|c| c.own) {
+            self.replace_conditional(weights, ModelHistory::default(), false)?;
         }
-        let inference = Inference::new(&weights, &self.devices.sketch)?;
-        self.conditional = Some(Conditional { weights, inference });
         Ok(self.conditional_info().expect("just set"))
+    }
+
+    /// Makes `weights` (a conditional model, imported) the session's own conditional model, with
+    /// no training history. Refused during a training run (stop it first), and for the seed's kind,
+    /// with nothing changed.
+    pub fn load_conditional(&mut self, weights: VaeWeights) -> Result<ModelInfo> {
+        check_conditional(&weights)?;
+        if self.is_training() {
+            return Err(Error::Input("cannot import a conditional model during a training run: stop it first".into()));
+        }
+        self.replace_conditional(weights, ModelHistory::default(), true)?;
+        Ok(self.conditional_info().expect("just set"))
+    }
+
+    /// `weights` become the conditional model (on the sketch's device) with `history`.
+    pub(super) fn replace_conditional(&mut self, weights: VaeWeights, history: ModelHistory, own: bool) -> Result<()> {
+        let inference = Inference::new(&weights, &self.devices.sketch)?;
+        let generation = self.conditional.as_ref().map_or(0, |c| c.generation + 1);
+        self.conditional = Some(Conditional { weights, inference, history, own, generation });
+        Ok(())
     }
 
     /// The conditional model's shape, if the page has one.
     pub fn conditional_info(&self) -> Option<ModelInfo> {
-        self.conditional.as_ref().map(|c| {
-            let config = c.weights.config;
-            ModelInfo {
-                hidden: config.hidden,
-                latent: config.latent,
-                beta: config.beta,
-                parameters: config.num_params(),
-                generation: 0,
-            }
-        })
+        self.conditional.as_ref().map(|c| ModelInfo::of(&c.weights, c.generation))
+    }
+
+    /// The conditional model's weights, if the page has one (its export).
+    pub fn conditional_weights(&self) -> Option<&VaeWeights> {
+        self.conditional.as_ref().map(|c| &c.weights)
+    }
+
+    /// Whether the conditional model is the session's own (see [`Conditional::own`]).
+    pub fn has_own_conditional(&self) -> bool {
+        self.conditional.as_ref().is_some_and(|c| c.own)
+    }
+
+    /// The training history of the model of `kind`: the page's, or the conditional model's (None
+    /// when the page has none).
+    pub fn history_of(&self, kind: ModelKind) -> Option<&History> {
+        match kind {
+            ModelKind::Vae => Some(self.history()),
+            ModelKind::Cvae => self.conditional.as_ref().map(|c| &c.history.history),
+        }
+    }
+
+    /// A model file the page imports: the seed's kind becomes the page's model
+    /// ([`Session::load_model`]), a conditional one the conditional model
+    /// ([`Session::load_conditional`]). Its shape, with its kind.
+    pub fn import_model(&mut self, weights: VaeWeights) -> Result<ModelInfo> {
+        match weights.config.kind {
+            ModelKind::Vae => self.load_model(weights),
+            ModelKind::Cvae => self.load_conditional(weights),
+        }
     }
 
     /// The conditional model's reading of a sketch (as [`Session::analyse`] takes it) and the sketch
@@ -69,7 +126,7 @@ impl Session {
         conditional.inference.sample(n, temperature, Some(digit), &mut Rng::new(seed)).await
     }
 
-    fn conditional(&self, what: &str) -> Result<&Conditional> {
+    pub(super) fn conditional(&self, what: &str) -> Result<&Conditional> {
         self.conditional
             .as_ref()
             .ok_or_else(|| Error::Input(format!("cannot {what}: the page has no conditional model (yet)")))

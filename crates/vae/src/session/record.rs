@@ -1,6 +1,8 @@
 //! The page's model's record: the one blob the page keeps in the browser and hands to a fresh
 //! worker when the GPU is lost — the model, its training history and the training run going on, if
-//! any ([`Session::record`], [`Session::restore`]).
+//! any, and the conditional model when it is the session's own (trained, imported or restored: not
+//! the shipped one, which the page fetches again) as a record of its own inside it
+//! ([`Session::record`], [`Session::restore`]).
 //!
 //! The format is a safetensors file (version 1):
 //! - tensors: `model` (U8: the page's model as its safetensors file, [`VaeWeights::to_safetensors`]),
@@ -10,7 +12,10 @@
 //! - metadata, decimal strings: `format` = `latent-sketchpad-record`, `version` = `1`,
 //!   `model_steps` (how many step records are the model's; those after are the run's since its last
 //!   epoch's end), and with a run `run_steps` and `run_epochs` (the model's steps and epochs when
-//!   the run began: the run's own count on from them).
+//!   the run began: the run's own count on from them);
+//! - `conditional` (U8, optional, in the page's model's record only): the conditional model's record,
+//!   in this same format, with its history and the run when the run trains it (at most one of the
+//!   two records holds a run).
 //!
 //! Reading checks everything and says what is wrong; it never panics on any input.
 
@@ -22,7 +27,7 @@ use super::history::{Counted, ModelHistory};
 use super::{History, Restored, RunInfo, Session, TrainRecord};
 use crate::limits::LIMITS;
 use crate::model::snapshot::MAX_SNAPSHOT_BYTES;
-use crate::{Error, Result, VaeWeights};
+use crate::{Error, ModelKind, Result, VaeWeights};
 
 const FORMAT: &str = "latent-sketchpad-record";
 const VERSION: &str = "1";
@@ -31,16 +36,20 @@ const FIELDS: usize = 5;
 /// The records a history may hold: a thousand epochs of 470 steps (the default run's), twenty
 /// times over.
 const MAX_HISTORY_RECORDS: usize = 10_000_000;
-const MAX_RECORD_BYTES: usize = MAX_SNAPSHOT_BYTES + LIMITS.max_model_bytes + 8 * FIELDS * MAX_HISTORY_RECORDS;
+/// A model's record; the page's may hold the conditional model's beside its own.
+const MAX_MODEL_RECORD_BYTES: usize = MAX_SNAPSHOT_BYTES + LIMITS.max_model_bytes + 8 * FIELDS * MAX_HISTORY_RECORDS;
+const MAX_RECORD_BYTES: usize = 2 * MAX_MODEL_RECORD_BYTES;
 /// Step and epoch counts are stored as F64: whole numbers up to 2⁵³ read back exactly.
 const MAX_COUNT: f64 = 9_007_199_254_740_992.0;
 
-/// A record as read: the model, its history and the run stored with it.
+/// A record as read: the model, its history and the run stored with it; and the conditional
+/// model's record, in the page's model's.
 #[derive(Debug, Clone, PartialEq)]
 struct Record {
     weights: VaeWeights,
     history: ModelHistory,
     run: Option<StoredRun>,
+    conditional: Option<Box<Record>>,
 }
 
 /// A run as a record stores it: its snapshot and the model's counts when it began.
@@ -50,27 +59,41 @@ pub(super) struct StoredRun {
     pub(super) counted: Counted,
 }
 
-/// The run last read for a record, kept for [`Session::held_record`]: with the number of step
-/// records there were when it was read.
+/// The run last read for a record, kept for [`Session::held_record`]: the kind of model it trains,
+/// and the number of step records that model had when it was read.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct HeldRun {
     pub(super) run: StoredRun,
+    pub(super) kind: ModelKind,
     pub(super) steps: usize,
 }
 
 /// A stored run that waits for the data set to go on ([`Session::set_data`]): its steps since the
-/// last epoch's end wait with it.
+/// last epoch's end wait with it, and the kind of model it trains.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct PendingRun {
     run: StoredRun,
     tail: Vec<TrainRecord>,
+    kind: ModelKind,
 }
 
 fn bad(what: impl std::fmt::Display) -> Error {
     Error::Input(format!("not a record of a model this page can read: {what}"))
 }
 
+#[cfg(test)]
 fn write(weights: &[u8], history: &History, model_steps: usize, run: Option<&StoredRun>) -> Result<Vec<u8>> {
+    write_with(weights, history, model_steps, run, None)
+}
+
+/// [`write`], with the conditional model's record inside if given.
+fn write_with(
+    weights: &[u8],
+    history: &History,
+    model_steps: usize,
+    run: Option<&StoredRun>,
+    conditional: Option<&[u8]>,
+) -> Result<Vec<u8>> {
     let rows = |records: &[TrainRecord]| -> Vec<u8> {
         records
             .iter()
@@ -89,6 +112,9 @@ fn write(weights: &[u8], history: &History, model_steps: usize, run: Option<&Sto
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
+    if let Some(conditional) = conditional {
+        owned.push(("conditional", Dtype::U8, vec![conditional.len()], conditional));
+    }
     if let Some(run) = run {
         owned.push(("run", Dtype::U8, vec![run.snapshot.len()], &run.snapshot));
         metadata.insert("run_steps".into(), run.counted.steps.to_string());
@@ -104,6 +130,21 @@ fn write(weights: &[u8], history: &History, model_steps: usize, run: Option<&Sto
 }
 
 fn read(bytes: &[u8]) -> Result<Record> {
+    let record = read_part(bytes, false)?;
+    if let Some(conditional) = &record.conditional {
+        if conditional.weights.config.kind != ModelKind::Cvae {
+            return Err(bad(format!("its conditional model is a model {}", conditional.weights.config.describe())));
+        }
+        if record.run.is_some() && conditional.run.is_some() {
+            return Err(bad("both its models hold a training run"));
+        }
+    }
+    Ok(record)
+}
+
+/// A record, the page's model's (which may hold the conditional model's) or, `inner`, the
+/// conditional model's inside it.
+fn read_part(bytes: &[u8], inner: bool) -> Result<Record> {
     if bytes.len() > MAX_RECORD_BYTES {
         return Err(bad(format!("{} bytes; a record is at most {MAX_RECORD_BYTES} bytes", bytes.len())));
     }
@@ -122,11 +163,15 @@ fn read(bytes: &[u8]) -> Result<Record> {
         v.parse().map_err(|_| bad(format!("metadata {key} = {v:?} is not a count")))
     };
     let has_run = meta.contains_key("run_steps") || meta.contains_key("run_epochs");
+    let mut names: Vec<&str> = tensors.names().into_iter().collect();
     let mut expected = vec!["history.steps", "history.tests", "model"];
     if has_run {
         expected.push("run");
     }
-    let mut names: Vec<&str> = tensors.names().into_iter().collect();
+    let has_conditional = !inner && names.contains(&"conditional");
+    if has_conditional {
+        expected.push("conditional");
+    }
     names.sort_unstable();
     expected.sort_unstable();
     if names != expected {
@@ -174,7 +219,29 @@ fn read(bytes: &[u8]) -> Result<Record> {
         let without = if run.is_some() { "" } else { ", and it holds no run" };
         return Err(bad(format!("{model_steps} of its {steps} step records are said to be the model's{without}")));
     }
-    Ok(Record { weights, history: ModelHistory::new(history, model_steps), run })
+    let conditional = if has_conditional {
+        let inside = read_part(&bytes_of("conditional")?, true)
+            .map_err(|e| bad(format!("its conditional model's record is unusable: {e}")))?;
+        Some(Box::new(inside))
+    } else {
+        None
+    };
+    Ok(Record { weights, history: ModelHistory::new(history, model_steps), run, conditional })
+}
+
+/// A model's record: `weights` with `history` (and `tail`, steps of a run waiting for the data set)
+/// up to `held`'s run if given, with it, and `conditional` inside.
+fn record_part(
+    weights: &VaeWeights,
+    history: &ModelHistory,
+    tail: &[TrainRecord],
+    held: Option<&HeldRun>,
+    conditional: Option<&[u8]>,
+) -> Result<Vec<u8>> {
+    let all = [history.history.steps.as_slice(), tail].concat();
+    let steps = held.map_or(history.model_steps, |held| held.steps);
+    let kept = History { steps: all[..steps].to_vec(), tests: history.history.tests.clone() };
+    write_with(&weights.to_safetensors()?, &kept, history.model_steps, held.map(|held| &held.run), conditional)
 }
 
 impl Session {
@@ -189,11 +256,12 @@ impl Session {
             Some(snapshot) => Some(snapshot),
             None => self.run_snapshot().await?,
         };
-        let steps = self.history.history.steps.len();
-        let run =
-            snapshot.zip(self.training.as_ref()).map(|(snapshot, run)| StoredRun { snapshot, counted: run.counted });
-        let held = run.map(|run| HeldRun { run, steps });
-        let bytes = self.record_of(held.as_ref())?;
+        let held = snapshot.zip(self.training.as_ref()).map(|(snapshot, run)| HeldRun {
+            run: StoredRun { snapshot, counted: run.counted },
+            kind: run.kind,
+            steps: self.history_of(run.kind).map_or(0, |h| h.steps.len()),
+        });
+        let bytes = self.record_of(held.as_ref(), &[])?;
         self.held_run = held;
         Ok(bytes)
     }
@@ -205,22 +273,35 @@ impl Session {
     pub fn held_record(&self) -> Result<Vec<u8>> {
         if let Some(pending) = &self.pending_run {
             // As it was restored: the model's history, then the run's steps.
-            let all = &self.history.history;
-            let steps = [all.steps.as_slice(), &pending.tail].concat();
-            let history = History { steps, tests: all.tests.clone() };
-            return write(&self.weights.to_safetensors()?, &history, self.history.model_steps, Some(&pending.run));
+            let steps = self.history_of(pending.kind).map_or(0, |h| h.steps.len()) + pending.tail.len();
+            let held = HeldRun { run: pending.run.clone(), kind: pending.kind, steps };
+            return self.record_of(Some(&held), &pending.tail);
         }
-        // A run read before the model last moved (an epoch's end) is older than the model.
-        let held = self.held_run.as_ref().filter(|held| held.steps >= self.history.model_steps);
-        self.record_of(held)
+        // A run read before its model last moved (an epoch's end) is older than the model.
+        let held = self.held_run.as_ref().filter(|held| held.steps >= self.model_steps_of(held.kind));
+        self.record_of(held, &[])
     }
 
-    /// A record of the page's model and history, with `held`'s run and its steps if given.
-    fn record_of(&self, held: Option<&HeldRun>) -> Result<Vec<u8>> {
-        let all = &self.history.history;
-        let steps = held.map_or(self.history.model_steps, |held| held.steps);
-        let history = History { steps: all.steps[..steps].to_vec(), tests: all.tests.clone() };
-        write(&self.weights.to_safetensors()?, &history, self.history.model_steps, held.map(|held| &held.run))
+    fn model_steps_of(&self, kind: ModelKind) -> usize {
+        match kind {
+            ModelKind::Vae => self.history.model_steps,
+            ModelKind::Cvae => self.conditional.as_ref().map_or(0, |c| c.history.model_steps),
+        }
+    }
+
+    /// A record of the page's model and history, with `held`'s run and its steps if given (`tail`:
+    /// the steps of a run that waits for the data set), and the conditional model's inside when it
+    /// is the session's own or the run trains it.
+    fn record_of(&self, held: Option<&HeldRun>, tail: &[TrainRecord]) -> Result<Vec<u8>> {
+        let of = |kind: ModelKind| held.filter(|held| held.kind == kind);
+        let tail_of = |kind: ModelKind| if of(kind).is_some() { tail } else { &[] };
+        let conditional = match &self.conditional {
+            Some(c) if c.own || of(ModelKind::Cvae).is_some() => {
+                Some(record_part(&c.weights, &c.history, tail_of(ModelKind::Cvae), of(ModelKind::Cvae), None)?)
+            }
+            _ => None,
+        };
+        record_part(&self.weights, &self.history, tail_of(ModelKind::Vae), of(ModelKind::Vae), conditional.as_deref())
     }
 
     /// Makes a record ([`Session::record`], [`Session::held_record`]) the session's: its model and
@@ -230,15 +311,23 @@ impl Session {
     /// step) is dropped, with why, and the model stays.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<Restored> {
         self.refuse_during_step("restore a record")?;
-        let Record { weights, mut history, run } = read(bytes)?;
+        let Record { weights, mut history, run, conditional } = read(bytes)?;
         self.load_model(weights)?;
         let tail = history.history.steps.split_off(history.model_steps);
         self.history = history;
+        let mut pending = run.map(|run| PendingRun { run, tail, kind: ModelKind::Vae });
+        if let Some(conditional) = conditional {
+            let Record { weights, mut history, run, .. } = *conditional;
+            let tail = history.history.steps.split_off(history.model_steps);
+            self.replace_conditional(weights, history, true)?;
+            if let Some(run) = run {
+                pending = Some(PendingRun { run, tail, kind: ModelKind::Cvae });
+            }
+        }
         let mut restored = Restored { model: self.model_info(), run: None, run_error: None, run_waits_for_data: false };
-        let Some(run) = run else {
+        let Some(pending) = pending else {
             return Ok(restored);
         };
-        let pending = PendingRun { run, tail };
         if self.data.is_none() {
             self.pending_run = Some(pending);
             restored.run_waits_for_data = true;
@@ -255,15 +344,24 @@ impl Session {
     /// why it cannot.
     pub(super) fn resume_stored(
         &mut self,
-        PendingRun { run, tail }: PendingRun,
+        PendingRun { run, tail, kind }: PendingRun,
     ) -> std::result::Result<RunInfo, String> {
         let info = self.resume_run(&run.snapshot, run.counted).map_err(|e| e.to_string())?;
-        let last = tail.last().or(self.history.history.steps.last()).map_or(0, |r| r.step);
+        if info.model.kind != kind {
+            self.training = None;
+            return Err(format!(
+                "it trains a model of kind {}, stored with one of kind {}",
+                info.model.kind.name(),
+                kind.name()
+            ));
+        }
+        let history = &mut self.history_mut(kind).history;
+        let last = tail.last().or(history.steps.last()).map_or(0, |r| r.step);
         if last != info.step {
             self.training = None;
             return Err(format!("its history ends at step {last}, the run at step {}", info.step));
         }
-        self.history.history.steps.extend(tail);
+        history.steps.extend(tail);
         Ok(info)
     }
 }
@@ -275,6 +373,7 @@ mod tests {
     use super::super::fixtures::*;
     use super::super::{TrainProgress, TrainRequest};
     use super::*;
+    use crate::ModelKind;
     use crate::device::placement::Devices;
     use crate::test_util::{backends, block_on, small_dataset};
 
@@ -375,7 +474,7 @@ mod tests {
         let data = Arc::new(small_dataset());
         let (_, bytes) = recorded_run(&device, &data, 3);
         // The same run's record with its history cut short of its step.
-        let Record { weights, history, run } = read(&bytes).unwrap();
+        let Record { weights, history, run, .. } = read(&bytes).unwrap();
         let cut = History { steps: history.history.steps[..1].to_vec(), tests: vec![] };
         let damaged = write(&weights.to_safetensors().unwrap(), &cut, 0, run.as_ref()).unwrap();
         let mut early = Session::without_data(small(), Devices::all(&device)).unwrap();
@@ -432,7 +531,7 @@ mod tests {
             let mut s = Session::new(small(), data.clone(), device.clone()).unwrap();
             s.train_start(run(2)).unwrap();
             steps(&mut s, 12);
-            let Record { weights, mut history, run } = read(&block_on(s.record()).unwrap()).unwrap();
+            let Record { weights, mut history, run, .. } = read(&block_on(s.record()).unwrap()).unwrap();
             history.history.steps.pop();
             let bytes =
                 write(&weights.to_safetensors().unwrap(), &history.history, history.model_steps, run.as_ref()).unwrap();
@@ -455,7 +554,7 @@ mod tests {
         let device = backends()[0].clone();
         let data = Arc::new(small_dataset());
         let (mut s, good) = recorded_run(&device, &data, 10);
-        let Record { weights, history, run } = read(&good).unwrap();
+        let Record { weights, history, run, .. } = read(&good).unwrap();
         let model = weights.to_safetensors().unwrap();
         let with = |history: &History, model_steps: usize, run: Option<&StoredRun>| {
             write(&model, history, model_steps, run).unwrap()
@@ -514,5 +613,74 @@ mod tests {
         assert!(e.contains("its tensors are [extra, model], expected [history.steps, history.tests, model]"), "{e}");
         assert!(s.weights() == &weights, "the model stays");
         s.restore(&good).unwrap();
+    }
+
+    /// The conditional model is in the record when it is the session's own (trained, imported),
+    /// with its history and the run that trains it; the shipped one is not (the page fetches it).
+    #[test]
+    fn a_record_keeps_the_conditional_model_the_session_trained_and_its_run() {
+        for device in backends() {
+            let data = Arc::new(small_dataset());
+            let shipped = VaeWeights::init(crate::VaeConfig::cvae(16, 3, 1.0), 5).unwrap();
+            let mut s = Session::new(small(), data.clone(), device.clone()).unwrap();
+            s.set_conditional(shipped.clone()).unwrap();
+            let plain = block_on(s.record()).unwrap();
+            assert_eq!(read(&plain).unwrap().conditional, None, "the shipped model is not stored");
+
+            let conditional = TrainRequest { kind: ModelKind::Cvae, ..run(2) };
+            s.train_start(conditional).unwrap();
+            steps(&mut s, 12);
+            let bytes = block_on(s.record()).unwrap();
+            let held = read(&bytes).unwrap();
+            assert!(
+                held.run.is_none() && held.conditional.as_ref().unwrap().run.is_some(),
+                "the run is the conditional's"
+            );
+            let next = steps(&mut s, 2);
+
+            let mut other = Session::new(small(), data.clone(), device.clone()).unwrap();
+            other.set_conditional(shipped.clone()).unwrap();
+            let restored = other.restore(&bytes).unwrap();
+            let info = restored.run.expect("the run goes on");
+            assert_eq!((info.step, info.model.kind), (12, ModelKind::Cvae));
+            assert!(other.has_own_conditional());
+            assert_eq!(other.history(), &History::default(), "the page's model has no history");
+            assert_eq!(other.history_of(ModelKind::Cvae).unwrap().steps.len(), 12);
+            assert_eq!(steps(&mut other, 2), next, "the same next steps, bit for bit, on {device:?}");
+            // The shipped model, given again (a new module's session), does not replace it.
+            other.set_conditional(shipped.clone()).unwrap();
+            assert_eq!(other.conditional_weights(), s.conditional_weights());
+
+            // Before the data set, the run waits and the record stays as restored.
+            let mut early = Session::without_data(small(), Devices::all(&device)).unwrap();
+            assert!(early.restore(&bytes).unwrap().run_waits_for_data);
+            assert_eq!(read(&early.held_record().unwrap()).unwrap(), held);
+            assert_eq!(early.set_data(data.clone()).unwrap().run.unwrap().step, 12);
+            assert_eq!(steps(&mut early, 2), next);
+
+            // Once the run ends, the tuned model is stored alone, and comes back as the conditional one.
+            while s.is_training() {
+                block_on(s.train_step()).unwrap();
+            }
+            let ended = block_on(s.record()).unwrap();
+            let mut third = Session::new(small(), data.clone(), device.clone()).unwrap();
+            assert_eq!(third.restore(&ended).unwrap().run, None);
+            assert_eq!(third.conditional_weights(), s.conditional_weights());
+            let read_by = |s: &Session| block_on(s.read_sketch(&bar(), 56, 56)).unwrap().unwrap().confidence;
+            assert_eq!(read_by(&third), read_by(&s));
+        }
+    }
+
+    #[test]
+    fn a_record_whose_conditional_part_is_wrong_is_refused_and_nothing_changes() {
+        let mut s = Session::new(small(), Arc::new(small_dataset()), backends()[0].clone()).unwrap();
+        let page = small().to_safetensors().unwrap();
+        let seed_kind = write(&page, &History::default(), 0, None).unwrap();
+        let inside_vae = write_with(&page, &History::default(), 0, None, Some(&seed_kind)).unwrap();
+        let e = s.restore(&inside_vae).unwrap_err().to_string();
+        assert!(e.contains("its conditional model is a model of kind vae"), "{e}");
+        let e = s.restore(&write_with(&page, &History::default(), 0, None, Some(b"junk")).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("its conditional model's record is unusable"), "{e}");
+        assert!(s.conditional_weights().is_none() && s.weights() == &small());
     }
 }

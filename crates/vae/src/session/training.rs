@@ -1,21 +1,24 @@
-//! The training run: its start (from the page's model or random weights), its steps (taken out of
-//! the session to run on the training device), its epochs' ends (the page's model moves), Stop,
-//! divergence (the checkpoint is back), and its snapshot to resume it exactly.
+//! The training run: its start (from the trained model or random weights), its steps (taken out of
+//! the session to run on the training device), its epochs' ends (the trained model moves), Stop,
+//! divergence (the checkpoint is back), and its snapshot to resume it exactly. A run trains the
+//! page's model or the conditional one ([`super::reading`]), by the same rules; its kind says which.
 
 use std::sync::Arc;
 
 use super::history::{Counted, ModelHistory};
-use super::{RunInfo, Session, TrainProgress, TrainRequest, TrainStarted};
+use super::{ModelInfo, RunInfo, Session, TrainProgress, TrainRequest, TrainStarted};
 use crate::limits::LIMITS;
-use crate::model::inference::EvalReport;
+use crate::model::inference::{EvalReport, Inference, sample_latents};
 use crate::model::snapshot::RunSnapshot;
 use crate::model::train::{StepReport, TrainerState};
 use crate::rng::Rng;
-use crate::{Dataset, Error, Result, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights};
+use crate::{CLASSES, Dataset, Error, ModelKind, Result, Split, Trainer, TrainerOptions, VaeConfig, VaeWeights};
 
-/// A training run. The page's model is its checkpoint: it becomes the trainer's weights at the
-/// end of every epoch (and on Stop), and is what divergence falls back to.
+/// A training run. The model it trains (the page's, or the conditional one: `kind`) is its
+/// checkpoint: it becomes the trainer's weights at the end of every epoch (and on Stop), and is
+/// what divergence falls back to.
 pub(super) struct Run {
+    pub(super) kind: ModelKind,
     trainer: Trainer,
     epochs: usize,
     /// "the end of epoch N" or "before training": what the checkpoint is, for messages.
@@ -75,8 +78,7 @@ impl TrainingStep {
                 self.state = Some(self.run.trainer.state().await);
             }
             if let (Ok(Reached::Step(_) | Reached::EpochEnd { .. }), Some((n, seed))) = (&reached, self.reads.samples) {
-                let sample = self.run.trainer.inference().sample(n, 1.0, None, &mut Rng::new(seed)).await;
-                self.samples = Some(sample);
+                self.samples = Some(samples_of(&self.run.trainer.inference(), n, seed).await);
             }
             self.reached = Some(reached);
         }
@@ -103,41 +105,94 @@ impl TrainingStep {
     }
 }
 
+/// `n` digits from `inference`'s weights, z from N(0, I) seeded by `seed`: the page's grid of
+/// digits during training. The conditional model draws them as 0, 1, …, 9, 0, … in turn.
+async fn samples_of(inference: &Inference, n: usize, seed: u64) -> Result<Vec<f32>> {
+    match inference.kind() {
+        ModelKind::Vae => inference.sample(n, 1.0, None, &mut Rng::new(seed)).await,
+        ModelKind::Cvae => {
+            let z = sample_latents(n, inference.latent(), 1.0, &mut Rng::new(seed))?;
+            let labels: Vec<u8> = (0..n).map(|i| (i % CLASSES) as u8).collect();
+            inference.decode(&z, Some(&labels)).await
+        }
+    }
+}
+
 impl Session {
-    /// Starts a run. It continues from the page's model unless asked for random weights or given
-    /// another shape; β may change either way. The page's model becomes the run's start.
+    /// The model of `kind` (the page's, or the conditional one), or an error saying that `what`
+    /// needs it.
+    pub(super) fn model_of(&self, kind: ModelKind, what: &str) -> Result<&VaeWeights> {
+        match kind {
+            ModelKind::Vae => Ok(&self.weights),
+            ModelKind::Cvae => Ok(&self.conditional(what)?.weights),
+        }
+    }
+
+    /// The shape of the model of `kind`, if the page has it.
+    pub fn info_of(&self, kind: ModelKind) -> Option<ModelInfo> {
+        match kind {
+            ModelKind::Vae => Some(self.model_info()),
+            ModelKind::Cvae => self.conditional_info(),
+        }
+    }
+
+    /// The history of the model of `kind`, which a run of that kind keeps.
+    pub(super) fn history_mut(&mut self, kind: ModelKind) -> &mut ModelHistory {
+        match kind {
+            ModelKind::Vae => &mut self.history,
+            ModelKind::Cvae => &mut self.conditional.as_mut().expect("a run of the conditional model has one").history,
+        }
+    }
+
+    /// A run's weights become the model of `kind`: the page's (its index grows again) or the
+    /// conditional one, which is the session's own from then on.
+    pub(super) fn set_trained(&mut self, kind: ModelKind, weights: VaeWeights) -> Result<()> {
+        match kind {
+            ModelKind::Vae => self.set_model(weights),
+            ModelKind::Cvae => {
+                let history = self.conditional.as_mut().map(|c| std::mem::take(&mut c.history)).unwrap_or_default();
+                self.replace_conditional(weights, history, true)
+            }
+        }
+    }
+
+    /// Starts a run of the model of `r.kind` (the page's, or the conditional one). It continues
+    /// from that model unless asked for random weights or given another shape (or, for the
+    /// conditional model, the page has none yet); β may change either way. The model becomes the
+    /// run's start.
     pub fn train_start(&mut self, r: TrainRequest) -> Result<TrainStarted> {
         if self.is_training() {
             return Err(Error::Input("a training run is going on already: stop it first".into()));
         }
-        let config = VaeConfig::vae(r.hidden, r.latent, r.beta);
+        let config = VaeConfig { kind: r.kind, ..VaeConfig::vae(r.hidden, r.latent, r.beta) };
         config.validate()?;
         let options = TrainerOptions { learning_rate: r.learning_rate, batch_size: r.batch_size, seed: r.seed };
         options.validate()?;
         LIMITS.epochs.check("epochs", r.epochs)?;
         let shape = |c: VaeConfig| (c.hidden, c.latent);
-        let from_scratch = r.from_scratch || shape(self.weights.config) != shape(config);
-        let weights = if from_scratch {
-            VaeWeights::init(config, r.seed)?
-        } else {
-            VaeWeights { config, ..self.weights.clone() }
+        let current = self.model_of(r.kind, "train it").ok();
+        let from_scratch = r.from_scratch || current.is_none_or(|w| shape(w.config) != shape(config));
+        let weights = match current {
+            Some(current) if !from_scratch => VaeWeights { config, ..current.clone() },
+            _ => VaeWeights::init(config, r.seed)?,
         };
         let train = self.dataset("train")?.indices(Split::Train);
         let trainer = Trainer::new(&weights, train, options, &self.devices.training)?;
         let steps_per_epoch = trainer.steps_per_epoch();
         // Random weights or a new β make a new model (a new β changes every score); the same
         // weights keep their index.
-        if weights != self.weights {
-            self.set_model(weights)?;
+        if current != Some(&weights) {
+            self.set_trained(r.kind, weights)?;
         }
         if from_scratch {
-            self.history = ModelHistory::default();
+            *self.history_mut(r.kind) = ModelHistory::default();
         }
         self.held_run = None;
         let checkpoint = if from_scratch { "the random start" } else { "before training" };
-        let counted = self.history.counted();
-        self.training = Some(Run { trainer, epochs: r.epochs, checkpoint: checkpoint.into(), counted });
-        Ok(TrainStarted { steps_per_epoch, from_scratch, model: self.model_info() })
+        let counted = self.history_mut(r.kind).counted();
+        self.training = Some(Run::new(r.kind, trainer, r.epochs, checkpoint, counted));
+        let model = self.info_of(r.kind).expect("just trained");
+        Ok(TrainStarted { steps_per_epoch, from_scratch, model })
     }
 
     /// One Adam step of the run. At the end of an epoch the test set is evaluated and the page's
@@ -149,11 +204,18 @@ impl Session {
         self.end_step(step)
     }
 
-    /// `n` digits from the weights being trained (the page's model when no run is on).
-    pub async fn training_sample(&self, n: usize, seed: u64) -> Result<Vec<f32>> {
+    /// `n` digits from the weights being trained (when no run is on, the model of `kind`; the
+    /// conditional model draws 0, 1, …, 9, 0, … in turn).
+    pub async fn training_sample(&self, n: usize, seed: u64, kind: ModelKind) -> Result<Vec<f32>> {
         self.refuse_during_step("sample the weights being trained")?;
-        let live = self.training.as_ref().map(|run| run.trainer.inference());
-        live.as_ref().unwrap_or(&self.current.inference).sample(n, 1.0, None, &mut Rng::new(seed)).await
+        if let Some(run) = &self.training {
+            return samples_of(&run.trainer.inference(), n, seed).await;
+        }
+        let inference = match kind {
+            ModelKind::Vae => &self.current.inference,
+            ModelKind::Cvae => &self.conditional("draw its digits")?.inference,
+        };
+        samples_of(inference, n, seed).await
     }
 
     /// Takes the run out for one step, which runs without the session (see [`TrainingStep`]).
@@ -189,19 +251,19 @@ impl Session {
         self.step_under_way = false;
         let mut progress = match reached? {
             Reached::Diverged(e) => {
-                self.history.run_dropped();
+                self.history_mut(run.kind).run_dropped();
                 self.held_run = None;
                 return Ok(run.diverged(e, "Training stopped; "));
             }
             Reached::Step(report) => TrainProgress { report: Some(report), ..TrainProgress::default() },
             Reached::EpochEnd { report, weights, test } => {
-                self.set_model(*weights)?;
+                self.set_trained(run.kind, *weights)?;
                 run.checkpoint = format!("the end of epoch {}", run.trainer.epoch());
                 let finished = run.trainer.epoch() >= run.epochs;
                 TrainProgress { report: Some(report), test: Some(test), finished, ..TrainProgress::default() }
             }
         };
-        self.history.step_done(run.counted, &mut progress);
+        self.history_mut(run.kind).step_done(run.counted, &mut progress);
         if progress.finished {
             self.held_run = None;
         }
@@ -239,14 +301,14 @@ impl Session {
         self.held_run = None;
         match run.trainer.weights().await {
             Ok(weights) => {
-                if weights != self.weights {
-                    self.set_model(weights)?;
+                if Some(&weights) != self.model_of(run.kind, "keep a run's weights").ok() {
+                    self.set_trained(run.kind, weights)?;
                 }
-                self.history.model_reached();
+                self.history_mut(run.kind).model_reached();
                 Ok(TrainProgress::ended())
             }
             Err(e @ Error::Diverged { .. }) => {
-                self.history.run_dropped();
+                self.history_mut(run.kind).run_dropped();
                 Ok(run.diverged(e, ""))
             }
             Err(e) => Err(e),
@@ -271,8 +333,12 @@ impl Session {
     /// checked first; a damaged or foreign snapshot is refused with what is wrong and nothing
     /// changes. Its steps count on from the model's history (see [`Session::restore`] for a run
     /// stored with its own).
+    /// The run's kind is its model's (a conditional model's run goes on with the conditional model).
     pub fn restore_run(&mut self, bytes: &[u8]) -> Result<RunInfo> {
-        self.resume_run(bytes, self.history.counted())
+        let kind = RunSnapshot::from_bytes(bytes)?.trainer.weights.config.kind;
+        self.model_of(kind, "resume its run")?;
+        let counted = self.history_mut(kind).counted();
+        self.resume_run(bytes, counted)
     }
 
     /// [`Session::restore_run`], the run having begun when the model had `counted` steps and epochs.
@@ -281,7 +347,8 @@ impl Session {
             return Err(Error::Input("a training run is going on already: stop it first".into()));
         }
         let snapshot = RunSnapshot::from_bytes(bytes)?;
-        let (run, model) = (snapshot.trainer.weights.config, self.weights.config);
+        let run = snapshot.trainer.weights.config;
+        let model = self.model_of(run.kind, "resume its run")?.config;
         if run != model {
             return Err(Error::Input(format!(
                 "the training run is for a model {}, the page's is a model {}",
@@ -300,18 +367,18 @@ impl Session {
             learning_rate: trainer.options().learning_rate,
             batch_size: trainer.options().batch_size,
             seed: trainer.options().seed,
-            model: self.model_info(),
+            model: self.info_of(run.kind).expect("checked above"),
         };
-        self.training = Some(Run { trainer, epochs: snapshot.epochs, checkpoint: snapshot.checkpoint, counted });
+        self.training = Some(Run::new(run.kind, trainer, snapshot.epochs, &snapshot.checkpoint, counted));
         Ok(info)
     }
 }
 
 impl Run {
-    /// A run of `epochs` epochs by `trainer`, begun when the model had `counted` steps and epochs;
-    /// the page's model meanwhile is `checkpoint` ("before training").
-    pub(super) fn new(trainer: Trainer, epochs: usize, checkpoint: &str, counted: Counted) -> Self {
-        Run { trainer, epochs, checkpoint: checkpoint.into(), counted }
+    /// A run of `epochs` epochs by `trainer` of the model of `kind`, begun when that model had
+    /// `counted` steps and epochs; the model meanwhile is `checkpoint` ("before training").
+    pub(super) fn new(kind: ModelKind, trainer: Trainer, epochs: usize, checkpoint: &str, counted: Counted) -> Self {
+        Run { kind, trainer, epochs, checkpoint: checkpoint.into(), counted }
     }
 
     fn diverged(&self, e: Error, prefix: &str) -> TrainProgress {
@@ -322,6 +389,7 @@ impl Run {
 
 #[cfg(test)]
 mod tests {
+    use super::super::History;
     use super::super::fixtures::*;
     use super::*;
     use crate::device::placement::Devices;
@@ -434,7 +502,7 @@ mod tests {
             assert!(refused(s.begin_step(StepReads::default()).err().unwrap()));
             assert!(refused(block_on(s.train_stop()).unwrap_err()));
             assert!(refused(s.load_model(small()).unwrap_err()));
-            assert!(refused(block_on(s.training_sample(4, 0)).unwrap_err()));
+            assert!(refused(block_on(s.training_sample(4, 0, ModelKind::Vae)).unwrap_err()));
             assert!(s.train_start(request(1)).is_err());
             assert!(!s.place(Devices::all(&device)).unwrap(), "no move during a step");
             // Ended before it ran: an error, and the run is back as it was.
@@ -475,7 +543,7 @@ mod tests {
                 let sampled = s.take_step_samples().unwrap();
                 assert_eq!(sampled.is_some(), step == 5);
                 if let Some(sampled) = sampled {
-                    assert_eq!(sampled, block_on(s.training_sample(4, 11)).unwrap(), "on {device:?}");
+                    assert_eq!(sampled, block_on(s.training_sample(4, 11, ModelKind::Vae)).unwrap(), "on {device:?}");
                     assert_eq!(s.take_step_samples().unwrap(), None, "taken once");
                 }
                 match step {
@@ -608,5 +676,120 @@ mod tests {
         assert!(e.contains("the page's is a model of kind vae with hidden width 16, latent size 3 and β 2"), "{e}");
         fresh.restore_run(&good).unwrap();
         assert!(fresh.restore_run(&good).is_err(), "one run at a time");
+    }
+
+    fn small_cvae() -> VaeWeights {
+        VaeWeights::init(VaeConfig::cvae(16, 3, 1.0), 5).unwrap()
+    }
+
+    fn conditional_run(epochs: usize) -> TrainRequest {
+        TrainRequest { batch_size: 128, kind: ModelKind::Cvae, ..request(epochs) }
+    }
+
+    /// A run of the conditional model: by training's rules, its epochs' ends and Stop make it the
+    /// session's conditional model (the reading and the redraws come from it at once), the page's
+    /// model and history stay as they were, and it keeps a history of its own.
+    #[test]
+    fn a_conditional_run_trains_the_reading_model_and_leaves_the_pages_model_alone() {
+        for device in backends() {
+            let data = Arc::new(small_dataset());
+            let mut fresh = Session::new(small(), data.clone(), device.clone()).unwrap();
+            let started = fresh.train_start(conditional_run(1)).unwrap();
+            assert!(started.from_scratch, "no conditional model yet: random weights");
+            assert_eq!((started.model.kind, started.steps_per_epoch), (ModelKind::Cvae, 5));
+            assert_eq!(
+                fresh.conditional_weights().unwrap(),
+                &VaeWeights::init(VaeConfig::cvae(16, 3, 1.0), 0).unwrap()
+            );
+            assert!(fresh.has_own_conditional(), "the run's start is the session's own");
+
+            let mut s = Session::new(small(), data, device.clone()).unwrap();
+            s.set_conditional(small_cvae()).unwrap();
+            assert!(!s.has_own_conditional(), "the shipped model");
+            let page = s.weights().clone();
+            let started = s.train_start(conditional_run(2)).unwrap();
+            assert!(!started.from_scratch);
+            assert_eq!(s.conditional_weights().unwrap(), &small_cvae(), "the same weights until the epoch's end");
+            let mut progress = Vec::new();
+            for _ in 0..5 {
+                progress.push(block_on(s.train_step()).unwrap());
+            }
+            let test = progress[4].test.as_ref().expect("the epoch's end");
+            assert!(test.loss.is_finite());
+            let tuned = s.conditional_weights().unwrap().clone();
+            assert_ne!(tuned, small_cvae(), "the epoch's weights are the conditional model");
+            assert!(s.has_own_conditional());
+            assert_eq!(s.conditional_info().unwrap().generation, 1);
+            // The reading is the new model's.
+            let input = crate::explore::sketch::preprocess(&bar(), 56, 56).unwrap().unwrap();
+            let expected = block_on(Inference::new(&tuned, &device).unwrap().read(&input)).unwrap().remove(0);
+            let read = block_on(s.read_sketch(&bar(), 56, 56)).unwrap().unwrap();
+            assert_eq!((read.digit, read.confidence), (expected.digit, expected.confidence));
+            // The grid of digits from the weights being trained: 0, 1, …, 9 in turn.
+            let grid = block_on(s.training_sample(12, 3, ModelKind::Vae)).unwrap();
+            assert_eq!(grid.len(), 12 * 784);
+            // The page's model and its history are untouched; the conditional one has its own.
+            assert_eq!((s.weights(), s.history()), (&page, &History::default()));
+            let own = s.history_of(ModelKind::Cvae).unwrap();
+            assert_eq!((own.steps.len(), own.tests.len()), (5, 1));
+            assert_eq!(progress[4].test_record.unwrap().step, 5);
+            // Stop mid-epoch keeps the weights reached.
+            block_on(s.train_step()).unwrap();
+            block_on(s.train_stop()).unwrap();
+            assert_ne!(s.conditional_weights().unwrap(), &tuned);
+            assert_eq!(s.history_of(ModelKind::Cvae).unwrap().steps.len(), 6);
+            assert_eq!(s.weights(), &page);
+            // The shipped model does not replace the session's own.
+            let own = s.conditional_weights().unwrap().clone();
+            s.set_conditional(small_cvae()).unwrap();
+            assert_eq!(s.conditional_weights().unwrap(), &own);
+
+            // Divergence: the conditional model from before the run is back.
+            s.train_start(TrainRequest { learning_rate: 100.0, batch_size: 8, ..conditional_run(5) }).unwrap();
+            let mut diverged = None;
+            for _ in 0..200 {
+                if let Some(message) = block_on(s.train_step()).unwrap().diverged {
+                    diverged = Some(message);
+                    break;
+                }
+            }
+            assert!(diverged.expect("lr 100 diverges").contains("the model from before training is back"));
+            assert_eq!(s.conditional_weights().unwrap(), &own);
+            assert_eq!(s.history_of(ModelKind::Cvae).unwrap().steps.len(), 6, "the diverged run's steps are gone");
+        }
+    }
+
+    #[test]
+    fn an_imported_model_goes_where_its_kind_says_and_a_conditional_run_resumes_exactly() {
+        for device in backends() {
+            let data = Arc::new(small_dataset());
+            let mut s = Session::new(small(), data.clone(), device.clone()).unwrap();
+            let info = s.import_model(small_cvae()).unwrap();
+            assert_eq!(info.kind, ModelKind::Cvae);
+            assert!(s.has_own_conditional());
+            assert_eq!(s.weights(), &small(), "the page's model stays");
+            let other = VaeWeights::init(VaeConfig::vae(16, 3, 1.0), 9).unwrap();
+            assert_eq!(s.import_model(other.clone()).unwrap().kind, ModelKind::Vae);
+            assert_eq!((s.weights(), s.conditional_weights().unwrap()), (&other, &small_cvae()));
+
+            s.train_start(conditional_run(2)).unwrap();
+            let e = s.import_model(small_cvae()).unwrap_err().to_string();
+            assert!(e.contains("during a training run"), "{e}");
+            for _ in 0..3 {
+                block_on(s.train_step()).unwrap();
+            }
+            let bytes = block_on(s.run_snapshot()).unwrap().unwrap();
+            let next: Vec<_> = (0..4).map(|_| block_on(s.train_step()).unwrap()).collect();
+            let mut resumed = Session::new(small(), data.clone(), device.clone()).unwrap();
+            let e = resumed.restore_run(&bytes).unwrap_err().to_string();
+            assert!(e.contains("no conditional model"), "{e}");
+            resumed.set_conditional(small_cvae()).unwrap();
+            let info = resumed.restore_run(&bytes).unwrap();
+            assert_eq!(info.model.kind, ModelKind::Cvae);
+            let again: Vec<_> = (0..4).map(|_| block_on(resumed.train_step()).unwrap()).collect();
+            let parts = |p: &[TrainProgress]| p.iter().map(|p| p.report.unwrap().parts).collect::<Vec<_>>();
+            assert_eq!(parts(&again), parts(&next), "on {device:?}");
+            assert_eq!(resumed.conditional_weights(), s.conditional_weights(), "the epoch's end moved both alike");
+        }
     }
 }

@@ -5,14 +5,17 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ModelKind;
 use crate::explore::neighbours::Neighbour;
 use crate::model::inference::EvalReport;
 use crate::model::train::StepReport;
 
-/// The shape of the page's model, for the page's labels and file names.
+/// The shape of the page's model (or the conditional one), for the page's labels and file names.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelInfo {
+    /// "vae" (the page's model) or "cvae" (the conditional model).
+    pub kind: ModelKind,
     pub hidden: usize,
     pub latent: usize,
     pub beta: f64,
@@ -124,6 +127,9 @@ pub struct TrainRequest {
     pub seed: u64,
     /// Start from fresh random weights (also implied when the shape differs from the model's).
     pub from_scratch: bool,
+    /// The model to train: the page's ("vae", when not given) or the conditional one ("cvae").
+    #[serde(default)]
+    pub kind: ModelKind,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -203,6 +209,21 @@ pub struct Restored {
     pub run_waits_for_data: bool,
 }
 
+impl ModelInfo {
+    /// The shape of `weights`, the `generation`th model of its kind.
+    pub fn of(weights: &crate::VaeWeights, generation: u64) -> Self {
+        let c = weights.config;
+        ModelInfo {
+            kind: c.kind,
+            hidden: c.hidden,
+            latent: c.latent,
+            beta: c.beta,
+            parameters: c.num_params(),
+            generation,
+        }
+    }
+}
+
 impl TrainProgress {
     /// A run that is over, with nothing more to say (Stop, or no run to stop).
     pub fn ended() -> Self {
@@ -257,6 +278,10 @@ pub struct LearnRequest {
     /// The share of each batch the person's digits make (0.25: a quarter).
     pub share: f64,
     pub seed: u64,
+    /// The model to fine-tune: the page's ("vae", when not given) or the conditional one ("cvae"),
+    /// which learns each digit with its label.
+    #[serde(default)]
+    pub kind: ModelKind,
 }
 
 /// A "Learn my hand" run begun: as [`TrainStarted`], with the digits it learns from, the digits
@@ -273,10 +298,13 @@ pub struct LearnStarted {
     pub before: HandReport,
 }
 
-/// How the page's model does on the person's held-out digits (the last fifth of them, at least one).
+/// How a model (the page's or the conditional one) does on the person's held-out digits (the last
+/// fifth of them, at least one).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HandReport {
+    /// The model measured: "vae" (the page's) or "cvae" (the conditional one).
+    pub kind: ModelKind,
     /// The model measured ([`ModelInfo::generation`]).
     pub generation: u64,
     /// The held-out digits measured.
@@ -288,8 +316,12 @@ pub struct HandReport {
     pub read_right: Option<usize>,
     /// "the nearest data-set digit" (the seed's model) or "the model's reading" (the conditional one).
     pub read_by: &'static str,
-    /// The test split's mean negative ELBO with z = μ, once the index has scored it.
+    /// The test split's mean negative ELBO with z = μ: the page's model's once the index has
+    /// scored it; the conditional model's with each digit's label.
     pub test_loss: Option<f64>,
+    /// The share of the test split the conditional model reads as its label, in percent; None for
+    /// the page's model (which reads no label).
+    pub test_read_percent: Option<f64>,
 }
 
 /// The person's hand as the page's model does on it now, and as the model did before the last

@@ -1,9 +1,10 @@
 //! The digits a person keeps ("Your digits"): sketches as the model read them (the 28×28 input),
 //! each with its label, searched beside the data set for a sketch's neighbours (marked as theirs),
 //! written and read as MNIST's IDX pair (`vae eval --data PREFIX` reads it), and learnt: "Learn my
-//! hand" fine-tunes the page's model from its weights on the training set with the person's
-//! digits mixed into every batch ([`crate::model::mixing`]), and is judged on the last fifth of
-//! them, which it never sees.
+//! hand" fine-tunes the page's model or the conditional one from its weights on the training set
+//! with the person's digits mixed into every batch ([`crate::model::mixing`]; the conditional model
+//! learns each with its label), and is judged on the last fifth of them, which it never sees, and
+//! for the conditional model also on how well it still reads the test split.
 //!
 //! The page stores each digit under an id of its own choosing (its store's key) and hands them to
 //! the session at start-up; the session keeps them in the order given, and encodes them with each
@@ -43,13 +44,17 @@ pub(super) struct YourDigits {
     learnt: Option<Learnt>,
 }
 
-/// The last "Learn my hand": the ids of the digits it kept aside, and how the model did on them
-/// before it.
+/// The last "Learn my hand": the ids of the digits it kept aside, and how the model it tuned did on
+/// them before it (the report names the model's kind).
 #[derive(Debug, Clone)]
 struct Learnt {
     held_out: Vec<u64>,
     before: HandReport,
 }
+
+/// The test digits the conditional model reads at once for [`HandReport::test_read_percent`]: ten
+/// passes each, so a chunk is 2 500 rows.
+const READ_CHUNK: usize = 250;
 
 /// How many of `n` digits are kept aside to judge what a model learnt: the last fifth, at least one.
 pub fn held_out_count(n: usize) -> usize {
@@ -276,12 +281,14 @@ impl Session {
 
     // ---- learning the person's hand -----------------------------------------------------------
 
-    /// "Learn my hand": a training run of the page's model from its weights (its shape and β kept),
+    /// "Learn my hand": a training run of the model of `r.kind` (the page's, or the conditional
+    /// one, which learns each digit with its label) from its weights (its shape and β kept),
     /// on the training set with the first four fifths of the person's digits mixed into every
     /// batch (`share` of it), with training's rules (steps out of the session, epochs' ends, Stop,
     /// divergence, snapshots). The last fifth (at least one) is kept aside: the answer says how
     /// the model does on it before, and [`Session::your_hand`] how it does after. Refused with
-    /// fewer than [`MIN_YOUR_DIGITS`] digits, and during a run.
+    /// fewer than [`MIN_YOUR_DIGITS`] digits, during a run, and for a conditional model the page
+    /// does not have.
     pub async fn learn_your_hand(&mut self, r: LearnRequest) -> Result<LearnStarted> {
         if self.is_training() {
             return Err(Error::Input("a training run is going on already: stop it first".into()));
@@ -301,24 +308,30 @@ impl Session {
         let held_out: Vec<u64> = held.iter().map(|d| d.id).collect();
         let mixing = MixingState::new(learn.labels, learn.pixels, r.share)?;
         let train = self.dataset("learn your hand")?.indices(Split::Train);
-        let trainer = Trainer::new(&self.weights, train, options, &self.devices.training)?.with_mixing(mixing)?;
-        let before = self.hand_report(&held_out).await?;
+        let weights = self.model_of(r.kind, "learn your hand")?;
+        let trainer = Trainer::new(weights, train, options, &self.devices.training)?.with_mixing(mixing)?;
+        let before = self.hand_report(r.kind, &held_out).await?;
         let mixing = trainer.mixing().expect("mixed");
         let (learns_from, theirs) = (mixing.len(), mixing.per_batch(r.batch_size));
-        let started =
-            TrainStarted { steps_per_epoch: trainer.steps_per_epoch(), from_scratch: false, model: self.model_info() };
+        let model = self.info_of(r.kind).expect("checked above");
+        let started = TrainStarted { steps_per_epoch: trainer.steps_per_epoch(), from_scratch: false, model };
         self.held_run = None;
-        let counted = self.history.counted();
-        self.training = Some(Run::new(trainer, r.epochs, "before learning your hand", counted));
+        let counted = self.history_mut(r.kind).counted();
+        self.training = Some(Run::new(r.kind, trainer, r.epochs, "before learning your hand", counted));
         self.yours.learnt = Some(Learnt { held_out, before: before.clone() });
         Ok(LearnStarted { started, learns_from, per_batch: [r.batch_size - theirs, theirs], before })
     }
 
-    /// How the page's model does now on the held-out digits of the last "Learn my hand" (those
-    /// still kept), with how it did before it; without one (or once none of those is kept), on the
-    /// last fifth of the person's digits, with no "before". An error when none is kept.
-    pub async fn your_hand(&self) -> Result<YourHand> {
-        let learnt = self.yours.learnt.as_ref().filter(|l| l.held_out.iter().any(|id| self.your_digit_at(*id).is_ok()));
+    /// How the model of `kind` (the page's, or the conditional one) does now on the held-out digits
+    /// of the last "Learn my hand" of it (those still kept), with how it did before it; without
+    /// one (or once none of those is kept), on the last fifth of the person's digits, with no
+    /// "before". An error when none is kept, or for a conditional model the page does not have.
+    pub async fn your_hand(&self, kind: ModelKind) -> Result<YourHand> {
+        let learnt = self
+            .yours
+            .learnt
+            .as_ref()
+            .filter(|l| l.before.kind == kind && l.held_out.iter().any(|id| self.your_digit_at(*id).is_ok()));
         let held_out = match learnt {
             Some(learnt) => learnt.held_out.clone(),
             None => {
@@ -326,13 +339,14 @@ impl Session {
                 self.yours.digits[n - held_out_count(n)..].iter().map(|d| d.id).collect()
             }
         };
-        let now = self.hand_report(&held_out).await?;
+        let now = self.hand_report(kind, &held_out).await?;
         Ok(YourHand { before: learnt.map(|l| l.before.clone()), now })
     }
 
-    /// The page's model on the person's digits `ids` (those still kept): their mean loss (z = μ),
-    /// how many are read as their label, and the test split's mean loss.
-    async fn hand_report(&self, ids: &[u64]) -> Result<HandReport> {
+    /// The model of `kind` on the person's digits `ids` (those still kept): their mean loss (z =
+    /// μ), how many are read as their label, and the test split's mean loss (and, for the
+    /// conditional model, how much of it the model reads right).
+    async fn hand_report(&self, kind: ModelKind, ids: &[u64]) -> Result<HandReport> {
         let digits: Vec<&YourDigit> =
             ids.iter().filter_map(|&id| self.your_digit_at(id).ok()).map(|at| &self.yours.digits[at]).collect();
         if digits.is_empty() {
@@ -340,15 +354,13 @@ impl Session {
         }
         let data = as_dataset(&digits);
         let images = data.images(&data.indices(Split::All));
+        if kind == ModelKind::Cvae {
+            return self.conditional_hand_report(&data, &images).await;
+        }
         let inference = &self.current.inference;
-        let conditional = inference.kind() == ModelKind::Cvae;
-        let labels = conditional.then_some(&data.labels[..]);
-        let losses = inference.losses(&images, labels, None).await?;
+        let losses = inference.losses(&images, None, None).await?;
         let loss = losses.iter().map(|p| p.loss).sum::<f64>() / losses.len() as f64;
-        let (read_right, read_by) = if conditional {
-            let readings = inference.read(&images).await?;
-            (Some(readings.iter().zip(&data.labels).filter(|(r, l)| r.digit == **l).count()), "the model's reading")
-        } else {
+        let (read_right, read_by) = {
             let index = &self.current.index;
             let read = if self.is_whole(index) {
                 let mu = inference.encode(&images, None).await?.mu;
@@ -364,12 +376,50 @@ impl Session {
         };
         let test = &self.current.index.test_losses;
         Ok(HandReport {
+            kind,
             generation: self.generation,
             held_out: digits.len(),
             loss,
             read_right,
             read_by,
             test_loss: (!test.is_empty()).then(|| test.iter().sum::<f64>() / test.len() as f64),
+            test_read_percent: None,
+        })
+    }
+
+    /// [`Session::hand_report`] for the conditional model: each held-out digit's loss with its
+    /// label, its reading, and the test split's mean loss (with labels) and share read right,
+    /// which needs the data set (None before it).
+    async fn conditional_hand_report(&self, held: &Dataset, images: &[f32]) -> Result<HandReport> {
+        let conditional = self.conditional("judge how it reads your hand")?;
+        let inference = &conditional.inference;
+        let losses = inference.losses(images, Some(&held.labels), None).await?;
+        let loss = losses.iter().map(|p| p.loss).sum::<f64>() / losses.len() as f64;
+        let readings = inference.read(images).await?;
+        let read_right = readings.iter().zip(&held.labels).filter(|(r, l)| r.digit == **l).count();
+        let (mut test_loss, mut test_read_percent) = (None, None);
+        if let Some(data) = &self.data {
+            let test = data.indices(Split::Test);
+            let (mut total, mut right) = (0.0, 0);
+            for chunk in test.chunks(READ_CHUNK) {
+                let images = data.images(chunk);
+                let labels: Vec<u8> = chunk.iter().map(|&i| data.labels[i]).collect();
+                total += inference.losses(&images, Some(&labels), None).await?.iter().map(|p| p.loss).sum::<f64>();
+                let readings = inference.read(&images).await?;
+                right += readings.iter().zip(&labels).filter(|(r, l)| r.digit == **l).count();
+            }
+            test_loss = Some(total / test.len() as f64);
+            test_read_percent = Some(100.0 * right as f64 / test.len() as f64);
+        }
+        Ok(HandReport {
+            kind: ModelKind::Cvae,
+            generation: conditional.generation,
+            held_out: held.len(),
+            loss,
+            read_right: Some(read_right),
+            read_by: "the model's reading",
+            test_loss,
+            test_read_percent,
         })
     }
 }
@@ -381,6 +431,7 @@ mod tests {
     use super::super::fixtures::*;
     use super::super::{StepReads, TrainProgress};
     use super::*;
+    use crate::ModelKind;
     use crate::device::placement::Devices;
     use crate::test_util::{backends, block_on, small_dataset, unusual_hand};
 
@@ -590,7 +641,7 @@ mod tests {
     }
 
     fn learn(epochs: usize) -> LearnRequest {
-        LearnRequest { learning_rate: 1e-3, batch_size: 64, epochs, share: 0.25, seed: 3 }
+        LearnRequest { learning_rate: 1e-3, batch_size: 64, epochs, share: 0.25, seed: 3, kind: ModelKind::Vae }
     }
 
     #[test]
@@ -620,7 +671,7 @@ mod tests {
             let batches: Vec<usize> = steps.iter().map(|p| p.report.unwrap().batch).collect();
             assert_eq!(batches[..12], [[64; 11].as_slice(), &[36 + 16]].concat(), "an epoch's last: 36 of the 564");
             build_index(&mut s);
-            let hand = block_on(s.your_hand()).unwrap();
+            let hand = block_on(s.your_hand(ModelKind::Vae)).unwrap();
             assert_eq!(hand.before.as_ref(), Some(&before));
             let now = &hand.now;
             assert!(now.generation > before.generation);
@@ -640,6 +691,52 @@ mod tests {
         }
     }
 
+    /// "Learn my hand" on the conditional model (the page's reading model): it learns the person's
+    /// digits with their labels, lowers their held-out loss, and still reads the test split about
+    /// as well; the model it tunes becomes the reading model, the page's model stays.
+    #[test]
+    fn learning_your_hand_tunes_the_conditional_model_and_it_still_reads_the_test_digits() {
+        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/model/conditional.safetensors");
+        for device in backends() {
+            let data = Arc::new(small_dataset());
+            let mut s = Session::new(trained(), data.clone(), device.clone()).unwrap();
+            block_on(s.add_your_digits(kept(&data, 0, 50))).unwrap();
+            let cvae = LearnRequest { kind: ModelKind::Cvae, ..learn(2) };
+            let e = block_on(s.learn_your_hand(cvae)).unwrap_err().to_string();
+            assert!(e.contains("no conditional model"), "{e}");
+            s.set_conditional(crate::VaeWeights::load(&shipped).unwrap()).unwrap();
+            let started = block_on(s.learn_your_hand(cvae)).unwrap();
+            assert_eq!(started.started.model.kind, ModelKind::Cvae);
+            let before = started.before.clone();
+            assert_eq!((before.kind, before.held_out, before.read_by), (ModelKind::Cvae, 10, "the model's reading"));
+            let page = s.weights().clone();
+            let steps = finish(&mut s);
+            assert!(steps.iter().all(|p| p.diverged.is_none()));
+            assert_eq!(s.weights(), &page, "the page's model stays");
+            assert!(s.has_own_conditional());
+            let hand = block_on(s.your_hand(ModelKind::Cvae)).unwrap();
+            assert_eq!(hand.before.as_ref(), Some(&before));
+            let now = &hand.now;
+            let (test_before, test_now) = (before.test_read_percent.unwrap(), now.test_read_percent.unwrap());
+            eprintln!(
+                "learn my hand (conditional) on {device:?}: held-out loss {:.2} → {:.2} nats, read right {:?} → {:?} of \
+                 10; test loss {:.2} → {:.2} nats, test read right {test_before:.1} → {test_now:.1} %",
+                before.loss,
+                now.loss,
+                before.read_right,
+                now.read_right,
+                before.test_loss.unwrap(),
+                now.test_loss.unwrap()
+            );
+            assert!(now.loss < before.loss - 5.0, "held-out loss {} → {} nats", before.loss, now.loss);
+            // Two of the 61 test digits at most.
+            assert!(test_now >= test_before - 200.0 / 61.0 - 1e-9, "test read right {test_before} → {test_now} %");
+            // The page's model's report is as before, and has no test reading.
+            assert_eq!(block_on(s.your_hand(ModelKind::Vae)).unwrap().before, None);
+            assert_eq!(block_on(s.your_hand(ModelKind::Vae)).unwrap().now.test_read_percent, None);
+        }
+    }
+
     /// The person's digits must matter: the same run without them (a plain training run of the same
     /// steps) does not learn their hand as much.
     #[test]
@@ -648,7 +745,7 @@ mod tests {
         let data = Arc::new(small_dataset());
         let mut s = Session::new(trained(), data.clone(), device).unwrap();
         block_on(s.add_your_digits(kept(&data, 0, 50))).unwrap();
-        let before = block_on(s.your_hand()).unwrap().now;
+        let before = block_on(s.your_hand(ModelKind::Vae)).unwrap().now;
         let c = s.weights().config;
         let request = super::super::TrainRequest {
             hidden: c.hidden,
@@ -659,10 +756,11 @@ mod tests {
             epochs: 2,
             seed: 3,
             from_scratch: false,
+            kind: ModelKind::Vae,
         };
         s.train_start(request).unwrap();
         finish(&mut s);
-        let plain = block_on(s.your_hand()).unwrap().now;
+        let plain = block_on(s.your_hand(ModelKind::Vae)).unwrap().now;
         eprintln!("without their digits: {:.2} → {:.2} nats", before.loss, plain.loss);
         assert!(plain.loss > before.loss - 2.0, "without their digits: {} → {} nats", before.loss, plain.loss);
     }
