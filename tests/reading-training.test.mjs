@@ -137,9 +137,15 @@ for (const webgpu of BACKENDS) {
         assert.ok(Number.isFinite(evaluated.loss_mu), JSON.stringify(evaluated));
         tuned.file = file;
 
+        const shippedAsked = [];
+        const onRequest = (request) => { if (new URL(request.url()).pathname === '/model/conditional-q8.safetensors') shippedAsked.push(request.url()); };
+        page.on('request', onRequest);
         await p.reload();
-        // Its own model from the record, then the shipped one offered (and not taken).
+        // Its own model from the record, then again once the page has answered; the shipped one,
+        // which it would not take, is not even fetched.
         await page.waitForFunction(() => Number(document.body.dataset.conditionalEvents) >= 2, null, { timeout: 120_000 });
+        page.off('request', onRequest);
+        assert.deepEqual(shippedAsked, [], 'the shipped reading model is not fetched for a page that keeps its own');
         const kept = await readingOf(page, cdp, seven);
         assert.ok(sameReading(kept, tuned.reading), `after a reload: ${kept.confidence}, before it: ${tuned.reading.confidence}`);
 

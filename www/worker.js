@@ -49,9 +49,12 @@ async function giveData() {
 }
 
 /** The conditional model becomes the session's second model (the reading, the redraws, the
- *  chosen-digit samples): after the first answer, and again in the WebGPU module's session. A step. */
+ *  chosen-digit samples): after the first answer, and again in the WebGPU module's session. A
+ *  session that holds its own (trained, imported, or restored from the stored record) keeps it,
+ *  and the shipped one is not fetched for it. A step. */
 async function giveConditional() {
-  const conditional = JSON.parse(state.session.setConditional(await modules.conditional()));
+  const { session } = state;
+  const conditional = JSON.parse(session.hasOwnConditional() ? session.conditionalInfo() : session.setConditional(await modules.conditional()));
   state.hasConditional = true;
   post({ event: 'conditional', conditional });
 }
@@ -109,9 +112,12 @@ const ops = {
   pageAnswered: () => {
     // The data set after the first answer, given to the session as soon as it is here.
     modules.data().then(() => scheduler.step(giveData), (e) => post({ event: 'error', error: `The data set could not be loaded: ${errorText(e)}` }));
-    modules.conditional().then(() => scheduler.step(giveConditional), (e) => {
-      if (!state.hasConditional) post({ event: 'conditional', error: `The conditional model could not be loaded: ${errorText(e)}` });
-    });
+    if (state.session.hasOwnConditional()) scheduler.step(giveConditional);
+    else {
+      modules.conditional().then(() => scheduler.step(giveConditional), (e) => {
+        if (!state.hasConditional) post({ event: 'conditional', error: `The conditional model could not be loaded: ${errorText(e)}` });
+      });
+    }
     return backends.pageAnswered();
   },
 
