@@ -4,7 +4,7 @@
 // status line, progress bar, loss curve and a grid of samples from the weights being trained.
 // The worker trains; this panel shows its records ({step, epoch, loss, recon, kl}) for the model
 // chosen (a run's own while it goes on: the choice is locked then).
-import { $, notice, download } from './dom.js';
+import { $, notice, download, thousands } from './dom.js';
 import { paintGrid } from './paint.js';
 import { call } from './rpc.js';
 import { drawLossCurve } from './loss-curve.js';
@@ -129,7 +129,7 @@ function showModelInfo() {
   }
   const label = m.kind === 'cvae' ? ' + 10 (the digit)' : '';
   $('model-info').textContent = `${m.kind === 'cvae' ? 'Reading model (conditional)' : 'Model'}: 784${label} → ${m.hidden} → ${m.latent}${label} → `
-    + `${m.hidden} → 784, β = ${m.beta}, ${m.parameters.toLocaleString('en')} parameters`;
+    + `${m.hidden} → 784, β = ${m.beta}, ${thousands(m.parameters)} parameters`;
 }
 
 /** "Model to train" changed (or a restored run trains the other model): the panel shows that
