@@ -137,7 +137,9 @@ for (const webgpu of BACKENDS) {
       await page.waitForFunction(() => document.querySelector('#timing').dataset.ms !== undefined);
       const tiles = await readTiles(page, '#samples', 8, 8);
       assert.equal(tiles.length, 64);
-      assert.ok(tiles.every((t) => Math.max(...t) > 0.5), 'a sampled digit is blank');
+      // Blank: no pixel above a quarter grey. (The faintest of 19 200 samples of the default model
+      // at temperature 1 peaks at 0.45: one grid in a hundred held a sample below 0.5, 2026-12-07.)
+      assert.ok(tiles.every((t) => Math.max(...t) > 0.25), 'a sampled digit is blank');
       assert.equal(new Set(tiles.map((t) => t.map((v) => v.toFixed(2)).join())).size, 64, 'samples repeat');
     });
 
