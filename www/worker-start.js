@@ -8,15 +8,20 @@
 /** The default model, as its 8-bit copy for transfer (`vae convert --q8`): 0.50 MB with brotli
  *  against 1.12 MB for the f16 copy and 2.38 MB for f32, its test loss within 0.1 nats of the f32
  *  model's (core and CLI tests); the session computes in f32. */
-export const DEFAULT_MODEL = 'model/default-q8.safetensors';
+const DEFAULT_MODEL = 'model/default-q8.safetensors';
 /** The CPU module (burn-ndarray alone), on which every page starts (worker/modules.js). */
 const CPU_MODULE = 'pkg-cpu/vae_web_bg.wasm';
 
-/** The body of `url` (relative to the site: this file's folder). */
-export async function fetchBytes(url) {
+/** The response for `url` (relative to the site: this file's folder), refused unless it is OK. */
+async function fetchOk(url) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`could not load ${url}: HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
+  return response;
+}
+
+/** The body of `url`. */
+export async function fetchBytes(url) {
+  return new Uint8Array(await (await fetchOk(url)).arrayBuffer());
 }
 
 /** Whether the browser gives a WebGPU adapter (asked of the browser, not of a module): 5-40 ms
@@ -34,10 +39,7 @@ async function hasAdapter() {
  *  the WebGPU module after the first answer). A failure is reported by the call that waits for
  *  them (worker/modules.js), not before. */
 export const startedFirst = {
-  cpuModule: fetch(CPU_MODULE).then((response) => {
-    if (!response.ok) throw new Error(`could not load ${CPU_MODULE}: HTTP ${response.status}`);
-    return WebAssembly.compileStreaming(response);
-  }),
+  cpuModule: WebAssembly.compileStreaming(fetchOk(CPU_MODULE)),
   model: fetchBytes(DEFAULT_MODEL),
   hasAdapter: hasAdapter(),
 };

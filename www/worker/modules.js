@@ -5,7 +5,8 @@
 // vae::Session::record and restore) and WebGPU is checked, warmed up and timed there as before
 // (worker/backend.js). The backend's label for a module and the move are the core's and vae-web's;
 // here is only the order of the fetches.
-// The first two fetches start in the worker's entry (worker-start.js), before these modules load.
+// What the first answer waits for (the CPU module, the model, the adapter question) starts in the
+// worker's entry (worker-start.js), before these modules load.
 import initCpu, { Session as CpuSession, limits as cpuLimits } from '../pkg-cpu/vae_web.js';
 import { fetchBytes, startedFirst } from '../worker-start.js';
 export const DATA_SET = 'data/mnist.bin';
