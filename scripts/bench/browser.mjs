@@ -36,6 +36,32 @@ async function busyShare(ms) {
 }
 const busyBefore = await busyShare(2000);
 
+/** Watches `page` (before it navigates) for body[data-<name>]: `{ marked }`, a promise of when it
+ *  was set (ms since navigation). Not Playwright's waitForSelector: that evaluates Playwright's own
+ *  script (~0.3 MB) in the page while it loads, 30-40 ms of the main thread inside the load being
+ *  timed (alternating fresh-profile loads of one page, 2026-12-07: a first answer at a median of 512
+ *  ms waited for so, 472 ms waited for by this). An init script watches the attribute and says when
+ *  on the console, which Playwright hears anyway. */
+async function watchBody(page, name, timeout) {
+  await page.addInitScript((attribute) => {
+    new MutationObserver((_, observer) => {
+      if (!document.body?.hasAttribute(attribute)) return;
+      observer.disconnect();
+      console.debug(`__marked ${attribute} ${performance.now()}`);
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: [attribute], childList: true });
+  }, `data-${name}`);
+  const marked = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`body[data-${name}] not set within ${timeout / 1000} s`)), timeout);
+    page.on('console', (message) => {
+      const [tag, attribute, ms] = message.text().split(' ');
+      if (tag !== '__marked' || attribute !== `data-${name}`) return;
+      clearTimeout(timer);
+      resolve(Number(ms));
+    });
+  });
+  return { marked };
+}
+
 /** Opens `url` in a new tab of `context`, waits for body[data-result], returns it parsed. */
 async function run(context, url, what) {
   log(`${what}: ${url}`);
@@ -43,8 +69,9 @@ async function run(context, url, what) {
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error(`  [${what}] page error: ${e.message}`));
   try {
-    await page.goto(`${origin}${url}`);
-    await page.waitForSelector('body[data-result]', { timeout: 900_000 });
+    const { marked } = await watchBody(page, 'result', 900_000);
+    await page.goto(`${origin}${url}`, { waitUntil: 'commit' });
+    await marked;
     const result = JSON.parse(await page.getAttribute('body', 'data-result'));
     if (result.error) throw new Error(`${what}: ${result.error}`);
     delete result.capture;
@@ -76,11 +103,7 @@ async function firstAnswer({ webgpu = false, network = null } = {}) {
     await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
     await cdp.send('Network.emulateNetworkConditions', network);
   }
-  await page.addInitScript(() => {
-    new MutationObserver(() => {
-      if (!self.__readyAt && document.body?.dataset.ready === 'true') self.__readyAt = performance.now();
-    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-ready'], childList: true });
-  });
+  const { marked } = await watchBody(page, 'ready', 300_000);
   // Only noted during the load; read once the page has answered, so that reading them back (the
   // wasm module's 3 MB through the protocol) does not take the CPU from the load it measures.
   const finished = [];
@@ -98,9 +121,9 @@ async function firstAnswer({ webgpu = false, network = null } = {}) {
     return body && { url, bytes: body.length, wire, encoding, gzip: zlib.gzipSync(body, { level: 9 }).length };
   };
   try {
-    await page.goto(`${origin}/`);
-    await page.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
-    const [ms, readyAt] = await page.evaluate(() => [self.__readyAt, performance.timeOrigin + self.__readyAt]);
+    await page.goto(`${origin}/`, { waitUntil: 'commit' });
+    const ms = await marked;
+    const readyAt = ms + (await page.evaluate(() => performance.timeOrigin));
     const phases = JSON.parse(await page.getAttribute('body', 'data-load-phases'));
     await new Promise((r) => setTimeout(r, 500)); // the requests under way at the answer finish
     // Asked for before the page answered (its first samples drawn), by the clock of both: what the
