@@ -16,11 +16,13 @@ import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'www');
-/** Scripts, styles, images, fetches and workers from this origin only; no inline script or style,
- *  no eval: an injected tag or string cannot run. 'wasm-unsafe-eval' lets the page compile its
- *  WebAssembly module (the model), and allows no eval. The meta tag in every page of www/ is this
- *  string (tests/serve.test.mjs checks it). */
-export const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'";
+/** Scripts, styles, images, fetches and workers from this origin only; no inline style, no eval,
+ *  and one inline script, named by its SHA-256 (index.html's, which starts the model's worker as
+ *  the document arrives; tests/unit/csp.test.mjs holds the hash equal to it): an injected tag or
+ *  string cannot run. 'wasm-unsafe-eval' lets the page compile its WebAssembly module (the model),
+ *  and allows no eval. The meta tag in every page of www/ is this string (tests/serve.test.mjs
+ *  checks it). */
+export const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'sha256-HEK+il7Vj5YDMA7tet21u1WUGYQJ3LIgLavoQFw8UqM='";
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8', '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png',

@@ -33,9 +33,17 @@ for (const webgpu of BACKENDS) {
         webgpuModuleAsked.push(await answered());
         await route.continue();
       });
+      await page.addInitScript(() => {
+        self.policyViolations = [];
+        addEventListener('securitypolicyviolation', (e) => self.policyViolations.push(`${e.violatedDirective}: ${e.blockedURI || e.sample}`));
+      });
       await page.goto(`${origin}/`);
       await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
       assert.ok(requests.some((p) => CPU_MODULE.test(p)), 'the page starts on the CPU module');
+      // The worker that answered is the one index.html's inline script started (the content
+      // security policy allows that script by its hash; refused, js/rpc.js would start one later).
+      assert.deepEqual(await page.evaluate(() => self.policyViolations), [], 'nothing refused by the content security policy');
+      assert.equal(await page.evaluate(() => self.modelWorker instanceof Worker), true, 'the document started the model\'s worker');
 
       // Answered with the data set held back: the reconstruction of a traced 7.
       const image = aTestDigit(7);
@@ -71,3 +79,18 @@ for (const webgpu of BACKENDS) {
     }
   });
 }
+
+test('a model worker whose script does not load is said so, and the page says it failed to load', { timeout: 120_000 }, async () => {
+  const server = await serve(0);
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  const { context, page } = await launch({ webgpu: false });
+  try {
+    await context.route('**/worker-start.js', (route) => route.fulfill({ status: 404, body: 'not here' }));
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => document.getElementById('backend').textContent === 'Failed to load', null, { timeout: 60_000 });
+    assert.match(await page.textContent('#notice'), /could not be loaded: the model's worker did not start \(its script did not load\)/);
+  } finally {
+    await context.close();
+    server.close();
+  }
+});

@@ -1,4 +1,4 @@
-// The model's worker (../worker-start.js, then ../worker.js) as promises and events. A call is a message {id, op, args};
+// The model's worker (../worker-start.js, then ../worker.js; index.html starts it) as promises and events. A call is a message {id, op, args};
 // the worker answers {id, ok, value | error, ms}. It also sends events ({event, …}) for work it
 // does on its own: the neighbour index growing, training, a new model, the backend, errors.
 //
@@ -10,20 +10,42 @@
 
 const pending = new Map(); // id → {op, args, resolve, reject}, in the order the calls were made
 const listeners = new Map(); // event name → handlers
+const unheard = []; // errors before anyone listened to them
 const answerListeners = [];
 let nextId = 1;
 let loadArgs = null; // the last `load` call's arguments: a replacement worker is loaded the same way
-let worker = startWorker();
+let unstarted = null; // why the worker never ran (its script did not load): every call fails so
+// The page's first worker was started by index.html's inline script, before this file arrived.
+let worker = startWorker(self.modelWorker);
 
+/** Hands `message` to the listeners of `name`. An error that nobody listens to yet is kept for
+ *  the first listener: this file runs before main.js, which listens, and a worker can fail in
+ *  between. */
 function emit(name, message) {
-  for (const handler of listeners.get(name) ?? []) handler(message);
+  const handlers = listeners.get(name) ?? [];
+  if (name === 'error' && !handlers.length) unheard.push(message);
+  for (const handler of handlers) handler(message);
 }
 
-function startWorker() {
-  const w = new Worker(new URL('../worker-start.js', import.meta.url), { type: 'module' });
+/** Listens to the worker `started` already (index.html's: its failure, if it came before this
+ *  file, was noted on it), or to a new one. */
+function startWorker(started) {
+  const w = started ?? new Worker(new URL('../worker-start.js', import.meta.url), { type: 'module' });
+  const failed = (e) => {
+    if (w !== worker) return;
+    // An ErrorEvent is an error its code did not catch, and the worker goes on. A plain event: its
+    // script did not load, and no call will be answered.
+    if (!(e instanceof ErrorEvent)) {
+      unstarted = 'the model\'s worker did not start (its script did not load)';
+      for (const { reject } of pending.values()) reject(new Error(unstarted));
+      pending.clear();
+    }
+    emit('error', { error: `The model's worker failed: ${e.message ?? 'its script did not load'}` });
+  };
   // A replaced worker is ended at once; anything it had already sent is not heard.
   w.onmessage = ({ data }) => { if (w === worker) received(data); };
-  w.onerror = (e) => { if (w === worker) emit('error', { error: `The model's worker failed: ${e.message ?? e}` }); };
+  w.onerror = failed;
+  if (started?.failedEarly) queueMicrotask(() => failed(started.failedEarly));
   return w;
 }
 
@@ -52,6 +74,7 @@ export function call(op, args = {}) {
   const id = nextId++;
   if (op === 'load') loadArgs = args;
   return new Promise((resolve, reject) => {
+    if (unstarted) { reject(new Error(unstarted)); return; }
     pending.set(id, { op, args, resolve, reject });
     worker.postMessage({ id, op, args });
   });
@@ -62,6 +85,7 @@ export function call(op, args = {}) {
  *  over; `loaded` is its load's answer, a promise, or null if the page's own load was waiting). */
 export function on(name, handler) {
   listeners.set(name, [...(listeners.get(name) ?? []), handler]);
+  if (name === 'error') for (const message of unheard.splice(0)) handler(message);
 }
 
 /** Calls `handler({op, ok, ms, value})` for every answer, before the caller sees it. */
