@@ -31,6 +31,18 @@ watchWebgpu(gpu.lost);
 // WebGPU module come after the first answer (worker/modules.js).
 const modules = new Modules();
 
+// What `load` restores from this browser, read now, while the CPU module and the model are on their
+// way: opening the databases (creating them, on a first visit) took 10-25 ms that the first answer
+// waited for after the session was made. Each is used once (a later load would read again).
+const readAhead = { stored: storage.readStoredModel(), digits: yourStore.readDigits() };
+for (const read of Object.values(readAhead)) read.catch(() => {});
+/** The read started ahead for `name`, the first time; undefined after (the caller reads anew). */
+const readAheadOnce = (name) => {
+  const read = readAhead[name];
+  delete readAhead[name];
+  return read;
+};
+
 const post = (message) => { if (!state.lost) self.postMessage(message); };
 const { trapped, lostBy } = gpu;
 
@@ -96,11 +108,11 @@ const ops = {
     state.session = created;
     state.hasData = created.hasData();
     state.webgpuLater = webgpuLater;
-    await yours.restore();
+    await yours.restore(readAheadOnce('digits'));
     const info = JSON.parse(session().backendInfo());
     if (info.kind !== 'cpu') info.adapter = await adapterName();
     const handover = state.recovery?.handover;
-    const { restored, storedProblem, run, kept } = await modules.noted('stored', handover ? persistence.takeOver(handover) : persistence.restoreStored());
+    const { restored, storedProblem, run, kept } = await modules.noted('stored', handover ? persistence.takeOver(handover) : persistence.restoreStored(readAheadOnce('stored')));
     const recovered = gpu.recovered(info, kept);
     scheduler.step(model.swapped({ keep: false }));
     // A conditional model of the session's own came back with the record: it answers at once.

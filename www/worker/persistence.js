@@ -140,12 +140,13 @@ export class Persistence {
   /** The model stored in this browser becomes the page's, unless it cannot be used: then it is
    *  dropped and the default stays, with the reason. A stored training run comes back paused at
    *  the step it was stored at; one that cannot be resumed is dropped with the reason, the model
-   *  stays. {restored, storedProblem, run?}. */
-  async restoreStored() {
+   *  stays. `read`: the record as read (a promise), when it was read ahead (worker.js). {restored,
+   *  storedProblem, run?}. */
+  async restoreStored(read = this.#storage.readStoredModel()) {
     let stored;
     let restored;
     try {
-      stored = await this.#storage.readStoredModel();
+      stored = await read;
       if (!stored) return { restored: false, storedProblem: null };
       restored = await this.#restore(stored);
       this.#storedId = stored.writeId ?? null;

@@ -23,11 +23,12 @@ export class YourDigits {
   }
 
   /** The stored digits become the session's (a new session's). A step of the queue, or part of
-   *  `load`; what cannot be read back is said, and stays stored. */
-  restore = async () => {
-    const { store, post } = this.#parts;
+   *  `load` (`read`: the digits as read ahead, a promise: worker.js); what cannot be read back is
+   *  said, and stays stored. */
+  restore = async (read = this.#parts.store.readDigits()) => {
+    const { post } = this.#parts;
     try {
-      const { ids, labels, pixels } = await store.readDigits();
+      const { ids, labels, pixels } = await read;
       if (ids.length) await this.#session.addYourDigits(Float64Array.from(ids), labels, pixels);
     } catch (e) {
       post({ event: 'error', error: `Your kept digits could not be read back from this browser: ${errorText(e)}` });
