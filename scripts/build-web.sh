@@ -27,13 +27,22 @@ module() { # module FEATURE_ARGS OUT_DIR: builds, optimises and binds one module
   # shellcheck disable=SC2086 # $1 is one flag or none
   cargo_wasm build --manifest-path "$ROOT/Cargo.toml" -p vae-web --profile wasm-release $1
   local raw="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-release/vae_web.wasm"
-  local kept="$WASM_TARGET_DIR/vae_web.$name.wasm" opt="$WASM_TARGET_DIR/vae_web.$name.opt.wasm"
+  # -O2, but a function with one caller is inlined into it only when small: binaryen inlines such
+  # functions whatever their size by default, which made Burn's dtype conversions (one match over
+  # every pair of types) a 240 KB function, compiled whole by the browser at its first call, on the
+  # first answer's path (Session.create 50 → 20 ms and the first 64 samples 40 → 11 ms in node; the
+  # module 3 % smaller with brotli, training and sketches as fast: docs/speed.md, 2026-12-07).
+  local optimise=(-O2 --one-caller-inline-max-function-size=50 --strip-debug --strip-producers --enable-bulk-memory
+    --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-simd)
+  local flags_hash
+  flags_hash="$(echo "${optimise[*]}" | sha256sum | cut -c1-8)"
+  local kept="$WASM_TARGET_DIR/vae_web.$name.wasm" opt="$WASM_TARGET_DIR/vae_web.$name.$flags_hash.opt.wasm"
   # Both builds write the same file: this one's is kept aside.
   cp -p "$raw" "$kept"
   # wasm-opt BEFORE wasm-bindgen: Debian's binaryen 108 breaks wasm-bindgen's externref table after it.
   if [ ! -f "$opt" ] || [ "$kept" -nt "$opt" ]; then
-    log "wasm-opt -O2 (binaryen $(wasm-opt --version | awk '{print $3}'))"
-    wasm-opt -O2 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-simd "$kept" -o "$opt"
+    log "wasm-opt ${optimise[*]:0:2} (binaryen $(wasm-opt --version | awk '{print $3}'))"
+    wasm-opt "${optimise[@]}" "$kept" -o "$opt"
   fi
   rm -rf "$out"
   wait_bindgen
