@@ -158,7 +158,8 @@ impl Session {
 
     /// Makes a map file's positions the current model's t-SNE map (see [`Session::tsne_restore`]);
     /// refused, with what is wrong and nothing changed, unless it is a usable map file of this
-    /// model and of a data set of this one's size, and the index is whole.
+    /// model and of a data set of this one's size (or, while it holds its test digits alone, of the
+    /// whole data set they begin), and the index is whole.
     pub fn tsne_restore_file(&mut self, file: &[u8]) -> Result<TsneStatus> {
         let file = TsneMapFile::read(file)?;
         let digest = self.weights.digest();
@@ -170,7 +171,7 @@ impl Session {
             )));
         }
         let digits = self.dataset("restore a t-SNE map")?.len();
-        if file.positions.len() != 2 * digits {
+        if !self.map_fits(file.positions.len() / 2) {
             return Err(Error::Input(format!(
                 "this t-SNE map file places {} digits; the data set has {digits}",
                 file.positions.len() / 2
@@ -332,6 +333,18 @@ mod tests {
         let e = page.tsne_restore_file(&fewer).unwrap_err().to_string();
         assert!(e.contains("this t-SNE map file places 624 digits; the data set has 625"), "{e}");
         assert_eq!(page.tsne_map().unwrap(), shown);
+
+        // The page's test digits before its training digits: the file of the whole set (test
+        // digits first) shows them, its first digits.
+        let (test, train) = crate::test_util::small_parts();
+        let whole = test.appended(&train);
+        let file = TsneMapFile::write(small().digest(), &clustered(&whole)).unwrap();
+        let mut early = Session::without_data(small(), crate::device::placement::Devices::all(&ndarray())).unwrap();
+        early.set_data(Arc::new(test.clone())).unwrap();
+        build_index(&mut early);
+        assert_eq!(early.tsne_restore_file(&file).unwrap().state, "made");
+        let prefix = TsneMapFile::read(&file).unwrap().positions[..2 * test.len()].to_vec();
+        assert_eq!(early.tsne_map().unwrap().points, prefix);
     }
 
     proptest::proptest! {

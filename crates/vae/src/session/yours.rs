@@ -307,7 +307,7 @@ impl Session {
         let learn = as_dataset(&learn.iter().collect::<Vec<_>>());
         let held_out: Vec<u64> = held.iter().map(|d| d.id).collect();
         let mixing = MixingState::new(learn.labels, learn.pixels, r.share)?;
-        let train = self.dataset("learn your hand")?.indices(Split::Train);
+        let train = self.training_digits("learn your hand")?;
         let weights = self.model_of(r.kind, "learn your hand")?;
         let trainer = Trainer::new(weights, train, options, &self.devices.training)?.with_mixing(mixing)?;
         let before = self.hand_report(r.kind, &held_out).await?;
