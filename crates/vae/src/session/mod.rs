@@ -58,6 +58,9 @@ struct Indexed {
     tsne: TsneStage,
     /// The person's own digits encoded by this model (`yours.rs`), searched beside the index.
     yours: LatentIndex,
+    /// The index was whole when the training digits arrived ([`Session::add_training_data`]): it
+    /// grows on over them, and until then it answers for a new model's as a whole one would.
+    whole_before_training: bool,
 }
 
 pub struct Session {
@@ -186,6 +189,7 @@ impl Session {
         if digits.is_empty() || digits.is_test.iter().any(|&t| t) {
             return Err(Error::Data("the training digits' file holds no digits, or test digits".into()));
         }
+        self.current.whole_before_training = self.is_whole(&self.current.index);
         let data = Arc::new(data.appended(digits));
         // A previous model's index, kept while the current one grows, answers on with the test
         // digits until the current one is whole.
@@ -298,7 +302,7 @@ impl Session {
     fn set_model(&mut self, weights: VaeWeights) -> Result<()> {
         let next = Indexed::empty(&weights, &self.devices)?;
         let mut old = std::mem::replace(&mut self.current, next);
-        if self.is_whole(&old.index) {
+        if self.is_whole(&old.index) || old.whole_before_training {
             // A t-SNE map half made for the old model is of no use any more; a made one is shown
             // with the old index while the new one grows.
             if matches!(old.tsne, TsneStage::Making(_)) {
@@ -333,6 +337,7 @@ impl Indexed {
             inference,
             encoder,
             tsne: TsneStage::None,
+            whole_before_training: false,
         })
     }
 }
@@ -512,11 +517,22 @@ mod tests {
             let growing = s.index_progress();
             assert_eq!((growing.indexed, growing.total, growing.done, growing.scored), (61, 625, false, true));
             assert_eq!(block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap().neighbours, early.neighbours);
+            // A new model meanwhile (a run from random weights): the index of the test digits
+            // answers, as a whole one would, while the new one grows.
+            let mut other = Session::without_data(small(), Devices::all(&device)).unwrap();
+            other.set_data(Arc::new(test.clone())).unwrap();
+            build_index(&mut other);
+            other.add_training_data(&train).unwrap();
+            other.train_start(TrainRequest { from_scratch: true, ..request(1) }).unwrap();
+            let during = block_on(other.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            // (Their μ is the new model's: compare the digits.)
+            let digits = |a: &SketchAnswer| a.neighbours.iter().map(|n| n.index).collect::<Vec<_>>();
+            assert!(during.updating);
+            assert_eq!((digits(&during), during.percentile), (digits(&early), early.percentile));
             build_index(&mut s);
             let now = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
             // The digits were encoded in other batches than the reference's: the same up to rounding.
-            let index = |a: &SketchAnswer| a.neighbours.iter().map(|n| n.index).collect::<Vec<_>>();
-            assert_eq!((index(&now), now.percentile), (index(&expected), expected.percentile));
+            assert_eq!((digits(&now), now.percentile), (digits(&expected), expected.percentile));
             let (map, reference_map) = (s.map_points(), reference.map_points());
             assert_eq!((&map.indices, &map.labels), (&reference_map.indices, &reference_map.labels));
             crate::test_util::assert_close(&map.points, &reference_map.points, 1e-3);
