@@ -215,7 +215,7 @@ mod tests {
     use crate::explore::tsne::knn_label_agreement;
     use crate::session::AGREEMENT_NEIGHBOURS;
     use crate::test_util::{dataset, ndarray, small_dataset};
-    use crate::{Dataset, VaeWeights};
+    use crate::{Dataset, Split, VaeWeights};
 
     /// A map where each label is a cluster: every digit on a circle around its label's place.
     fn clustered(data: &Dataset) -> Vec<f32> {
@@ -380,9 +380,15 @@ mod tests {
         let weights = VaeWeights::load(&model.join("default-q8.safetensors")).unwrap();
         let file = TsneMapFile::read(&std::fs::read(model.join("default-tsne.bin")).unwrap()).unwrap();
         assert_eq!(hex(&file.digest), weights.digest_hex(), "www/model/default-tsne.bin is of another model");
+        // The page's order: the test digits first (scripts/split-data.mjs), the prefix it shows
+        // until the training digits arrive.
         let data = dataset();
-        assert_eq!(file.positions.len(), 2 * data.len());
-        let agreement = knn_label_agreement(&file.positions, &data.labels, AGREEMENT_NEIGHBOURS);
+        let page = data.select(&[data.indices(Split::Test), data.indices(Split::Train)].concat());
+        assert_eq!(file.positions.len(), 2 * page.len());
+        let agreement = knn_label_agreement(&file.positions, &page.labels, AGREEMENT_NEIGHBOURS);
         assert!(agreement > 0.9, "the shipped map's 10-NN label agreement is {agreement}");
+        let tests = data.indices(Split::Test).len();
+        let early = knn_label_agreement(&file.positions[..2 * tests], &page.labels[..tests], AGREEMENT_NEIGHBOURS);
+        assert!(early > 0.85, "the 10-NN label agreement of its test digits alone is {early}");
     }
 }
