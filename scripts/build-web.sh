@@ -49,6 +49,8 @@ module() { # module FEATURE_ARGS OUT_DIR: builds, optimises and binds one module
   "$TOOLS/bin/wasm-bindgen" --target web --no-typescript --out-name vae_web --out-dir "$out" "$opt"
   log "www/$name/vae_web_bg.wasm: $(($(stat -c %s "$out/vae_web_bg.wasm") / 1024)) KiB ($(($(stat -c %s "$kept") / 1024)) KiB before wasm-opt)"
 }
+log "the page's data set in two files, test digits and training digits (scripts/split-data.mjs)"
+node "$ROOT/scripts/split-data.mjs" "$ROOT/www/data/mnist.bin"
 module --no-default-features "$ROOT/www/pkg-cpu"
 module "" "$ROOT/www/pkg"
 log "brotli and gzip copies of the big files, for servers that send them (scripts/precompress.mjs)"

@@ -18,10 +18,12 @@ export const MANIFEST = 'pkg/offline-manifest.js';
  *  fetches the 8-bit one), not the benchmark page, not the compressed copies (a server's matter). */
 const FILES = ['index.html', 'style.css', 'favicon.svg', 'main.js', 'js/', 'worker-start.js', 'worker.js', 'worker/',
   'pkg-cpu/vae_web.js', 'pkg-cpu/vae_web_bg.wasm', 'model/default-q8.safetensors', 'model/conditional-q8.safetensors',
-  'model/default-tsne.bin', 'data/mnist.bin'];
-/** What only a browser with a WebGPU adapter loads (worker/modules.js): kept offline once it has
- *  loaded it, never fetched for the offline copy (a browser without WebGPU never downloads it). */
-const LATER = ['pkg/vae_web.js', 'pkg/vae_web_bg.wasm'];
+  'model/default-tsne.bin', 'data/mnist-test.bin'];
+/** What only a browser with a WebGPU adapter loads (worker/modules.js), and the data set's training
+ *  digits, which only a page that trains loads: kept offline once the page has loaded them, never
+ *  fetched for the offline copy (a browser without WebGPU never downloads the module, a page where
+ *  nobody trains never downloads the training digits). */
+const LATER = ['pkg/vae_web.js', 'pkg/vae_web_bg.wasm', 'data/mnist-train.bin'];
 
 const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
 

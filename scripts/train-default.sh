@@ -13,8 +13,13 @@ build_cli
 "$CARGO_TARGET_DIR/release/vae" convert --f16 --out www/model/default-f16.safetensors
 "$CARGO_TARGET_DIR/release/vae" convert --q8 --out www/model/default-q8.safetensors
 # The page's t-SNE map of the model it loads (the q8 copy), made as the page makes it; the page
-# shows it first instead of making it (a core test checks that it is that model's).
-"$CARGO_TARGET_DIR/release/vae" map --model www/model/default-q8.safetensors --page-file www/model/default-tsne.bin
+# shows it first instead of making it (a core test checks that it is that model's). Of the data
+# set in the page's order, its test digits first (scripts/split-data.mjs, worker/modules.js).
+page_data="$(mktemp -d)"
+trap 'rm -rf "$page_data"' EXIT
+node scripts/split-data.mjs --whole "$page_data/test-first.bin" www/data/mnist.bin "$page_data"
+"$CARGO_TARGET_DIR/release/vae" map --model www/model/default-q8.safetensors --data "$page_data/test-first.bin" \
+  --page-file www/model/default-tsne.bin
 node -e 'const z = require("zlib"), f = process.argv[1], b = require("fs").readFileSync(f);
   const br = z.brotliCompressSync(b, { params: { [z.constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
   console.log(`${f}: ${b.length} bytes; brotli (quality 11) ${br}, gzip -9 ${z.gzipSync(b, { level: 9 }).length}`);' \

@@ -90,15 +90,22 @@ export function wasmLimits(page) {
   });
 }
 
-/** The committed data set, parsed as crates/vae/src/data.rs documents it. */
+/** The committed data set (parsed as crates/vae/src/data.rs documents it) in the page's order, by
+ *  the page's index: its test digits first, then its training digits, each in the file's order
+ *  (the page gets them as two files: scripts/split-data.mjs, www/worker/modules.js). */
 export function dataset() {
   const bytes = fs.readFileSync(path.join(ROOT, 'www/data/mnist.bin'));
   const n = bytes.readUInt32LE(8);
+  const isTest = (f) => bytes[16 + n + f] === 1;
+  const all = Array.from({ length: n }, (_, f) => f);
+  const file = [...all.filter(isTest), ...all.filter((f) => !isTest(f))];
   return {
     n,
-    label: (i) => bytes[16 + i],
-    isTest: (i) => bytes[16 + n + i] === 1,
-    image: (i) => Array.from(bytes.subarray(16 + 2 * n + i * 784, 16 + 2 * n + (i + 1) * 784), (v) => v / 255),
+    /** How many test digits: the page's neighbours and map until the training digits arrive. */
+    tests: file.filter(isTest).length,
+    label: (i) => bytes[16 + file[i]],
+    isTest: (i) => isTest(file[i]),
+    image: (i) => Array.from(bytes.subarray(16 + 2 * n + file[i] * 784, 16 + 2 * n + (file[i] + 1) * 784), (v) => v / 255),
   };
 }
 

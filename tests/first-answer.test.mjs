@@ -1,7 +1,8 @@
-// The first answer needs only the CPU module and the model (www/worker/modules.js): the data set is
-// fetched after it, and the WebGPU module only where the browser gives an adapter, after it too.
-// Held back by the test, the data set cannot be what the page waited for: a traced digit is
-// answered while it is held, and the neighbours come once it is let through.
+// The first answer needs only the CPU module and the model (www/worker/modules.js): the data set's
+// test digits are fetched after it (its training digits only when something trains:
+// tests/data-order.test.mjs), and the WebGPU module only where the browser gives an adapter, after
+// it too. Held back by the test, no data file can be what the page waited for: a traced digit is
+// answered while they are held, and the neighbours come once they are let through.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch } from '../scripts/chromium.mjs';
@@ -10,6 +11,8 @@ import { BACKENDS, aTestDigit, traceDigit, readTiles, correlation, waitIdle } fr
 
 const WEBGPU_MODULE = /\/pkg\/vae_web(_bg\.wasm|\.js)$/;
 const CPU_MODULE = /\/pkg-cpu\/vae_web_bg\.wasm$/;
+/** Every data file: the test digits, the training digits, the whole set. */
+const DATA_FILES = /\/data\/mnist(-test|-train)?\.bin$/;
 
 for (const webgpu of BACKENDS) {
   test(`the first answer comes before the data set is fetched; ${webgpu ? 'the WebGPU module after it' : 'no WebGPU module without an adapter'}`, { timeout: 600_000 }, async () => {
@@ -22,9 +25,9 @@ for (const webgpu of BACKENDS) {
       page.on('request', (r) => requests.push(new URL(r.url()).pathname));
       let release;
       const released = new Promise((resolve) => { release = resolve; });
-      let dataAskedWhenAnswered;
-      await context.route('**/data/mnist.bin', async (route) => {
-        dataAskedWhenAnswered ??= await answered();
+      const dataAsked = {}; // each data file asked for → whether the page had answered then
+      await context.route(DATA_FILES, async (route) => {
+        dataAsked[new URL(route.request().url()).pathname] ??= await answered();
         await released;
         await route.continue();
       });
@@ -54,11 +57,12 @@ for (const webgpu of BACKENDS) {
       assert.ok(r > 0.6, `the traced 7 is reconstructed (r ${r.toFixed(2)}) before the data set has arrived`);
       assert.equal(await page.$$eval('#neighbours li', (l) => l.length), 0, 'no neighbours without the data set');
       assert.match(await page.textContent('#nb-hint'), /data set is on its way/);
-      assert.equal(dataAskedWhenAnswered, true, 'the data set was asked for after the first answer, not before');
+      assert.deepEqual(dataAsked, { '/data/mnist-test.bin': true }, 'the test digits alone were asked for, after the first answer, not before');
 
       release();
       await page.waitForSelector('body[data-indexed="true"]', { timeout: 300_000 });
       await page.waitForFunction(() => document.querySelectorAll('#neighbours li').length > 0, null, { timeout: 60_000 });
+      assert.deepEqual(dataAsked, { '/data/mnist-test.bin': true }, 'nobody trains: no training digits');
 
       if (webgpu) {
         await page.waitForSelector('body[data-backend-settled="true"]', { timeout: 600_000 });

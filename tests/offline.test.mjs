@@ -1,6 +1,7 @@
 // Offline (www/sw.js, registered by www/js/offline.js; its manifest written by
 // scripts/offline-manifest.mjs): after one visit the page works with no network at all, every
-// panel and training included; a new build replaces the copy kept in the browser, whole (never new
+// panel and training included (the data set's training digits, which only a page that trains
+// fetches, are kept once it has: a visit that trained); a new build replaces the copy kept in the browser, whole (never new
 // scripts with an old wasm module); a build whose files do not match its manifest is not kept.
 // The CPU backend only: what is kept offline is the same for both, and the page's backends are the
 // other tests' subject.
@@ -9,10 +10,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BACKENDS, ROOT, openPage, traceDigit, readTiles, correlation, waitLoaded, aTestDigit, trainStatus, stepAtLeast, trainStateIs } from './browser.mjs';
+import { BACKENDS, ROOT, openPage, traceDigit, readTiles, correlation, waitLoaded, aTestDigit, trainStatus, stepAtLeast, trainStateIs, setForm } from './browser.mjs';
 import { MANIFEST, offlineManifest, writeOfflineManifest } from '../scripts/offline-manifest.mjs';
 
 const WWW = path.join(ROOT, 'www');
+/** The data set's training digits: in the manifest's `later`, kept once a page has fetched them. */
+const TRAINING_DIGITS = 'data/mnist-train.bin';
 const skip = !BACKENDS.includes(false) && 'BROWSER_BACKENDS leaves out the CPU';
 
 /** Waits until the service worker is active (its cache whole) and controls the page. */
@@ -136,6 +139,19 @@ test('after one visit the page works offline: every panel, training included', {
     await waitCached(p, manifest);
     t.diagnostic(`available offline ${Date.now() - t0} ms after the page was whole`);
     assert.equal(await page.textContent('#offline'), 'Available offline');
+  });
+
+  await t.test('the training digits are kept once a run has fetched them', async () => {
+    assert.deepEqual(await cachedFiles(page, [TRAINING_DIGITS]), { [cacheName(p, manifest.version)]: [] }, 'not fetched for the copy');
+    await setForm(page, { latent: 2, hidden: 32, batchSize: 256, epochs: 1 });
+    await page.getByRole('button', { name: 'Start from random weights' }).click();
+    await stepAtLeast(page, 2, 300_000);
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await trainStateIs(page, 'idle', 300_000);
+    await page.getByRole('button', { name: 'Reset to default model' }).click();
+    await page.waitForFunction(() => document.getElementById('model-message').textContent === 'The default model is back.');
+    await page.waitForSelector('body[data-indexed="true"]', { timeout: 300_000 });
+    assert.ok(await until(async () => (await cachedFiles(page, [TRAINING_DIGITS]))[cacheName(p, manifest.version)].length === 1), 'kept');
   });
 
   await t.test('with no network, the page reloads from the kept copy', async () => {

@@ -4,7 +4,9 @@
 // whole, without making it; PCA stays a choice; another model's map is made in the page and kept in
 // this browser, as before, and a model with no map at hand is shown on PCA first. CPU only: which
 // map is shown, and from where, does not depend on the backend (page.test.mjs runs the t-SNE map's
-// subtests on both).
+// subtests on both). Nobody trains here, so the page holds the 997 test digits alone (the training
+// digits come with a run: tests/data-order.test.mjs): the shipped map, of all 10 000 digits in the
+// page's order (test digits first), shows its first 997.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -55,12 +57,15 @@ test('the default model\'s t-SNE map is shown first, shipped, not made; PCA stay
     assert.equal(await mapMethod(page).inputValue(), 'tsne', 'the method shown is t-SNE');
     await shownIs(page, 'tsne');
     const map = await page.evaluate(() => window.shownMap);
-    assert.deepEqual(map.labels, Array.from({ length: data.n }, (_, i) => data.label(i)));
-    // The positions are the file's, by data-set index.
+    assert.deepEqual(map.labels, Array.from({ length: data.tests }, (_, i) => data.label(i)));
+    // The positions are the file's, by data-set index: its first ones, the test digits'.
+    assert.equal(map.points.length, 2 * data.tests);
     const extent = Math.max(...file.positions) - Math.min(...file.positions);
     const worst = map.points.reduce((m, v, i) => Math.max(m, Math.abs(v - file.positions[i])), 0);
     assert.ok(worst <= 1e-5 * extent, `the map differs from the shipped file by ${worst}`);
-    assert.ok(tsne > 0.9 && tsne > pca + 0.3, `t-SNE ${tsne} against PCA ${pca}`);
+    // The 10-NN label agreement among the 997 test digits (89.5 % for the shipped map's; 93.0 %
+    // among all 10 000 once the training digits are here).
+    assert.ok(tsne > 0.85 && tsne > pca + 0.3, `t-SNE ${tsne} against PCA ${pca}`);
     assert.equal(await makingNews(page), 0, 'the worker made no t-SNE map');
     assert.equal(await page.$eval('#tsne-progress', (p) => p.hidden), true);
     assert.match(await page.textContent('#map-hint'), /no out-of-sample transform/);
@@ -116,7 +121,7 @@ test('the default model\'s t-SNE map is shown first, shipped, not made; PCA stay
     t.diagnostic(`the default model back: its t-SNE map shown ${Date.now() - t0} ms after it was chosen`);
     assert.equal(await mark(page, 'tsne'), 'shipped');
     assert.equal(await makingNews(page), 0);
-    assert.ok((await agreement(page)).tsne > 0.9);
+    assert.ok((await agreement(page)).tsne > 0.85);
     assert.deepEqual(s.errors, []);
   });
 });

@@ -33,6 +33,7 @@ on('conditional', (message) => {
   sketch.answerAgain();
 });
 on('train', (message) => training.trainingProgress(message));
+on('data', (message) => training.trainingDigits(message));
 on('model', ({ model }) => {
   // New weights: the worker rebuilds the neighbour index for them; every panel shows the new
   // model at once, the neighbours and the map again when the index is whole.

@@ -1,10 +1,11 @@
 // The service worker that lets the page work offline. It keeps one build of the page in a cache:
 // the files that pkg/offline-manifest.js lists (written by the build: every file the page loads —
-// its scripts, the wasm module, the default model, the data set — with its SHA-256), in a cache
+// its scripts, the wasm module, the default model, the data set's test digits — with its SHA-256), in a cache
 // named after the manifest's version. Registered by js/offline.js once the page has answered.
 //
-// - The WebGPU module (the manifest's `later`) is not fetched for the copy: a browser without
-//   WebGPU never downloads it. A browser that loads it keeps it, checked the same way.
+// - The WebGPU module and the data set's training digits (the manifest's `later`) are not fetched
+//   for the copy: a browser without WebGPU never downloads the module, a page where nobody trains
+//   never downloads the training digits. A page that loads them keeps them, checked the same way.
 // - Install: fetches every listed file (revalidated, so mostly from the HTTP cache) and keeps it
 //   only if its bytes are the manifest's; one that is not (a site caught mid-update, a stale
 //   manifest) fails the install, and the cache already there stays. A cache is one build, whole.

@@ -46,19 +46,47 @@ const readAheadOnce = (name) => {
 const post = (message) => { if (!state.lost) self.postMessage(message); };
 const { trapped, lostBy } = gpu;
 
-/** The data set becomes the session's (once; the bytes are fetched on first ask): its neighbour
- *  index starts growing. The session's answer (a stored run that waited for it, going on now), or
- *  null if it had them already. Between calls and steps, or in one. */
-async function giveData() {
-  if (state.hasData) return null;
-  const bytes = await modules.data();
-  if (state.hasData) return null;
-  const answer = JSON.parse(state.session.setData(bytes));
-  state.hasData = true;
+/** Gives the session a part of the data set once: `bytes()` fetches it (on first ask), `give(bytes)`
+ *  hands it over, `flag` (of the state) says it is given. The neighbour index grows (on) over its
+ *  digits. The session's answer (a stored run that waited for them, going on now), or null if it
+ *  had them already. Between calls and steps, or in one. */
+async function giveOnce(flag, bytes, give) {
+  if (state[flag]) return null;
+  const fetched = await bytes();
+  if (state[flag]) return null;
+  const answer = JSON.parse(give(fetched));
+  state[flag] = true;
   state.indexing = true;
   scheduler.wake();
   return answer;
 }
+
+/** The data set's test digits (after the first answer, or when the start needs them). */
+const giveData = () => giveOnce('hasData', () => modules.data(), (bytes) => state.session.setData(bytes));
+
+/** The data set's training digits, after its test digits (fetched on first ask: a page where
+ *  nobody trains never downloads them); training can start. */
+async function giveTrainingData() {
+  await giveData();
+  return giveOnce('hasTrainingData', trainingBytes, (bytes) => state.session.addTrainingData(bytes));
+}
+
+/** The training digits' bytes (modules.trainingData); the page hears while they download (its
+ *  training panel says so), and whether they came. */
+function trainingBytes() {
+  const asked = modules.trainingData();
+  if (!trainingHeard.has(asked)) {
+    trainingHeard.add(asked);
+    post({ event: 'data', training: 'fetching' });
+    asked.then(() => post({ event: 'data', training: 'here' }), (e) => post({ event: 'data', training: 'failed', error: errorText(e) }));
+  }
+  return asked;
+}
+const trainingHeard = new WeakSet();
+
+/** The calls that train: their training digits are fetched before they join the queue, so that
+ *  sketches are answered while the digits download. */
+const TRAINS = new Set(['trainStart', 'learnHand']);
 
 /** The conditional model becomes the session's second model (the reading, the redraws, the
  *  chosen-digit samples): after the first answer, and again in the WebGPU module's session. A
@@ -82,14 +110,15 @@ const scheduler = new Scheduler({
   },
 });
 const parts = { state, scheduler, tsne, post, lostBy };
-const persistence = new Persistence({ ...parts, storage, giveData });
+// A stored run waits for the training digits (and so for the test digits before them).
+const persistence = new Persistence({ ...parts, storage, giveData: giveTrainingData });
 const backends = new Backends({
   state, scheduler, post, trapped, modules,
   moved: () => scheduler.step(model.moved, yours.restore, ...(state.hasConditional ? [giveConditional] : [])),
 });
 const model = new PageModel({ ...parts, persistence, runEnded: () => training.ended() });
 const training = new Training({ ...parts, persistence, model, backends });
-const yours = new YourDigits({ state, post, store: yourStore, readFiles: readYourDigits, training, giveData });
+const yours = new YourDigits({ state, post, store: yourStore, readFiles: readYourDigits, training, giveData: giveTrainingData });
 
 // A trap in a callback of the GPU's (CubeCL's error handler), outside any call: handled here, not
 // reported to the page as the worker's failure.
@@ -107,6 +136,7 @@ const ops = {
     const { session: created, webgpuLater } = await modules.noted('session', modules.session(backend, state.recovery !== null));
     state.session = created;
     state.hasData = created.hasData();
+    state.hasTrainingData = created.hasTrainingData();
     state.webgpuLater = webgpuLater;
     await yours.restore(readAheadOnce('digits'));
     const info = JSON.parse(session().backendInfo());
@@ -122,7 +152,8 @@ const ops = {
     };
   },
   pageAnswered: () => {
-    // The data set after the first answer, given to the session as soon as it is here.
+    // The data set's test digits after the first answer, given to the session as soon as they are
+    // here; its training digits wait for something that trains (giveTrainingData).
     modules.data().then(() => scheduler.step(giveData), (e) => post({ event: 'error', error: `The data set could not be loaded: ${errorText(e)}` }));
     if (state.session.hasOwnConditional()) scheduler.step(giveConditional);
     else {
@@ -163,7 +194,7 @@ const ops = {
   },
 
   trainStart: async (request) => {
-    await giveData();
+    await giveTrainingData();
     return training.start(request);
   },
   trainPause: () => training.pause(),
@@ -201,7 +232,18 @@ export function received(data) {
   }
   // Once the GPU is lost, calls are left to the worker that takes over (the page re-sends them).
   if (state.lost) return;
-  const { id, op, args } = data;
+  if (TRAINS.has(data.op) && state.session && !state.hasTrainingData) {
+    // Queued once the bytes are here (or failed: the call then asks again, and says why).
+    const queue = () => queued(data);
+    trainingBytes().then(queue, queue);
+    return;
+  }
+  queued(data);
+}
+
+/** A page's call joins the worker's queue. */
+function queued({ id, op, args }) {
+  if (state.lost) return;
   scheduler.call(
     () => {
       if (!ops[op]) throw new Error(`unknown operation ${op}`);

@@ -239,6 +239,17 @@ export function formSettings() {
   return request && { learningRate: request.learningRate, batchSize: request.batchSize };
 }
 
+/** The data set's training digits, fetched when something first trains ({training: "fetching" |
+ *  "here" | "failed", error}): the panel says so while they download (#train-status's
+ *  data-training-digits too). */
+export function trainingDigits({ training, error }) {
+  const status = $('train-status');
+  status.dataset.trainingDigits = training;
+  if (training === 'fetching') status.textContent = 'Fetching the training digits (1.2 MB)…';
+  else if (training === 'failed') modelMessage(`The training digits could not be loaded: ${error}`);
+  else showTrainStatus();
+}
+
 /** A run is going on (training or paused). */
 export const isTraining = () => trainState !== 'idle';
 

@@ -79,14 +79,15 @@ export class Backends {
   }
 
   /** The session moves into the WebGPU module: its record (the model, its history, a paused run)
-   *  is restored there, with the data set. Not while a training run runs (its steps are this
-   *  session's): the run's pause or end asks again. A step of the queue. */
+   *  is restored there, with the data set as the session had it (its training digits or not).
+   *  Not while a training run runs (its steps are this session's): the run's pause or end asks
+   *  again. A step of the queue. */
   move = async () => {
     const state = this.#state;
     this.#moveWaiting = state.training?.state === 'running';
     if (this.#moveWaiting) return;
     const record = await state.session.record();
-    const { session, restored } = await this.#modules.webgpuSession(record);
+    const { session, restored } = await this.#modules.webgpuSession(record, state.hasTrainingData);
     const old = state.session;
     state.session = session;
     old.free();

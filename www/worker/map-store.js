@@ -14,14 +14,17 @@ const DB = 'latent-sketchpad-maps';
 const STORE = 'tsne';
 const KEPT = 4;
 /** Changes when the core's page t-SNE (vae::session::PAGE_TSNE) or its input changes, so that no
- *  map made otherwise is shown as this version's. */
-const VERSION = 'tsne-perplexity-30-iterations-500-theta-1-pca-start';
+ *  map made otherwise is shown as this version's. "test-first": the data set's order since
+ *  2026-12-07, its test digits first (worker/modules.js); a map kept before places the digits
+ *  of the order before. */
+const VERSION = 'tsne-perplexity-30-iterations-500-theta-1-pca-start-test-first';
 
 /** Runs `act(store)` in one transaction on the maps' store (see worker/idb.js). */
 const transaction = (mode, act) => inDatabase(DB, STORE, mode, act);
 
-/** The key of the map of the session's model: the model's digest (hex) and the map's version. */
-export const mapKey = (session) => `${session.modelDigest()}:${VERSION}`;
+/** The key of the map of the session's model: the model's digest (hex), the map's version, and
+ *  the digits it places (the test digits alone until the training digits arrive). */
+export const mapKey = (session) => `${session.modelDigest()}:${VERSION}:${session.hasTrainingData() ? 'all' : 'test'}`;
 
 /** The positions stored under `key`, or undefined. */
 export async function readMap(key) {

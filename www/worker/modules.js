@@ -1,5 +1,7 @@
 // What the worker fetches, and when: the page's first answer needs only the CPU module
-// (pkg-cpu: burn-ndarray alone) and the model; the data set comes after it, and the WebGPU module
+// (pkg-cpu: burn-ndarray alone) and the model; the data set's test digits come after it (the
+// neighbours, the score's percentile, the map), its training digits only when something first
+// trains (scripts/split-data.mjs makes the two files), and the WebGPU module
 // (pkg: both backends) only where the browser gives a WebGPU adapter, after it too. When that
 // module is there, the page's session moves into it (its record: the model, its history, a run;
 // vae::Session::record and restore) and WebGPU is checked, warmed up and timed there as before
@@ -9,7 +11,11 @@
 // worker's entry (worker-start.js), before these modules load.
 import initCpu, { Session as CpuSession, limits as cpuLimits } from '../pkg-cpu/vae_web.js';
 import { fetchBytes, startedFirst } from '../worker-start.js';
-export const DATA_SET = 'data/mnist.bin';
+/** The data set's 997 test digits, 0.14 MB with brotli: after the first answer. */
+export const TEST_DATA = 'data/mnist-test.bin';
+/** Its 9 003 training digits, 1.2 MB with brotli: when something first trains. The session
+ *  appends them to the test digits (vae::Session::add_training_data). */
+export const TRAINING_DATA = 'data/mnist-train.bin';
 /** The conditional model (the reading, the redraws, chosen-digit samples), 8-bit for transfer too:
  *  0.41 MB with brotli; fetched after the first answer. */
 export const CONDITIONAL_MODEL = 'model/conditional-q8.safetensors';
@@ -23,6 +29,7 @@ export class Modules {
   #cpu;
   #webgpu = null;
   #data = null;
+  #trainingData = null;
   #conditional = null;
   #model;
 
@@ -52,11 +59,24 @@ export class Modules {
     return this.#model;
   }
 
-  /** The data set's bytes, fetched on first ask (after the first answer, or when the start needs
-   *  them: WebGPU chosen outright, a worker taking over from a lost GPU, a stored run). */
+  /** The data set's test digits (a data file), fetched on first ask (after the first answer, or
+   *  when the start needs them: WebGPU chosen outright, a worker taking over from a lost GPU, a
+   *  stored run). */
   data() {
-    this.#data ??= this.noted('data', fetchBytes(DATA_SET));
+    this.#data ??= this.noted('data', fetchBytes(TEST_DATA));
     return this.#data;
+  }
+
+  /** The data set's training digits (a data file), fetched on first ask: a training run, "Learn
+   *  my hand", a stored run, or a worker taking over one that had them. */
+  trainingData() {
+    if (!this.#trainingData) {
+      const asked = this.noted('trainingData', fetchBytes(TRAINING_DATA));
+      this.#trainingData = asked;
+      // A failed download is tried again at the next ask (the next Train).
+      asked.catch(() => { if (this.#trainingData === asked) this.#trainingData = null; });
+    }
+    return this.#trainingData;
   }
 
   /** The conditional model's bytes, fetched on first ask (after the first answer). */
@@ -93,11 +113,13 @@ export class Modules {
   }
 
   /** A session in the WebGPU module holding `record` (the CPU module session's), with the data
-   *  set, on "auto": WebGPU is then started, checked, warmed up and timed in it as at any start. */
-  async webgpuSession(record) {
-    const [module, data, weights] = await Promise.all([this.webgpu(), this.data(), this.#model]);
+   *  set (its training digits too if `withTraining`), on "auto": WebGPU is then started, checked,
+   *  warmed up and timed in it as at any start. */
+  async webgpuSession(record, withTraining) {
+    const [module, data, weights, training] = await Promise.all([this.webgpu(), this.data(), this.#model, withTraining ? this.trainingData() : null]);
     const session = await module.Session.create(weights, data, 'auto');
     try {
+      if (training) session.addTrainingData(training);
       return { session, restored: JSON.parse(session.restore(record)) };
     } catch (e) {
       session.free();

@@ -12,8 +12,12 @@ export function workerState() {
     training: null,
     /** The neighbour index is not whole yet. */
     indexing: false,
-    /** The session has its data set (it arrives after the page's first answer: worker/modules.js). */
+    /** The session has its data set's test digits (they arrive after the page's first answer:
+     *  worker/modules.js). */
     hasData: false,
+    /** The session has its data set's training digits too (they arrive when something first
+     *  trains). */
+    hasTrainingData: false,
     /** The session has the conditional model (worker.js's giveConditional). */
     hasConditional: false,
     /** The session is in the CPU module and the browser has a WebGPU adapter: the WebGPU module is

@@ -103,8 +103,9 @@ export class TsneMaps {
   async step(session) {
     const status = JSON.parse(session.tsneStep());
     const making = this.#making;
-    if (status.generation !== making.generation) {
-      // A new model dropped it (the session keeps no half-made map of an old model).
+    if (status.generation !== making.generation || status.state === 'none') {
+      // A new model dropped it (the session keeps no half-made map of an old model), or the
+      // training digits came (a map of the test digits alone is made again once they are indexed).
       this.#making = null;
       return;
     }

@@ -125,7 +125,8 @@ struct Switch {
 
 #[wasm_bindgen]
 impl Session {
-    /// `weights`: a safetensors file; `data`: the data set file, or none yet (then
+    /// `weights`: a safetensors file; `data`: the data set file (the page's: its test digits, the
+    /// training digits coming later by [`Session::add_training_data`]), or none yet (then
     /// [`Session::set_data`] gives it later; "webgpu" and "webgpu-training" need it now);
     /// `backend`: "auto" (the CPU at once; each job on its faster backend once
     /// [`Session::prepare_webgpu`] has timed them), "webgpu" (every job), "webgpu-training"
@@ -207,6 +208,21 @@ impl Session {
     #[wasm_bindgen(js_name = hasData)]
     pub fn has_data(&self) -> Result<bool, JsError> {
         self.now(|s| Ok(s.data().is_some()))
+    }
+
+    /// The data set's training digits (a data file of them alone) arrive after its test digits
+    /// (given by [`Session::create`] or [`Session::set_data`]): the neighbour index grows on over
+    /// them, and training can start. JSON as [`Session::set_data`]'s.
+    #[wasm_bindgen(js_name = addTrainingData)]
+    pub fn add_training_data(&self, bytes: Vec<u8>) -> Result<String, JsError> {
+        let digits = Dataset::from_bin(&bytes).map_err(js_err)?;
+        to_js(&self.now(|s| s.add_training_data(&digits))?)
+    }
+
+    /// Whether the data set's training digits have arrived (training waits for them).
+    #[wasm_bindgen(js_name = hasTrainingData)]
+    pub fn has_training_data(&self) -> Result<bool, JsError> {
+        self.now(|s| Ok(s.has_training_data()))
     }
 
     #[wasm_bindgen(js_name = backendInfo)]

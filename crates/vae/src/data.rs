@@ -93,6 +93,31 @@ impl Dataset {
             .collect()
     }
 
+    /// The digits at `indices`, in that order, with their labels and split: a data set of its own.
+    pub fn select(&self, indices: &[usize]) -> Self {
+        Self {
+            format: self.format,
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            is_test: indices.iter().map(|&i| self.is_test[i]).collect(),
+            pixels: indices
+                .iter()
+                .flat_map(|&i| &self.pixels[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS])
+                .copied()
+                .collect(),
+        }
+    }
+
+    /// This data set's digits, then `more`'s: the page's data set when its training digits arrive
+    /// after its test digits (`Session::add_training_data`), whose indices stay those they had.
+    pub fn appended(&self, more: &Dataset) -> Self {
+        Self {
+            format: self.format,
+            labels: [&self.labels[..], &more.labels].concat(),
+            is_test: [&self.is_test[..], &more.is_test].concat(),
+            pixels: [&self.pixels[..], &more.pixels].concat(),
+        }
+    }
+
     /// One digit's grey levels in [0, 1].
     pub fn image(&self, index: usize) -> Vec<f32> {
         self.images(&[index])

@@ -49,16 +49,14 @@ pub fn dataset() -> Dataset {
 /// for tests that go through whole epochs and whole indexes on both backends.
 pub fn small_dataset() -> Dataset {
     let full = dataset();
-    let keep: Vec<usize> = (0..full.len()).step_by(16).collect();
-    Dataset {
-        format: full.format,
-        labels: keep.iter().map(|&i| full.labels[i]).collect(),
-        is_test: keep.iter().map(|&i| full.is_test[i]).collect(),
-        pixels: keep
-            .iter()
-            .flat_map(|&i| full.pixels[i * crate::IMAGE_PIXELS..(i + 1) * crate::IMAGE_PIXELS].to_vec())
-            .collect(),
-    }
+    full.select(&(0..full.len()).step_by(16).collect::<Vec<_>>())
+}
+
+/// [`small_dataset`] as the page gets it: its test digits (a data set of its own), then its
+/// training digits.
+pub fn small_parts() -> (Dataset, Dataset) {
+    let small = small_dataset();
+    (small.select(&small.indices(crate::Split::Test)), small.select(&small.indices(crate::Split::Train)))
 }
 
 /// [`crate::tensor::relative_error`] per element, naming the first element over `tol`.

@@ -158,7 +158,8 @@ impl Session {
 
     /// Makes a map file's positions the current model's t-SNE map (see [`Session::tsne_restore`]);
     /// refused, with what is wrong and nothing changed, unless it is a usable map file of this
-    /// model and of a data set of this one's size, and the index is whole.
+    /// model and of a data set of this one's size (or, while it holds its test digits alone, of the
+    /// whole data set they begin), and the index is whole.
     pub fn tsne_restore_file(&mut self, file: &[u8]) -> Result<TsneStatus> {
         let file = TsneMapFile::read(file)?;
         let digest = self.weights.digest();
@@ -170,7 +171,7 @@ impl Session {
             )));
         }
         let digits = self.dataset("restore a t-SNE map")?.len();
-        if file.positions.len() != 2 * digits {
+        if !self.map_fits(file.positions.len() / 2) {
             return Err(Error::Input(format!(
                 "this t-SNE map file places {} digits; the data set has {digits}",
                 file.positions.len() / 2
@@ -214,7 +215,7 @@ mod tests {
     use crate::explore::tsne::knn_label_agreement;
     use crate::session::AGREEMENT_NEIGHBOURS;
     use crate::test_util::{dataset, ndarray, small_dataset};
-    use crate::{Dataset, VaeWeights};
+    use crate::{Dataset, Split, VaeWeights};
 
     /// A map where each label is a cluster: every digit on a circle around its label's place.
     fn clustered(data: &Dataset) -> Vec<f32> {
@@ -332,6 +333,18 @@ mod tests {
         let e = page.tsne_restore_file(&fewer).unwrap_err().to_string();
         assert!(e.contains("this t-SNE map file places 624 digits; the data set has 625"), "{e}");
         assert_eq!(page.tsne_map().unwrap(), shown);
+
+        // The page's test digits before its training digits: the file of the whole set (test
+        // digits first) shows them, its first digits.
+        let (test, train) = crate::test_util::small_parts();
+        let whole = test.appended(&train);
+        let file = TsneMapFile::write(small().digest(), &clustered(&whole)).unwrap();
+        let mut early = Session::without_data(small(), crate::device::placement::Devices::all(&ndarray())).unwrap();
+        early.set_data(Arc::new(test.clone())).unwrap();
+        build_index(&mut early);
+        assert_eq!(early.tsne_restore_file(&file).unwrap().state, "made");
+        let prefix = TsneMapFile::read(&file).unwrap().positions[..2 * test.len()].to_vec();
+        assert_eq!(early.tsne_map().unwrap().points, prefix);
     }
 
     proptest::proptest! {
@@ -367,9 +380,15 @@ mod tests {
         let weights = VaeWeights::load(&model.join("default-q8.safetensors")).unwrap();
         let file = TsneMapFile::read(&std::fs::read(model.join("default-tsne.bin")).unwrap()).unwrap();
         assert_eq!(hex(&file.digest), weights.digest_hex(), "www/model/default-tsne.bin is of another model");
+        // The page's order: the test digits first (scripts/split-data.mjs), the prefix it shows
+        // until the training digits arrive.
         let data = dataset();
-        assert_eq!(file.positions.len(), 2 * data.len());
-        let agreement = knn_label_agreement(&file.positions, &data.labels, AGREEMENT_NEIGHBOURS);
+        let page = data.select(&[data.indices(Split::Test), data.indices(Split::Train)].concat());
+        assert_eq!(file.positions.len(), 2 * page.len());
+        let agreement = knn_label_agreement(&file.positions, &page.labels, AGREEMENT_NEIGHBOURS);
         assert!(agreement > 0.9, "the shipped map's 10-NN label agreement is {agreement}");
+        let tests = data.indices(Split::Test).len();
+        let early = knn_label_agreement(&file.positions[..2 * tests], &page.labels[..tests], AGREEMENT_NEIGHBOURS);
+        assert!(early > 0.85, "the 10-NN label agreement of its test digits alone is {early}");
     }
 }

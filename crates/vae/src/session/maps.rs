@@ -29,11 +29,26 @@ pub const AGREEMENT_NEIGHBOURS: usize = 10;
 pub(super) enum TsneStage {
     None,
     Making(Box<Tsne>),
-    /// Each data-set digit's position (by data-set index, x and y) and the map's label agreement.
+    /// Each data-set digit's position (by data-set index, x and y) and the map's label agreement
+    /// over them. While the data set holds its test digits alone, a map of the whole data set (the
+    /// shipped map file) places more: its first digits are these.
     Made {
         positions: Vec<f32>,
         label_agreement: f64,
     },
+}
+
+impl TsneStage {
+    /// The data set grew to the digits labelled `labels`: a made map that places them all stays
+    /// (its label agreement now over all of them); one being made, or one of fewer digits, goes.
+    pub(super) fn keep_if_it_places(&mut self, labels: &[u8]) {
+        match self {
+            TsneStage::Made { positions, label_agreement } if positions.len() >= 2 * labels.len() => {
+                *label_agreement = knn_label_agreement(&positions[..2 * labels.len()], labels, AGREEMENT_NEIGHBOURS);
+            }
+            _ => *self = TsneStage::None,
+        }
+    }
 }
 
 impl Session {
@@ -123,18 +138,20 @@ impl Session {
 
     /// Makes `positions` (x and y of every data-set digit, by data-set index: the `points` of a
     /// [`Session::tsne_map`] made earlier for the same model, kept by the page) the current model's
-    /// t-SNE map; refused unless they fit the data set and the index is whole.
+    /// t-SNE map; refused unless they fit the data set and the index is whole. While the data set
+    /// holds its test digits alone (the training digits to come after them), a map of more digits
+    /// is a map of the whole data set: it places these as its first ones.
     pub fn tsne_restore(&mut self, positions: &[f32]) -> Result<TsneStatus> {
         self.whole_index("restore a t-SNE map")?;
         let data = self.dataset("restore a t-SNE map")?;
-        if positions.len() != 2 * data.len() || positions.iter().any(|v| !v.is_finite()) {
+        let shown = 2 * data.len();
+        if !self.map_fits(positions.len() / 2) || positions.len() % 2 == 1 || positions.iter().any(|v| !v.is_finite()) {
             return Err(Error::Input(format!(
-                "a t-SNE map of this data set has {} finite values; this one has {}",
-                2 * data.len(),
+                "a t-SNE map of this data set has {shown} finite values; this one has {}",
                 positions.len()
             )));
         }
-        let label_agreement = knn_label_agreement(positions, &data.labels, AGREEMENT_NEIGHBOURS);
+        let label_agreement = knn_label_agreement(&positions[..shown], &data.labels, AGREEMENT_NEIGHBOURS);
         self.current.tsne = TsneStage::Made { positions: positions.to_vec(), label_agreement };
         Ok(self.tsne_status())
     }
@@ -147,7 +164,7 @@ impl Session {
             return None;
         };
         Some(MapPoints {
-            points: positions.clone(),
+            points: positions[..2 * data.len()].to_vec(),
             labels: data.labels.clone(),
             indices: (0..data.len()).collect(),
             latent: shown.index.latent,
@@ -163,6 +180,13 @@ impl Session {
             positions[2 * digit..2 * digit + 2].copy_from_slice(&rows[2 * row..2 * row + 2]);
         }
         self.tsne_restore(&positions).map(|_| ())
+    }
+
+    /// Whether a t-SNE map of `digits` digits fits the data set: one of its size, or, while it
+    /// holds its test digits alone, of the whole data set whose first digits they are.
+    pub(super) fn map_fits(&self, digits: usize) -> bool {
+        let Some(data) = &self.data else { return false };
+        digits == data.len() || (digits > data.len() && !self.has_training_data())
     }
 
     /// The current model's index if it is whole, else an error saying what waits for it.
@@ -183,8 +207,8 @@ mod tests {
     use super::*;
     use crate::device::placement::Devices;
     use crate::model::inference::Inference;
-    use crate::test_util::{backends, block_on, small_dataset};
-    use crate::{VaeConfig, VaeWeights};
+    use crate::test_util::{backends, block_on, small_dataset, small_parts};
+    use crate::{Split, VaeConfig, VaeWeights};
 
     #[test]
     fn the_index_grows_in_steps_and_a_model_swap_starts_it_over_on_the_new_model() {
@@ -209,6 +233,52 @@ mod tests {
                 [0, 300, 624].iter().flat_map(|&i| s.current.index.mu[i * 3..i * 3 + 3].to_vec()).collect();
             crate::test_util::assert_close(&got, &expected, 1e-5);
             assert!(block_on(s.index_step()).unwrap().done, "a whole index stays whole");
+        }
+    }
+
+    /// While the data set holds its test digits alone, a map of the whole set (the shipped map
+    /// file) shows them as its first digits, and stays when the training digits arrive; a map
+    /// made of the test digits alone is dropped then, to be made again over the whole index.
+    #[test]
+    fn a_map_of_the_whole_set_shows_its_test_digits_first_and_one_of_them_alone_is_made_again() {
+        for device in backends() {
+            let (test, train) = small_parts();
+            let whole = test.appended(&train);
+            let positions: Vec<f32> = (0..whole.len())
+                .flat_map(|i| [f32::from(whole.labels[i]) * 10.0 + (i % 7) as f32, (i % 5) as f32])
+                .collect();
+            let mut shipped = Session::without_data(small(), Devices::all(&device)).unwrap();
+            shipped.set_data(Arc::new(test.clone())).unwrap();
+            build_index(&mut shipped);
+            assert_eq!(shipped.tsne_restore(&positions).unwrap().state, "made");
+            let early = shipped.tsne_map().unwrap();
+            assert_eq!((&early.points[..], early.indices.len()), (&positions[..2 * test.len()], test.len()));
+            shipped.add_training_data(&train).unwrap();
+            let map = shipped.tsne_map().expect("the whole set's map stays");
+            assert_eq!((map.points, map.labels), (positions.clone(), whole.labels.clone()));
+            let agreement = knn_label_agreement(&positions, &whole.labels, AGREEMENT_NEIGHBOURS);
+            assert_eq!(map.label_agreement, agreement);
+            build_index(&mut shipped);
+            // Once the data set is whole, a map must place every digit, no more.
+            let more = [&positions[..], &[0.0, 0.0]].concat();
+            assert!(shipped.tsne_restore(&more).is_err() && shipped.tsne_restore(&positions[..122]).is_err());
+
+            // A t-SNE needs more digits than the small set's 61 test digits: every 4th of the whole.
+            let full = crate::test_util::dataset().select(&(0..10_000).step_by(4).collect::<Vec<_>>());
+            let (test, train) = (full.select(&full.indices(Split::Test)), full.select(&full.indices(Split::Train)));
+            let mut made = Session::without_data(small(), Devices::all(&device)).unwrap();
+            made.set_data(Arc::new(test.clone())).unwrap();
+            build_index(&mut made);
+            made.tsne_begin().unwrap();
+            while made.tsne_status().state == "making" {
+                made.tsne_step().unwrap();
+            }
+            assert_eq!(made.tsne_map().unwrap().indices.len(), test.len());
+            made.add_training_data(&train).unwrap();
+            assert_eq!((made.tsne_status().state, made.tsne_map()), ("none", None), "made again once whole");
+            assert!(made.tsne_begin().is_err());
+            build_index(&mut made);
+            assert_eq!(made.tsne_begin().unwrap().state, "making");
         }
     }
 

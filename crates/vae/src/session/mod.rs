@@ -58,6 +58,9 @@ struct Indexed {
     tsne: TsneStage,
     /// The person's own digits encoded by this model (`yours.rs`), searched beside the index.
     yours: LatentIndex,
+    /// The index was whole when the training digits arrived ([`Session::add_training_data`]): it
+    /// grows on over them, and until then it answers for a new model's as a whole one would.
+    whole_before_training: bool,
 }
 
 pub struct Session {
@@ -65,8 +68,9 @@ pub struct Session {
     /// until they arrive ([`Session::without_data`]): the page answers a sketch with the model alone
     /// before it fetches the data set.
     data: Option<Arc<Dataset>>,
-    /// A stored run restored before the data set arrived: it goes on (paused) once the data is
-    /// there ([`Session::set_data`]), as it would have at [`Session::restore`].
+    /// A stored run restored before the training digits arrived: it goes on (paused) once they are
+    /// there ([`Session::set_data`], [`Session::add_training_data`]), as it would have at
+    /// [`Session::restore`].
     pending_run: Option<PendingRun>,
     /// Where each job runs (see [`crate::device::placement`]).
     devices: Devices,
@@ -152,28 +156,82 @@ impl Session {
 
     /// The data set arrives (once): the neighbour index starts growing at the next
     /// [`Session::index_step`], and a run restored before it goes on, paused — said in the answer
-    /// as [`Session::restore`] says it (`run`, or `run_error` if it cannot go on).
+    /// as [`Session::restore`] says it (`run`, or `run_error` if it cannot go on). It needs test
+    /// digits (the score's percentile is ranked among them); its training digits may come later
+    /// ([`Session::add_training_data`]: the page fetches them when something first trains), and
+    /// a restored run then waits on for them (`run_waits_for_data`).
     pub fn set_data(&mut self, data: Arc<Dataset>) -> Result<Restored> {
         if self.data.is_some() {
             return Err(Error::Input("the session has its data set already".into()));
         }
-        if data.indices(Split::Test).is_empty() || data.indices(Split::Train).is_empty() {
-            return Err(Error::Data("the data set needs both training and test digits".into()));
+        if data.indices(Split::Test).is_empty() {
+            return Err(Error::Data("the data set needs test digits (training digits may come later)".into()));
         }
         self.data = Some(data);
+        Ok(self.resume_pending())
+    }
+
+    /// The data set's training digits arrive after its test digits ([`Session::set_data`] with
+    /// test digits alone): they are appended, so every digit keeps its index, and the neighbour
+    /// index goes on growing over them. A t-SNE map that does not place them is dropped, to be
+    /// made again once the index is whole (a map of the whole data set, as the shipped map file,
+    /// stays); a run restored before them goes on, as [`Session::set_data`] says. Refused (nothing
+    /// changed) before the test digits, when the session has training digits already, or when
+    /// `digits` are not all training digits.
+    pub fn add_training_data(&mut self, digits: &Dataset) -> Result<Restored> {
+        let data = self
+            .data
+            .as_ref()
+            .ok_or_else(|| Error::Input("the training digits come after the data set's test digits".into()))?;
+        if self.has_training_data() {
+            return Err(Error::Input("the session has its training digits already".into()));
+        }
+        if digits.is_empty() || digits.is_test.iter().any(|&t| t) {
+            return Err(Error::Data("the training digits' file holds no digits, or test digits".into()));
+        }
+        self.current.whole_before_training = self.is_whole(&self.current.index);
+        let data = Arc::new(data.appended(digits));
+        // A previous model's index, kept while the current one grows, answers on with the test
+        // digits until the current one is whole.
+        for indexed in std::iter::once(&mut self.current).chain(self.previous.as_mut()) {
+            indexed.tsne.keep_if_it_places(&data.labels);
+        }
+        self.data = Some(data);
+        Ok(self.resume_pending())
+    }
+
+    /// Whether the data set's training digits are here: training and "Learn my hand" wait for them.
+    pub fn has_training_data(&self) -> bool {
+        self.data.as_ref().is_some_and(|data| data.is_test.iter().any(|&t| !t))
+    }
+
+    /// The answer to new digits: a stored run that waited for the training digits goes on now.
+    fn resume_pending(&mut self) -> Restored {
         let mut restored = Restored { model: self.model_info(), run: None, run_error: None, run_waits_for_data: false };
-        if let Some(pending) = self.pending_run.take() {
+        if !self.has_training_data() {
+            restored.run_waits_for_data = self.pending_run.is_some();
+        } else if let Some(pending) = self.pending_run.take() {
             match self.resume_stored(pending) {
                 Ok(run) => restored.run = Some(run),
                 Err(e) => restored.run_error = Some(e),
             }
         }
-        Ok(restored)
+        restored
     }
 
     /// The data set, or an error saying that `what` waits for it.
     fn dataset(&self, what: &str) -> Result<&Arc<Dataset>> {
         self.data.as_ref().ok_or_else(|| Error::Input(format!("cannot {what} before the data set has arrived")))
+    }
+
+    /// The training digits' indices, or an error saying that `what` waits for them (or for the
+    /// data set).
+    fn training_digits(&self, what: &str) -> Result<Vec<usize>> {
+        let train = self.dataset(what)?.indices(Split::Train);
+        if train.is_empty() {
+            return Err(Error::Input(format!("cannot {what} before the training digits have arrived")));
+        }
+        Ok(train)
     }
 
     pub fn model_info(&self) -> ModelInfo {
@@ -244,7 +302,7 @@ impl Session {
     fn set_model(&mut self, weights: VaeWeights) -> Result<()> {
         let next = Indexed::empty(&weights, &self.devices)?;
         let mut old = std::mem::replace(&mut self.current, next);
-        if self.is_whole(&old.index) {
+        if self.is_whole(&old.index) || old.whole_before_training {
             // A t-SNE map half made for the old model is of no use any more; a made one is shown
             // with the old index while the new one grows.
             if matches!(old.tsne, TsneStage::Making(_)) {
@@ -279,6 +337,7 @@ impl Indexed {
             inference,
             encoder,
             tsne: TsneStage::None,
+            whole_before_training: false,
         })
     }
 }
@@ -333,7 +392,7 @@ mod fixtures {
 mod tests {
     use super::fixtures::*;
     use super::*;
-    use crate::test_util::{backends, block_on, small_dataset};
+    use crate::test_util::{backends, block_on, small_dataset, small_parts};
 
     #[test]
     fn jobs_on_different_devices_give_the_answers_of_one_device() {
@@ -403,7 +462,7 @@ mod tests {
 
             // A data set without test digits is refused, and the session still waits.
             let no_test = Dataset { is_test: vec![false; data.len()], ..(*data).clone() };
-            assert!(s.set_data(Arc::new(no_test)).unwrap_err().to_string().contains("both training and test digits"));
+            assert!(s.set_data(Arc::new(no_test)).unwrap_err().to_string().contains("needs test digits"));
             assert!(s.data().is_none());
 
             let arrived = s.set_data(data.clone()).unwrap();
@@ -415,6 +474,69 @@ mod tests {
             let then = block_on(reference.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
             assert_eq!((now.neighbours, now.percentile), (then.neighbours, then.percentile));
             s.train_start(request(1)).unwrap();
+        }
+    }
+
+    /// The page's data set in two parts: its test digits first (the neighbours and the score's
+    /// percentile from them), its training digits when something trains. Training waits for
+    /// them; once they are appended the index grows on over them, every digit keeping its index,
+    /// and everything answers as in a session that had the whole set (test digits first) at once.
+    #[test]
+    fn the_test_digits_come_first_and_the_training_digits_when_training_needs_them() {
+        for device in backends() {
+            let (test, train) = small_parts();
+            let whole = Arc::new(test.appended(&train));
+            let mut s = Session::without_data(small(), Devices::all(&device)).unwrap();
+            assert!(s.add_training_data(&train).unwrap_err().to_string().contains("come after the data set's test"));
+            assert!(s.set_data(Arc::new(train.clone())).unwrap_err().to_string().contains("needs test digits"));
+            let arrived = s.set_data(Arc::new(test.clone())).unwrap();
+            assert_eq!((arrived.run, arrived.run_waits_for_data, s.has_training_data()), (None, false, false));
+            let refused = |e: Error| e.to_string();
+            assert_eq!(
+                refused(s.train_start(request(1)).unwrap_err()),
+                "invalid input: cannot train before the training digits have arrived"
+            );
+
+            // The test digits alone: a whole index of them, the neighbours among them, the percentile.
+            build_index(&mut s);
+            let progress = s.index_progress();
+            assert_eq!((progress.indexed, progress.total, progress.done), (61, 61, true));
+            let mut reference = Session::new(small(), whole.clone(), device.clone()).unwrap();
+            build_index(&mut reference);
+            let early = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            let expected = block_on(reference.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            assert!(early.neighbours.iter().all(|n| n.index < 61 && whole.is_test[n.index]));
+            assert_eq!(early.percentile, expected.percentile, "ranked among the same test digits");
+            assert_eq!(s.map_points().indices, (0..61).collect::<Vec<_>>());
+
+            // The training digits: refused if any is a test digit; then appended, once.
+            assert!(s.add_training_data(&test).unwrap_err().to_string().contains("or test digits"));
+            let arrived = s.add_training_data(&train).unwrap();
+            assert_eq!((arrived.run, arrived.run_waits_for_data, s.has_training_data()), (None, false, true));
+            assert!(s.add_training_data(&train).unwrap_err().to_string().contains("has its training digits already"));
+            let growing = s.index_progress();
+            assert_eq!((growing.indexed, growing.total, growing.done, growing.scored), (61, 625, false, true));
+            assert_eq!(block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap().neighbours, early.neighbours);
+            // A new model meanwhile (a run from random weights): the index of the test digits
+            // answers, as a whole one would, while the new one grows.
+            let mut other = Session::without_data(small(), Devices::all(&device)).unwrap();
+            other.set_data(Arc::new(test.clone())).unwrap();
+            build_index(&mut other);
+            other.add_training_data(&train).unwrap();
+            other.train_start(TrainRequest { from_scratch: true, ..request(1) }).unwrap();
+            let during = block_on(other.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            // (Their μ is the new model's: compare the digits.)
+            let digits = |a: &SketchAnswer| a.neighbours.iter().map(|n| n.index).collect::<Vec<_>>();
+            assert!(during.updating);
+            assert_eq!((digits(&during), during.percentile), (digits(&early), early.percentile));
+            build_index(&mut s);
+            let now = block_on(s.analyse(&bar(), 56, 56, 8)).unwrap().unwrap();
+            // The digits were encoded in other batches than the reference's: the same up to rounding.
+            assert_eq!((digits(&now), now.percentile), (digits(&expected), expected.percentile));
+            let (map, reference_map) = (s.map_points(), reference.map_points());
+            assert_eq!((&map.indices, &map.labels), (&reference_map.indices, &reference_map.labels));
+            crate::test_util::assert_close(&map.points, &reference_map.points, 1e-3);
+            assert_eq!(s.train_start(request(1)).unwrap().steps_per_epoch, 9, "564 training digits at 64 a batch");
         }
     }
 

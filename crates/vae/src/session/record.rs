@@ -68,8 +68,9 @@ pub(super) struct HeldRun {
     pub(super) steps: usize,
 }
 
-/// A stored run that waits for the data set to go on ([`Session::set_data`]): its steps since the
-/// last epoch's end wait with it, and the kind of model it trains.
+/// A stored run that waits for the data set's training digits to go on ([`Session::set_data`],
+/// [`Session::add_training_data`]): its steps since the last epoch's end wait with it, and the
+/// kind of model it trains.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct PendingRun {
     run: StoredRun,
@@ -328,7 +329,7 @@ impl Session {
         let Some(pending) = pending else {
             return Ok(restored);
         };
-        if self.data.is_none() {
+        if !self.has_training_data() {
             self.pending_run = Some(pending);
             restored.run_waits_for_data = true;
             return Ok(restored);
@@ -375,7 +376,7 @@ mod tests {
     use super::*;
     use crate::ModelKind;
     use crate::device::placement::Devices;
-    use crate::test_util::{backends, block_on, small_dataset};
+    use crate::test_util::{backends, block_on, small_dataset, small_parts};
 
     /// 564 training digits in batches of 64: 9 steps an epoch.
     fn run(epochs: usize) -> TrainRequest {
@@ -465,6 +466,39 @@ mod tests {
             assert_eq!(arrived.run.expect("the run goes on").step, 12);
             assert_eq!(early.history(), &history);
             assert_eq!(steps(&mut early, 2), next, "the same next steps, bit for bit, on {device:?}");
+        }
+    }
+
+    /// The page gets its test digits first: a stored run waits on past them, for the training
+    /// digits, and then goes on as in a session that had the whole set (test digits first).
+    #[test]
+    fn a_restored_run_waits_past_the_test_digits_for_the_training_digits() {
+        for device in backends() {
+            let (test, train) = small_parts();
+            let (mut s, bytes) = recorded_run(&device, &Arc::new(test.appended(&train)), 12);
+            let next = steps(&mut s, 2);
+
+            let mut early = Session::without_data(small(), Devices::all(&device)).unwrap();
+            assert!(early.restore(&bytes).unwrap().run_waits_for_data);
+            let tested = early.set_data(Arc::new(test)).unwrap();
+            assert_eq!((tested.run, tested.run_error, tested.run_waits_for_data), (None, None, true));
+            assert!(!early.is_training());
+            assert_eq!(
+                read(&early.held_record().unwrap()).unwrap(),
+                read(&bytes).unwrap(),
+                "the run is kept meanwhile"
+            );
+            let arrived = early.add_training_data(&train).unwrap();
+            assert_eq!((arrived.run_error, arrived.run_waits_for_data), (None, false));
+            assert_eq!(arrived.run.expect("the run goes on").step, 12);
+            assert_eq!(steps(&mut early, 2), next, "the same next steps, bit for bit, on {device:?}");
+
+            // Restored once the test digits are here: it waits for the training digits all the same.
+            let mut later = Session::without_data(small(), Devices::all(&device)).unwrap();
+            later.set_data(Arc::new(small_parts().0)).unwrap();
+            let restored = later.restore(&bytes).unwrap();
+            assert_eq!((restored.run, restored.run_waits_for_data), (None, true));
+            assert_eq!(later.add_training_data(&train).unwrap().run.expect("the run goes on").step, 12);
         }
     }
 

@@ -176,7 +176,7 @@ impl Session {
             Some(current) if !from_scratch => VaeWeights { config, ..current.clone() },
             _ => VaeWeights::init(config, r.seed)?,
         };
-        let train = self.dataset("train")?.indices(Split::Train);
+        let train = self.training_digits("train")?;
         let trainer = Trainer::new(&weights, train, options, &self.devices.training)?;
         let steps_per_epoch = trainer.steps_per_epoch();
         // Random weights or a new β make a new model (a new β changes every score); the same
@@ -356,7 +356,7 @@ impl Session {
                 model.describe()
             )));
         }
-        let train = self.dataset("resume a training run")?.indices(Split::Train);
+        let train = self.training_digits("resume a training run")?;
         let trainer = Trainer::resume(snapshot.trainer, train, &self.devices.training)?;
         let info = RunInfo {
             steps_per_epoch: trainer.steps_per_epoch(),

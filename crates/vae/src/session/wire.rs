@@ -204,8 +204,9 @@ pub struct Restored {
     pub model: ModelInfo,
     pub run: Option<RunInfo>,
     pub run_error: Option<String>,
-    /// The record holds a run and the data set has not arrived: the run goes on (or is dropped,
-    /// with why) when it does ([`super::Session::set_data`] says which).
+    /// The record holds a run and the data set's training digits have not arrived: the run goes on
+    /// (or is dropped, with why) when they do ([`super::Session::set_data`] or
+    /// [`super::Session::add_training_data`] says which).
     pub run_waits_for_data: bool,
 }
 

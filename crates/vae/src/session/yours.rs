@@ -307,7 +307,7 @@ impl Session {
         let learn = as_dataset(&learn.iter().collect::<Vec<_>>());
         let held_out: Vec<u64> = held.iter().map(|d| d.id).collect();
         let mixing = MixingState::new(learn.labels, learn.pixels, r.share)?;
-        let train = self.dataset("learn your hand")?.indices(Split::Train);
+        let train = self.training_digits("learn your hand")?;
         let weights = self.model_of(r.kind, "learn your hand")?;
         let trainer = Trainer::new(weights, train, options, &self.devices.training)?.with_mixing(mixing)?;
         let before = self.hand_report(r.kind, &held_out).await?;
@@ -362,7 +362,9 @@ impl Session {
         let loss = losses.iter().map(|p| p.loss).sum::<f64>() / losses.len() as f64;
         let (read_right, read_by) = {
             let index = &self.current.index;
-            let read = if self.is_whole(index) {
+            // An index of every test digit, growing over the training digits that have just
+            // arrived (for this run), reads as a whole one.
+            let read = if self.is_whole(index) || self.current.whole_before_training {
                 let mu = inference.encode(&images, None).await?.mu;
                 let mut right = 0;
                 for (z, &label) in mu.chunks(inference.latent()).zip(&data.labels) {
@@ -642,6 +644,22 @@ mod tests {
 
     fn learn(epochs: usize) -> LearnRequest {
         LearnRequest { learning_rate: 1e-3, batch_size: 64, epochs, share: 0.25, seed: 3, kind: ModelKind::Vae }
+    }
+
+    #[test]
+    fn learning_your_hand_as_the_training_digits_arrive_reads_by_the_test_digits() {
+        for device in backends() {
+            let (test, train) = crate::test_util::small_parts();
+            let mut s = Session::without_data(trained(), Devices::all(&device)).unwrap();
+            s.set_data(Arc::new(test.clone())).unwrap();
+            block_on(s.add_your_digits(kept(&test, 0, 10))).unwrap();
+            build_index(&mut s);
+            let e = block_on(s.learn_your_hand(learn(1))).unwrap_err().to_string();
+            assert_eq!(e, "invalid input: cannot learn your hand before the training digits have arrived");
+            s.add_training_data(&train).unwrap();
+            let started = block_on(s.learn_your_hand(learn(1))).unwrap();
+            assert!(!s.index_progress().done && started.before.read_right.is_some(), "read by the test digits' index");
+        }
     }
 
     #[test]
