@@ -250,9 +250,12 @@ function queued({ id, op, args }) {
       if (!state.session && !WITHOUT_SESSION.has(op)) throw new Error('the model is not loaded yet');
       return ops[op](args ?? {});
     },
-    ({ ok, value, error, ms }) => {
+    async ({ ok, value, error, ms }) => {
       // A trap loses the GPU: then the answer is not sent (post), and the page re-sends the call.
-      if (!ok) trapped(error);
+      // So does a backend error on a lost device, but the device's news can come after the failed
+      // read ("the staging buffer could not be mapped", seen in tests/gpu-loss.test.mjs): it is
+      // waited for (lostBy) before such an error is answered.
+      if (!ok && !trapped(error) && errorText(error).startsWith('backend error')) await lostBy(error);
       post(ok ? { id, ok, value, ms } : { id, ok, error: errorText(error), ms });
     },
     { overlaps: OVERLAPPING.has(op) },
