@@ -255,7 +255,7 @@ function queued({ id, op, args }) {
       // So does a backend error on a lost device, but the device's news can come after the failed
       // read ("the staging buffer could not be mapped", seen in tests/gpu-loss.test.mjs): it is
       // waited for (lostBy) before such an error is answered.
-      if (!ok && !trapped(error) && errorText(error).startsWith('backend error')) await lostBy(error);
+      if (!ok) await (errorText(error).startsWith('backend error') ? lostBy(error) : trapped(error));
       post(ok ? { id, ok, value, ms } : { id, ok, error: errorText(error), ms });
     },
     { overlaps: OVERLAPPING.has(op) },
